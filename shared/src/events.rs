@@ -1,0 +1,297 @@
+//! Cluster events and the snapshot a subscriber receives first.
+//!
+//! Events are computed by comparing the state before and after each change, from the
+//! point of view of one node, the way Akka's `ClusterDomainEvent`s are. The snapshot
+//! carries everything needed to draw the cluster as that node sees it; the events
+//! that follow keep it current.
+
+use crate::address::{Address, UniqueAddress};
+use crate::gossip::Gossip;
+use crate::member::{Member, MemberStatus};
+use crate::sbr::Decision;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Why a node's membership core stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ShutdownReason {
+    /// It left gracefully (Leaving, Exiting, Removed).
+    Left,
+    /// It was downed (by an operator or the split-brain resolver). A supervisor should
+    /// restart it as a new incarnation.
+    Downed,
+    /// It learned it was removed without having left (for example after a long pause).
+    Removed,
+}
+
+/// Something that happened to the cluster, as one node observed it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum ClusterEvent {
+    /// A member asked to join.
+    MemberJoined {
+        /// The member after the change.
+        member: Member,
+    },
+    /// Moved to WeaklyUp (no convergence for a while).
+    MemberWeaklyUp {
+        /// The member after the change.
+        member: Member,
+    },
+    /// Moved Up by the leader.
+    MemberUp {
+        /// The member after the change.
+        member: Member,
+    },
+    /// Asked to leave (now Leaving).
+    MemberLeft {
+        /// The member after the change.
+        member: Member,
+    },
+    /// Leaving agreed by the leader (now Exiting).
+    MemberExited {
+        /// The member after the change.
+        member: Member,
+    },
+    /// Marked Down.
+    MemberDowned {
+        /// The member after the change.
+        member: Member,
+    },
+    /// Gone from the membership.
+    MemberRemoved {
+        /// The member as it was last seen.
+        member: Member,
+        /// Its status before removal (Exiting after a leave, Down after a down).
+        previous_status: MemberStatus,
+    },
+    /// Some observer sees this member as unreachable.
+    UnreachableMember {
+        /// The member.
+        member: Member,
+        /// Who sees it unreachable.
+        observed_by: Vec<UniqueAddress>,
+    },
+    /// Every observer sees this member again.
+    ReachableMember {
+        /// The member.
+        member: Member,
+    },
+    /// The leader changed.
+    LeaderChanged {
+        /// The new leader, if any.
+        leader: Option<UniqueAddress>,
+    },
+    /// The leader among the members with `role` changed.
+    RoleLeaderChanged {
+        /// The role.
+        role: String,
+        /// The new role leader, if any.
+        leader: Option<UniqueAddress>,
+    },
+    /// The split-brain resolver on this node took a decision.
+    ResolverDecision {
+        /// What it decided.
+        decision: Decision,
+        /// Whom it downed.
+        downed: Vec<UniqueAddress>,
+        /// Members it found indirectly connected.
+        indirectly_connected: Vec<UniqueAddress>,
+    },
+    /// A contact node refused to let this node join.
+    JoinRefused {
+        /// The node that refused.
+        by: Address,
+        /// Its reason.
+        reason: String,
+    },
+    /// This node's membership stopped; the process should exit.
+    SelfShutdown {
+        /// Why.
+        reason: ShutdownReason,
+    },
+}
+
+impl ClusterEvent {
+    /// A short name for logs and filters.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ClusterEvent::MemberJoined { .. } => "MemberJoined",
+            ClusterEvent::MemberWeaklyUp { .. } => "MemberWeaklyUp",
+            ClusterEvent::MemberUp { .. } => "MemberUp",
+            ClusterEvent::MemberLeft { .. } => "MemberLeft",
+            ClusterEvent::MemberExited { .. } => "MemberExited",
+            ClusterEvent::MemberDowned { .. } => "MemberDowned",
+            ClusterEvent::MemberRemoved { .. } => "MemberRemoved",
+            ClusterEvent::UnreachableMember { .. } => "UnreachableMember",
+            ClusterEvent::ReachableMember { .. } => "ReachableMember",
+            ClusterEvent::LeaderChanged { .. } => "LeaderChanged",
+            ClusterEvent::RoleLeaderChanged { .. } => "RoleLeaderChanged",
+            ClusterEvent::ResolverDecision { .. } => "ResolverDecision",
+            ClusterEvent::JoinRefused { .. } => "JoinRefused",
+            ClusterEvent::SelfShutdown { .. } => "SelfShutdown",
+        }
+    }
+}
+
+/// A member some observers see as unreachable.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UnreachableInfo {
+    /// The member.
+    pub node: UniqueAddress,
+    /// Who sees it unreachable.
+    pub observed_by: Vec<UniqueAddress>,
+}
+
+/// Where the split-brain resolver stands on this node.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResolverStatus {
+    /// Whether this node is the one that would decide (its side's leader).
+    pub responsible: bool,
+    /// Members the resolver would consider unreachable.
+    pub unreachable: usize,
+    /// When the view last changed (ms).
+    pub stable_since_ms: u64,
+    /// When a decision is due if nothing changes (ms), if anything is unreachable.
+    pub decision_due_ms: Option<u64>,
+}
+
+/// The whole cluster state as one node sees it; sent first to every subscriber.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClusterSnapshot {
+    /// The node whose view this is.
+    pub self_node: UniqueAddress,
+    /// Its own status (None before it joined).
+    pub self_status: Option<MemberStatus>,
+    /// Members in address order.
+    pub members: Vec<Member>,
+    /// Unreachable members with their observers.
+    pub unreachable: Vec<UnreachableInfo>,
+    /// Who has seen the current version.
+    pub seen_by: Vec<UniqueAddress>,
+    /// The leader.
+    pub leader: Option<UniqueAddress>,
+    /// The leader per role.
+    pub role_leaders: BTreeMap<String, Option<UniqueAddress>>,
+    /// The oldest Up member.
+    pub oldest: Option<UniqueAddress>,
+    /// Whether gossip has converged.
+    pub converged: bool,
+    /// Digest of the state's version (equal digests: same state).
+    pub version_digest: u64,
+    /// The split-brain resolver.
+    pub resolver: ResolverStatus,
+    /// Current phi per monitored node.
+    pub phi: Vec<(UniqueAddress, f64)>,
+}
+
+/// The events that take a subscriber from `old` to `new`, as `self_node` sees them.
+pub fn diff(old: &Gossip, new: &Gossip, self_node: &UniqueAddress) -> Vec<ClusterEvent> {
+    let mut events = Vec::new();
+    for (node, member) in &new.members {
+        let before = old.members.get(node).map(|m| m.status);
+        if before == Some(member.status) {
+            continue;
+        }
+        let member = member.clone();
+        events.push(match member.status {
+            MemberStatus::Joining => ClusterEvent::MemberJoined { member },
+            MemberStatus::WeaklyUp => ClusterEvent::MemberWeaklyUp { member },
+            MemberStatus::Up => ClusterEvent::MemberUp { member },
+            MemberStatus::Leaving => ClusterEvent::MemberLeft { member },
+            MemberStatus::Exiting => ClusterEvent::MemberExited { member },
+            MemberStatus::Down => ClusterEvent::MemberDowned { member },
+            MemberStatus::Removed => continue,
+        });
+    }
+    for (node, member) in &old.members {
+        if !new.members.contains_key(node) {
+            events.push(ClusterEvent::MemberRemoved {
+                member: Member {
+                    status: MemberStatus::Removed,
+                    ..member.clone()
+                },
+                previous_status: member.status,
+            });
+        }
+    }
+    let unreachable = |g: &Gossip| -> BTreeSet<UniqueAddress> {
+        g.reachability
+            .all_unreachable()
+            .into_iter()
+            .filter(|n| n != self_node && g.has_member(n))
+            .collect()
+    };
+    let (was, is) = (unreachable(old), unreachable(new));
+    for node in is.difference(&was) {
+        events.push(ClusterEvent::UnreachableMember {
+            member: new.members[node].clone(),
+            observed_by: new.reachability.observers_of(node).into_iter().collect(),
+        });
+    }
+    for node in was.difference(&is) {
+        if let Some(member) = new.members.get(node) {
+            events.push(ClusterEvent::ReachableMember {
+                member: member.clone(),
+            });
+        }
+    }
+    let (old_leader, new_leader) = (old.leader(self_node), new.leader(self_node));
+    if old_leader != new_leader {
+        events.push(ClusterEvent::LeaderChanged { leader: new_leader });
+    }
+    let roles: BTreeSet<String> = old.roles().union(&new.roles()).cloned().collect();
+    for role in roles {
+        let (before, after) = (old.role_leader(self_node, &role), new.role_leader(self_node, &role));
+        if before != after {
+            events.push(ClusterEvent::RoleLeaderChanged { role, leader: after });
+        }
+    }
+    events
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(port: u16) -> UniqueAddress {
+        UniqueAddress::new(Address::new("h", port), 1)
+    }
+
+    fn with(members: &[(u16, MemberStatus)]) -> Gossip {
+        let mut g = Gossip::default();
+        for (p, s) in members {
+            let mut m = Member::joining(node(*p), ["worker".to_string()].into());
+            m.status = *s;
+            g.members.insert(node(*p), m);
+        }
+        g
+    }
+
+    #[test]
+    fn diff_reports_status_moves_removals_reachability_and_leaders() {
+        use MemberStatus::*;
+        let old = with(&[(1, Up), (2, Joining), (3, Down)]);
+        let mut new = with(&[(1, Up), (2, Up), (4, Joining)]);
+        new.reachability.mark_unreachable(&node(1), &node(4));
+        let events = diff(&old, &new, &node(1));
+        let kinds: Vec<&str> = events.iter().map(|e| e.kind()).collect();
+        assert_eq!(
+            kinds,
+            ["MemberUp", "MemberJoined", "MemberRemoved", "UnreachableMember"]
+        );
+        assert!(matches!(
+            &events[2],
+            ClusterEvent::MemberRemoved { previous_status: Down, .. }
+        ));
+        let mut newer = new.clone();
+        newer.members.get_mut(&node(1)).unwrap().status = Leaving;
+        newer.reachability.mark_reachable(&node(1), &node(4));
+        let events = diff(&new, &newer, &node(1));
+        let kinds: Vec<&str> = events.iter().map(|e| e.kind()).collect();
+        assert_eq!(kinds, ["MemberLeft", "ReachableMember"]);
+        let gone = with(&[(2, Up)]);
+        let kinds: Vec<&str> = diff(&newer, &gone, &node(2)).iter().map(|e| e.kind()).collect();
+        assert!(kinds.contains(&"LeaderChanged") && kinds.contains(&"RoleLeaderChanged"));
+    }
+}

@@ -1,0 +1,303 @@
+//! Phi-accrual failure detection (Hayashibara et al., as in Akka) and the hashed
+//! heartbeat ring that decides who monitors whom.
+//!
+//! Phi is the suspicion level `-log10(1 - F(t))`, where `F` is the normal CDF fitted to
+//! recent heartbeat inter-arrival times, its mean raised by the acceptable pause and its
+//! standard deviation floored. It grows smoothly with silence, so one threshold works on
+//! fast and on jittery links. Each node monitors only the next few members on a ring
+//! ordered by a hash of their unique address, so heartbeat traffic per node stays
+//! constant as the cluster grows.
+
+use crate::address::UniqueAddress;
+use crate::vclock::Fnv;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// Settings of one phi-accrual detector (Akka's names, milliseconds).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PhiSettings {
+    /// Phi above which the subject is suspected.
+    pub threshold: f64,
+    /// Inter-arrival samples kept.
+    pub max_sample_size: usize,
+    /// Floor for the standard deviation, so a very regular link is not over-sensitive.
+    pub min_std_deviation_ms: f64,
+    /// Added to the mean: a pause this long is tolerated without raising phi much.
+    pub acceptable_heartbeat_pause_ms: f64,
+    /// Expected interval before any sample exists (the heartbeat interval).
+    pub first_heartbeat_estimate_ms: f64,
+}
+
+/// Phi-accrual detector for one monitored node.
+#[derive(Clone, Debug)]
+pub struct PhiAccrualDetector {
+    settings: PhiSettings,
+    intervals: VecDeque<f64>,
+    sum: f64,
+    sum_of_squares: f64,
+    last_heartbeat_ms: Option<u64>,
+}
+
+impl PhiAccrualDetector {
+    /// A detector with no heartbeat yet. Its history is seeded, as Akka does, with two
+    /// intervals around the first estimate (std dev a quarter of it).
+    pub fn new(settings: PhiSettings) -> Self {
+        let mean = settings.first_heartbeat_estimate_ms;
+        let std_dev = mean / 4.0;
+        let mut detector = PhiAccrualDetector {
+            settings,
+            intervals: VecDeque::new(),
+            sum: 0.0,
+            sum_of_squares: 0.0,
+            last_heartbeat_ms: None,
+        };
+        detector.add_interval(mean - std_dev);
+        detector.add_interval(mean + std_dev);
+        detector
+    }
+
+    fn add_interval(&mut self, interval: f64) {
+        if self.intervals.len() >= self.settings.max_sample_size.max(1) {
+            if let Some(old) = self.intervals.pop_front() {
+                self.sum -= old;
+                self.sum_of_squares -= old * old;
+            }
+        }
+        self.intervals.push_back(interval);
+        self.sum += interval;
+        self.sum_of_squares += interval * interval;
+    }
+
+    /// Records a heartbeat arriving at `now_ms`.
+    pub fn heartbeat(&mut self, now_ms: u64) {
+        if let Some(last) = self.last_heartbeat_ms {
+            if now_ms >= last {
+                self.add_interval((now_ms - last) as f64);
+            }
+        }
+        self.last_heartbeat_ms = Some(now_ms);
+    }
+
+    /// Whether any heartbeat was recorded.
+    pub fn is_monitoring(&self) -> bool {
+        self.last_heartbeat_ms.is_some()
+    }
+
+    /// Current suspicion level (0 before the first heartbeat).
+    pub fn phi(&self, now_ms: u64) -> f64 {
+        let Some(last) = self.last_heartbeat_ms else {
+            return 0.0;
+        };
+        let elapsed = now_ms.saturating_sub(last) as f64;
+        let n = self.intervals.len() as f64;
+        let mean = self.sum / n;
+        let variance = (self.sum_of_squares / n - mean * mean).max(0.0);
+        let std_dev = variance.sqrt().max(self.settings.min_std_deviation_ms);
+        phi(
+            elapsed,
+            mean + self.settings.acceptable_heartbeat_pause_ms,
+            std_dev,
+        )
+    }
+
+    /// Whether the subject is considered available at `now_ms`.
+    pub fn is_available(&self, now_ms: u64) -> bool {
+        self.phi(now_ms) < self.settings.threshold
+    }
+}
+
+/// Phi for `elapsed` given a normal distribution, with the logistic approximation of
+/// the CDF that Akka uses (error below 0.0002 and no overflow for large `y`).
+pub fn phi(elapsed: f64, mean: f64, std_dev: f64) -> f64 {
+    let y = (elapsed - mean) / std_dev;
+    let e = (-y * (1.5976 + 0.070566 * y * y)).exp();
+    if elapsed > mean {
+        -(e / (1.0 + e)).log10()
+    } else {
+        -(1.0 - 1.0 / (1.0 + e)).log10()
+    }
+}
+
+/// Ring position of a node: a stable hash of its unique address.
+fn ring_hash(node: &UniqueAddress) -> u64 {
+    let mut hash = Fnv::new();
+    hash.unique_address(node);
+    hash.finish()
+}
+
+/// Who `self_node` monitors: the next `monitored_by` nodes after it on the hashed ring.
+/// Unreachable nodes on the way are monitored too (to see them come back) but do not
+/// count toward the limit, so a few failures never leave a node unwatched.
+pub fn heartbeat_receivers(
+    self_node: &UniqueAddress,
+    nodes: &BTreeSet<UniqueAddress>,
+    unreachable: &BTreeSet<UniqueAddress>,
+    monitored_by: usize,
+) -> BTreeSet<UniqueAddress> {
+    let mut ring: Vec<(u64, &UniqueAddress)> = nodes
+        .iter()
+        .chain(std::iter::once(self_node))
+        .map(|n| (ring_hash(n), n))
+        .collect();
+    ring.sort();
+    ring.dedup();
+    let start = ring
+        .iter()
+        .position(|(_, n)| *n == self_node)
+        .unwrap_or(0);
+    let mut receivers = BTreeSet::new();
+    let mut counted = 0;
+    for offset in 1..ring.len() {
+        if counted >= monitored_by {
+            break;
+        }
+        let node = ring[(start + offset) % ring.len()].1;
+        receivers.insert(node.clone());
+        if !unreachable.contains(node) {
+            counted += 1;
+        }
+    }
+    receivers
+}
+
+/// Phi detectors for the nodes this node currently monitors.
+#[derive(Clone, Debug)]
+pub struct Monitor {
+    settings: PhiSettings,
+    detectors: BTreeMap<UniqueAddress, PhiAccrualDetector>,
+    /// When monitoring of each node began and no response has come yet.
+    awaiting_first: BTreeMap<UniqueAddress, u64>,
+}
+
+impl Monitor {
+    /// An empty monitor.
+    pub fn new(settings: PhiSettings) -> Self {
+        Monitor {
+            settings,
+            detectors: BTreeMap::new(),
+            awaiting_first: BTreeMap::new(),
+        }
+    }
+
+    /// Sets the monitored set; new nodes wait for a first response.
+    pub fn set_receivers(&mut self, receivers: &BTreeSet<UniqueAddress>, now_ms: u64) {
+        self.detectors.retain(|n, _| receivers.contains(n));
+        self.awaiting_first.retain(|n, _| receivers.contains(n));
+        for node in receivers {
+            if !self.detectors.contains_key(node) && !self.awaiting_first.contains_key(node) {
+                self.awaiting_first.insert(node.clone(), now_ms);
+            }
+        }
+    }
+
+    /// Monitored nodes.
+    pub fn receivers(&self) -> impl Iterator<Item = &UniqueAddress> {
+        self.detectors.keys().chain(self.awaiting_first.keys())
+    }
+
+    /// Whether `node` is monitored.
+    pub fn is_monitoring(&self, node: &UniqueAddress) -> bool {
+        self.detectors.contains_key(node) || self.awaiting_first.contains_key(node)
+    }
+
+    /// A heartbeat response from `node` arrived.
+    pub fn heartbeat(&mut self, node: &UniqueAddress, now_ms: u64) {
+        if self.awaiting_first.remove(node).is_some() {
+            self.detectors
+                .insert(node.clone(), PhiAccrualDetector::new(self.settings.clone()));
+        }
+        if let Some(detector) = self.detectors.get_mut(node) {
+            detector.heartbeat(now_ms);
+        }
+    }
+
+    /// Starts the clock for nodes that never answered within `expected_response_ms`,
+    /// so a node that is dead from the start is still detected.
+    pub fn start_overdue(&mut self, now_ms: u64, expected_response_ms: u64) {
+        let overdue: Vec<UniqueAddress> = self
+            .awaiting_first
+            .iter()
+            .filter(|(_, since)| now_ms.saturating_sub(**since) >= expected_response_ms)
+            .map(|(n, _)| n.clone())
+            .collect();
+        for node in overdue {
+            self.awaiting_first.remove(&node);
+            let mut detector = PhiAccrualDetector::new(self.settings.clone());
+            detector.heartbeat(now_ms);
+            self.detectors.insert(node, detector);
+        }
+    }
+
+    /// Whether `node` is available (nodes not yet timed are).
+    pub fn is_available(&self, node: &UniqueAddress, now_ms: u64) -> bool {
+        self.detectors
+            .get(node)
+            .is_none_or(|d| d.is_available(now_ms))
+    }
+
+    /// Phi of every timed node (for metrics and the dashboard).
+    pub fn phis(&self, now_ms: u64) -> BTreeMap<UniqueAddress, f64> {
+        self.detectors
+            .iter()
+            .map(|(n, d)| (n.clone(), d.phi(now_ms)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::address::Address;
+
+    fn akka_defaults() -> PhiSettings {
+        PhiSettings {
+            threshold: 8.0,
+            max_sample_size: 1000,
+            min_std_deviation_ms: 100.0,
+            acceptable_heartbeat_pause_ms: 3000.0,
+            first_heartbeat_estimate_ms: 1000.0,
+        }
+    }
+
+    #[test]
+    fn phi_grows_with_silence_and_crosses_the_threshold_after_about_four_and_a_half_seconds() {
+        let mut d = PhiAccrualDetector::new(akka_defaults());
+        for i in 0..20 {
+            d.heartbeat(i * 1000);
+        }
+        let last = 19_000;
+        assert!(d.phi(last + 1000) < 0.5);
+        assert!(d.is_available(last + 4000));
+        let crossing = (last..last + 10_000)
+            .step_by(50)
+            .find(|t| !d.is_available(*t))
+            .unwrap();
+        let after = crossing - last;
+        assert!((4300..=4800).contains(&after), "crossed after {after} ms");
+    }
+
+    #[test]
+    fn a_pause_shorter_than_the_acceptable_pause_keeps_phi_low() {
+        let mut d = PhiAccrualDetector::new(akka_defaults());
+        for i in 0..10 {
+            d.heartbeat(i * 1000);
+        }
+        assert!(d.phi(9000 + 3500) < 1.0);
+    }
+
+    #[test]
+    fn ring_monitors_the_next_nodes_and_skips_unreachable_ones_in_the_count() {
+        let nodes: BTreeSet<UniqueAddress> = (1..=20)
+            .map(|p| UniqueAddress::new(Address::new("h", p), 7))
+            .collect();
+        let me = nodes.iter().next().unwrap().clone();
+        let receivers = heartbeat_receivers(&me, &nodes, &BTreeSet::new(), 9);
+        assert_eq!(receivers.len(), 9);
+        assert!(!receivers.contains(&me));
+        let down: BTreeSet<_> = receivers.iter().take(2).cloned().collect();
+        let more = heartbeat_receivers(&me, &nodes, &down, 9);
+        assert_eq!(more.len(), 11, "two unreachable ones plus nine counted");
+        assert!(down.is_subset(&more));
+        let small: BTreeSet<_> = nodes.iter().take(5).cloned().collect();
+        assert_eq!(heartbeat_receivers(&me, &small, &BTreeSet::new(), 9).len(), 4);
+    }
+}

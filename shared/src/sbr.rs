@@ -1,0 +1,474 @@
+//! The split-brain resolver: turns the observation "unreachable" into the decision
+//! "down", the same way on every side of a partition.
+//!
+//! Crashes and partitions look alike to an observer, so the resolver waits until
+//! membership and reachability have been stable for `stable_after`, then each side's
+//! leader applies the strategy to its own view: keep-majority, static-quorum,
+//! keep-oldest or down-all. Members that are unreachable over some links only
+//! (indirectly connected) are downed and the fully connected side kept. If the view
+//! never settles, everyone is downed (`down_all_when_unstable`) rather than letting
+//! two sides live on.
+
+use crate::address::UniqueAddress;
+use crate::gossip::Gossip;
+use crate::member::{Member, MemberStatus};
+use crate::settings::{DowningSettings, DowningStrategy};
+use crate::vclock::Fnv;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+/// What the resolver decided for this side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Decision {
+    /// Our side survives; the unreachable members are downed.
+    DownUnreachable,
+    /// Our side loses; every reachable member, this node included, is downed.
+    DownReachable,
+    /// Everyone is downed.
+    DownAll,
+    /// Only the indirectly connected members are downed.
+    DownIndirectlyConnected,
+}
+
+/// A decision and the members it downs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resolution {
+    /// What was decided.
+    pub decision: Decision,
+    /// Members to mark Down.
+    pub to_down: BTreeSet<UniqueAddress>,
+    /// Members found indirectly connected (also in `to_down`).
+    pub indirectly_connected: BTreeSet<UniqueAddress>,
+}
+
+/// Members that may still be downed: everything not already Down or Exiting.
+fn downable(m: &Member) -> bool {
+    !matches!(m.status, MemberStatus::Down | MemberStatus::Exiting | MemberStatus::Removed)
+}
+
+/// Members that are unreachable over some links only, as `self_node` sees it: nodes
+/// that are observers of an unreachable member and unreachable themselves (a cycle),
+/// and both ends of an unreachable record whose subject has seen the current gossip
+/// (it is evidently still talking to us).
+pub fn indirectly_connected(gossip: &Gossip) -> BTreeSet<UniqueAddress> {
+    let live = |n: &UniqueAddress| gossip.member(n).is_some_and(downable);
+    let unreachable = gossip.unreachable_excluding_downed_observers();
+    let mut result = BTreeSet::new();
+    for (observer, subject) in gossip.reachability.unreachable_pairs() {
+        if !live(observer) || !live(subject) {
+            continue;
+        }
+        if unreachable.contains(observer) {
+            result.insert(observer.clone());
+        }
+        if gossip.seen_by(subject) {
+            result.insert(observer.clone());
+            result.insert(subject.clone());
+        }
+    }
+    result
+}
+
+/// Applies the strategy to `gossip` as `self_node` sees it. Returns `None` when nothing
+/// is unreachable.
+pub fn decide(
+    gossip: &Gossip,
+    self_node: &UniqueAddress,
+    settings: &DowningSettings,
+) -> Option<Resolution> {
+    let unreachable: BTreeSet<UniqueAddress> = gossip
+        .unreachable_excluding_downed_observers()
+        .into_iter()
+        .filter(|n| n != self_node && gossip.member(n).is_some_and(downable))
+        .collect();
+    let indirect = indirectly_connected(gossip);
+    if unreachable.is_empty() && indirect.is_empty() {
+        return None;
+    }
+    // Of the indirectly connected members, down only as many as it takes to leave no
+    // broken link among the rest (a greedy cover): the largest fully connected set
+    // survives, instead of every member that touches a broken link.
+    let cover = broken_link_cover(gossip, &indirect);
+    let clean_unreachable: BTreeSet<UniqueAddress> =
+        unreachable.difference(&indirect).cloned().collect();
+    if clean_unreachable.is_empty() {
+        return Some(Resolution {
+            decision: Decision::DownIndirectlyConnected,
+            to_down: cover,
+            indirectly_connected: indirect,
+        });
+    }
+    let reachable_side: Vec<&Member> = gossip
+        .members
+        .values()
+        .filter(|m| downable(m) && !clean_unreachable.contains(&m.node) && !cover.contains(&m.node))
+        .collect();
+    let unreachable_side: Vec<&Member> = clean_unreachable
+        .iter()
+        .filter_map(|n| gossip.member(n))
+        .collect();
+    let decision = strategy_decision(&reachable_side, &unreachable_side, settings);
+    let mut to_down: BTreeSet<UniqueAddress> = match decision {
+        Decision::DownUnreachable => clean_unreachable,
+        Decision::DownReachable => reachable_side.iter().map(|m| m.node.clone()).collect(),
+        Decision::DownAll => gossip
+            .members
+            .values()
+            .filter(|m| downable(m))
+            .map(|m| m.node.clone())
+            .collect(),
+        Decision::DownIndirectlyConnected => BTreeSet::new(),
+    };
+    to_down.extend(cover);
+    Some(Resolution {
+        decision,
+        to_down,
+        indirectly_connected: indirect,
+    })
+}
+
+/// A small set of members whose removal leaves no unreachable record between the
+/// remaining `candidates`: repeatedly take the member on the most broken links (ties:
+/// the highest address, so lower addresses are kept, as in keep-majority's tie-break).
+/// Deterministic, so every side computes the same set from the same records.
+fn broken_link_cover(gossip: &Gossip, candidates: &BTreeSet<UniqueAddress>) -> BTreeSet<UniqueAddress> {
+    let mut links: Vec<(UniqueAddress, UniqueAddress)> = gossip
+        .reachability
+        .unreachable_pairs()
+        .filter(|(o, s)| candidates.contains(*o) && candidates.contains(*s))
+        .map(|(o, s)| (o.clone(), s.clone()))
+        .collect();
+    let mut cover = BTreeSet::new();
+    while !links.is_empty() {
+        let mut degree: std::collections::BTreeMap<&UniqueAddress, usize> = Default::default();
+        for (o, s) in &links {
+            *degree.entry(o).or_default() += 1;
+            *degree.entry(s).or_default() += 1;
+        }
+        let worst = degree
+            .into_iter()
+            .max_by(|(a, da), (b, db)| da.cmp(db).then(a.cmp(b)))
+            .map(|(n, _)| n.clone())
+            .expect("links is not empty");
+        links.retain(|(o, s)| o != &worst && s != &worst);
+        cover.insert(worst);
+    }
+    // Indirectly connected members with no link among the candidates (e.g. they only
+    // saw a crashed member) are not downed.
+    cover
+}
+
+/// The strategy proper, over the two sides (members not Down or Exiting).
+fn strategy_decision(
+    reachable: &[&Member],
+    unreachable: &[&Member],
+    settings: &DowningSettings,
+) -> Decision {
+    // Only Up and Leaving members are counted (and only those with the role, if set):
+    // Joining and WeaklyUp members may not be known on the other side.
+    let counted = |side: &[&Member]| -> Vec<Member> {
+        side.iter()
+            .filter(|m| m.status.is_convergence_member())
+            .filter(|m| settings.role.as_ref().is_none_or(|r| m.has_role(r)))
+            .map(|m| (*m).clone())
+            .collect()
+    };
+    let (ours, theirs) = (counted(reachable), counted(unreachable));
+    match &settings.strategy {
+        DowningStrategy::KeepMajority => {
+            use std::cmp::Ordering::*;
+            match ours.len().cmp(&theirs.len()) {
+                Greater => Decision::DownUnreachable,
+                Less => Decision::DownReachable,
+                Equal => {
+                    let lowest_ours = ours.iter().map(|m| &m.node).min();
+                    let lowest_theirs = theirs.iter().map(|m| &m.node).min();
+                    match (lowest_ours, lowest_theirs) {
+                        (Some(a), Some(b)) if a < b => Decision::DownUnreachable,
+                        (Some(_), Some(_)) => Decision::DownReachable,
+                        // Nobody counted on either side (all Joining): keep ourselves.
+                        _ => Decision::DownUnreachable,
+                    }
+                }
+            }
+        }
+        DowningStrategy::StaticQuorum { quorum_size } => {
+            if ours.len() + theirs.len() > quorum_size * 2 - 1 {
+                Decision::DownAll
+            } else if ours.len() >= *quorum_size {
+                Decision::DownUnreachable
+            } else {
+                Decision::DownReachable
+            }
+        }
+        DowningStrategy::KeepOldest { down_if_alone } => {
+            let oldest_ours = ours.iter().min_by(|a, b| a.age_cmp(b));
+            let oldest_theirs = theirs.iter().min_by(|a, b| a.age_cmp(b));
+            let oldest_is_ours = match (oldest_ours, oldest_theirs) {
+                (Some(a), Some(b)) => a.age_cmp(b).is_lt(),
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+            let total = ours.len() + theirs.len();
+            if oldest_is_ours {
+                if *down_if_alone && ours.len() == 1 && total > 2 {
+                    Decision::DownReachable
+                } else {
+                    Decision::DownUnreachable
+                }
+            } else if *down_if_alone && theirs.len() == 1 && total > 2 {
+                Decision::DownUnreachable
+            } else {
+                Decision::DownReachable
+            }
+        }
+        DowningStrategy::DownAll => Decision::DownAll,
+    }
+}
+
+/// Tracks whether the view has been stable long enough to decide, and whether it has
+/// been changing for so long that everyone must be downed.
+#[derive(Clone, Debug, Default)]
+pub struct Stability {
+    fingerprint: u64,
+    /// Last time membership or reachability changed.
+    last_change_ms: u64,
+    /// First and latest reachability change since the view was last all-reachable.
+    reachability_changes: Option<(u64, u64)>,
+    reachability_fingerprint: u64,
+}
+
+/// What the resolver should do now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StabilityVerdict {
+    /// Nothing unreachable; nothing to do.
+    Idle,
+    /// Unreachable members, but the view changed too recently; decide at this time.
+    WaitUntil(u64),
+    /// Stable for long enough: decide now.
+    Decide,
+    /// Unstable for too long: down everyone.
+    DownAll,
+}
+
+impl Stability {
+    /// Starts tracking at `now_ms`.
+    pub fn new(now_ms: u64) -> Self {
+        Stability {
+            last_change_ms: now_ms,
+            ..Default::default()
+        }
+    }
+
+    /// Feeds the current view; resets the stable deadline on any change.
+    pub fn observe(&mut self, gossip: &Gossip, now_ms: u64) {
+        let mut members = Fnv::new();
+        for m in gossip.members.values() {
+            members.unique_address(&m.node);
+            members.u64(u64::from(m.status.priority()));
+        }
+        let mut reach = Fnv::new();
+        for (observer, subject) in gossip.reachability.unreachable_pairs() {
+            reach.unique_address(observer);
+            reach.unique_address(subject);
+        }
+        let (member_print, reach_print) = (members.finish(), reach.finish());
+        let combined = member_print ^ reach_print.rotate_left(17);
+        if combined != self.fingerprint {
+            self.fingerprint = combined;
+            self.last_change_ms = now_ms;
+        }
+        if reach_print != self.reachability_fingerprint {
+            self.reachability_fingerprint = reach_print;
+            self.reachability_changes = Some(match self.reachability_changes {
+                Some((first, _)) => (first, now_ms),
+                None => (now_ms, now_ms),
+            });
+        }
+    }
+
+    /// Forgets the history of changes (after a decision, or when all is reachable).
+    pub fn reset(&mut self, now_ms: u64) {
+        self.last_change_ms = now_ms;
+        self.reachability_changes = None;
+    }
+
+    /// When the current view became stable.
+    pub fn stable_since_ms(&self) -> u64 {
+        self.last_change_ms
+    }
+
+    /// What to do at `now_ms`, given whether anything is unreachable.
+    pub fn verdict(&mut self, settings: &DowningSettings, has_unreachable: bool, now_ms: u64) -> StabilityVerdict {
+        if !has_unreachable {
+            // Everything unreachable has been downed (or came back): start afresh.
+            self.reachability_changes = None;
+            return StabilityVerdict::Idle;
+        }
+        let deadline = self.last_change_ms + settings.stable_after_ms;
+        if now_ms >= deadline {
+            return StabilityVerdict::Decide;
+        }
+        if let (Some(limit), Some((first, latest))) =
+            (settings.down_all_when_unstable_ms, self.reachability_changes)
+        {
+            if latest.saturating_sub(first) > settings.stable_after_ms + limit {
+                return StabilityVerdict::DownAll;
+            }
+        }
+        StabilityVerdict::WaitUntil(deadline)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::address::Address;
+    use std::collections::BTreeMap;
+
+    fn node(port: u16) -> UniqueAddress {
+        UniqueAddress::new(Address::new("h", port), 1)
+    }
+
+    fn cluster(ports: &[u16]) -> Gossip {
+        let mut g = Gossip::default();
+        for (i, p) in ports.iter().enumerate() {
+            g.members.insert(
+                node(*p),
+                Member {
+                    node: node(*p),
+                    status: MemberStatus::Up,
+                    roles: BTreeSet::new(),
+                    up_number: i as u32 + 1,
+                },
+            );
+        }
+        g
+    }
+
+    fn settings(strategy: DowningStrategy) -> DowningSettings {
+        DowningSettings {
+            strategy,
+            stable_after_ms: 1000,
+            down_all_when_unstable_ms: Some(4000),
+            role: None,
+        }
+    }
+
+    fn partitioned(ports: &[u16], observer: u16, unreachable: &[u16]) -> Gossip {
+        let mut g = cluster(ports);
+        for u in unreachable {
+            g.reachability.mark_unreachable(&node(observer), &node(*u));
+        }
+        g
+    }
+
+    #[test]
+    fn keep_majority_downs_the_minority_and_the_minority_downs_itself() {
+        let majority = partitioned(&[1, 2, 3], 1, &[3]);
+        let r = decide(&majority, &node(1), &settings(DowningStrategy::KeepMajority)).unwrap();
+        assert_eq!(r.decision, Decision::DownUnreachable);
+        assert_eq!(r.to_down, [node(3)].into());
+        let minority = partitioned(&[1, 2, 3], 3, &[1, 2]);
+        let r = decide(&minority, &node(3), &settings(DowningStrategy::KeepMajority)).unwrap();
+        assert_eq!(r.decision, Decision::DownReachable);
+        assert_eq!(r.to_down, [node(3)].into());
+    }
+
+    #[test]
+    fn keep_majority_tie_keeps_the_side_with_the_lowest_address() {
+        let low = partitioned(&[1, 2, 3, 4], 1, &[3, 4]);
+        let r = decide(&low, &node(1), &settings(DowningStrategy::KeepMajority)).unwrap();
+        assert_eq!(r.decision, Decision::DownUnreachable);
+        let high = partitioned(&[1, 2, 3, 4], 3, &[1, 2]);
+        let r = decide(&high, &node(3), &settings(DowningStrategy::KeepMajority)).unwrap();
+        assert_eq!(r.decision, Decision::DownReachable);
+        assert_eq!(r.to_down, [node(3), node(4)].into());
+    }
+
+    #[test]
+    fn static_quorum_and_keep_oldest_and_down_all() {
+        let g = partitioned(&[1, 2, 3, 4, 5], 1, &[4, 5]);
+        let quorum = |q| settings(DowningStrategy::StaticQuorum { quorum_size: q });
+        assert_eq!(decide(&g, &node(1), &quorum(3)).unwrap().decision, Decision::DownUnreachable);
+        assert_eq!(decide(&g, &node(1), &quorum(4)).unwrap().decision, Decision::DownReachable);
+        assert_eq!(decide(&g, &node(1), &quorum(2)).unwrap().decision, Decision::DownAll, "too many members for quorum 2");
+
+        let oldest = |alone| settings(DowningStrategy::KeepOldest { down_if_alone: alone });
+        let minority_with_oldest = partitioned(&[1, 2, 3], 1, &[2, 3]);
+        assert_eq!(decide(&minority_with_oldest, &node(1), &oldest(false)).unwrap().decision, Decision::DownUnreachable);
+        assert_eq!(decide(&minority_with_oldest, &node(1), &oldest(true)).unwrap().decision, Decision::DownReachable);
+        let majority_without_oldest = partitioned(&[1, 2, 3], 2, &[1]);
+        assert_eq!(decide(&majority_without_oldest, &node(2), &oldest(false)).unwrap().decision, Decision::DownReachable);
+        assert_eq!(decide(&majority_without_oldest, &node(2), &oldest(true)).unwrap().decision, Decision::DownUnreachable);
+
+        let all = decide(&g, &node(1), &settings(DowningStrategy::DownAll)).unwrap();
+        assert_eq!(all.to_down.len(), 5);
+    }
+
+    #[test]
+    fn indirectly_connected_members_are_downed_and_the_rest_kept() {
+        // 1 and 3 cannot talk to each other; 2 reaches both.
+        let mut g = cluster(&[1, 2, 3]);
+        g.reachability.mark_unreachable(&node(1), &node(3));
+        g.reachability.mark_unreachable(&node(3), &node(1));
+        let r = decide(&g, &node(2), &settings(DowningStrategy::KeepMajority)).unwrap();
+        assert_eq!(r.decision, Decision::DownIndirectlyConnected);
+        assert_eq!(r.indirectly_connected, [node(1), node(3)].into());
+        assert_eq!(r.to_down, [node(3)].into(), "one end of the broken link is enough");
+    }
+
+    #[test]
+    fn a_member_cut_from_two_others_is_the_only_one_downed() {
+        // 5 cannot reach 1 and 2 (both directions); 3 and 4 reach everyone.
+        let mut g = cluster(&[1, 2, 3, 4, 5]);
+        for other in [1, 2] {
+            g.reachability.mark_unreachable(&node(other), &node(5));
+            g.reachability.mark_unreachable(&node(5), &node(other));
+        }
+        for observer in [1, 3, 5] {
+            let r = decide(&g, &node(observer), &settings(DowningStrategy::KeepMajority)).unwrap();
+            assert_eq!(r.to_down, [node(5)].into(), "as seen from {observer}");
+        }
+    }
+
+    #[test]
+    fn role_restricts_the_count() {
+        let mut g = partitioned(&[1, 2, 3], 1, &[2, 3]);
+        g.members.get_mut(&node(1)).unwrap().roles.insert("db".into());
+        let mut s = settings(DowningStrategy::KeepMajority);
+        s.role = Some("db".into());
+        assert_eq!(decide(&g, &node(1), &s).unwrap().decision, Decision::DownUnreachable);
+        let _ = BTreeMap::<u8, u8>::new();
+    }
+
+    #[test]
+    fn stability_waits_for_stable_after_and_downs_all_when_it_never_settles() {
+        let s = settings(DowningStrategy::KeepMajority);
+        let mut g = cluster(&[1, 2, 3]);
+        let mut stability = Stability::new(0);
+        stability.observe(&g, 0);
+        g.reachability.mark_unreachable(&node(1), &node(3));
+        stability.observe(&g, 100);
+        assert_eq!(stability.verdict(&s, true, 500), StabilityVerdict::WaitUntil(1100));
+        assert_eq!(stability.verdict(&s, true, 1100), StabilityVerdict::Decide);
+        // Flapping: reachability changes every 500 ms for longer than 1 s + 4 s.
+        let mut t = 100;
+        let mut verdict = StabilityVerdict::Idle;
+        while t < 10_000 {
+            t += 500;
+            if g.reachability.is_reachable_by(&node(1), &node(2)) {
+                g.reachability.mark_unreachable(&node(1), &node(2));
+            } else {
+                g.reachability.mark_reachable(&node(1), &node(2));
+            }
+            stability.observe(&g, t);
+            verdict = stability.verdict(&s, true, t);
+            if verdict == StabilityVerdict::DownAll {
+                break;
+            }
+        }
+        assert_eq!(verdict, StabilityVerdict::DownAll);
+        assert!(t > 5000);
+    }
+}

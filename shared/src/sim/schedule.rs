@@ -1,0 +1,293 @@
+//! Random fault schedules, each fully determined by one seed, and the runner that
+//! plays them and checks that the cluster stays safe and heals.
+//!
+//! A schedule forms a cluster of 3 to 7 nodes, injects a few faults over about twenty
+//! simulated seconds (crashes, restarts, freezes, partitions, one-way cuts,
+//! isolation, slow links, loss, duplication, reordering, leaves and downs), then heals
+//! everything: the network is repaired, frozen nodes resume and stopped nodes are
+//! restarted as new incarnations, as a supervisor would. From then on the running
+//! members must converge to one cluster, all Up, within a bound. A failure prints the
+//! seed, the schedule and the trace; the same seed replays it exactly.
+
+use super::{Sim, SimConfig, Slot};
+use crate::member::MemberStatus;
+use crate::node::{Command, Millis};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use std::fmt;
+
+/// One injected fault or operator action.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fault {
+    /// SIGKILL.
+    Crash(Slot),
+    /// Start a new incarnation (if the slot is not running).
+    Restart(Slot),
+    /// SIGSTOP for a while.
+    Freeze(Slot, Millis),
+    /// Both directions of one link.
+    Cut(Slot, Slot),
+    /// One direction of one link.
+    CutOneWay(Slot, Slot),
+    /// A node cut off from all.
+    Isolate(Slot),
+    /// These nodes against the rest.
+    Partition(Vec<Slot>),
+    /// Extra delay (and as much jitter) on one direction.
+    Slow(Slot, Slot, Millis),
+    /// Message loss probability.
+    Loss(f64),
+    /// Duplication probability.
+    Duplicate(f64),
+    /// Extra random delay on every message (reordering).
+    Reorder(Millis),
+    /// Graceful leave of a node.
+    Leave(Slot),
+    /// An operator at `by` downs `target`.
+    Down {
+        /// Where the command is given.
+        by: Slot,
+        /// Who is downed.
+        target: Slot,
+    },
+    /// Repair all network faults.
+    HealNetwork,
+}
+
+/// A seeded schedule.
+#[derive(Clone, Debug)]
+pub struct Schedule {
+    /// The seed it came from.
+    pub seed: u64,
+    /// Cluster size.
+    pub nodes: usize,
+    /// Faults with their times, counted from the moment the cluster has formed.
+    pub steps: Vec<(Millis, Fault)>,
+    /// When everything is healed (same origin).
+    pub heal_at: Millis,
+}
+
+impl fmt::Display for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "schedule for seed {} ({} nodes):", self.seed, self.nodes)?;
+        for (at, fault) in &self.steps {
+            writeln!(f, "  +{at:>6}ms {fault:?}")?;
+        }
+        writeln!(f, "  +{:>6}ms heal everything", self.heal_at)
+    }
+}
+
+/// How long after healing the cluster must have converged, in the demo profile:
+/// detection, stable-after, down-all-when-unstable, removal and rejoining, with margin.
+pub const SETTLE_LIMIT_MS: Millis = 60_000;
+
+/// Draws a schedule from `seed`.
+pub fn random_schedule(seed: u64) -> Schedule {
+    let mut rng = SmallRng::seed_from_u64(seed ^ 0x5eed_5eed_5eed_5eed);
+    let nodes = rng.random_range(3..=7);
+    let seed_nodes = nodes.min(3);
+    let count = rng.random_range(1..=6);
+    let mut steps = Vec::new();
+    let mut left = false;
+    for _ in 0..count {
+        let at = rng.random_range(0..20_000);
+        let a = rng.random_range(0..nodes);
+        let mut b = rng.random_range(0..nodes - 1);
+        if b >= a {
+            b += 1;
+        }
+        let fault = match rng.random_range(0..14) {
+            0 => Fault::Crash(a),
+            1 => {
+                steps.push((at, Fault::Crash(a)));
+                Fault::Restart(a)
+            }
+            2 | 3 => Fault::Freeze(a, rng.random_range(100..6_000)),
+            4 => Fault::Cut(a, b),
+            5 => Fault::CutOneWay(a, b),
+            6 => Fault::Isolate(a),
+            7 => {
+                let mut side: Vec<Slot> = (0..nodes).filter(|_| rng.random_bool(0.5)).collect();
+                if side.is_empty() || side.len() == nodes {
+                    side = vec![a];
+                }
+                Fault::Partition(side)
+            }
+            8 => Fault::Slow(a, b, rng.random_range(50..1_500)),
+            9 => Fault::Loss(rng.random_range(0.01..0.3)),
+            10 => Fault::Duplicate(rng.random_range(0.01..0.3)),
+            11 => Fault::Reorder(rng.random_range(5..200)),
+            12 if !left && nodes > seed_nodes && a >= seed_nodes => {
+                left = true;
+                Fault::Leave(a)
+            }
+            12 => Fault::HealNetwork,
+            _ => Fault::Down { by: a, target: b },
+        };
+        let at = if matches!(fault, Fault::Restart(_)) {
+            at + rng.random_range(500..8_000)
+        } else {
+            at
+        };
+        steps.push((at, fault));
+    }
+    steps.sort_by_key(|(at, _)| *at);
+    Schedule {
+        seed,
+        nodes,
+        steps,
+        heal_at: 25_000,
+    }
+}
+
+/// What a successful run measured.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// Time from healing to one converged cluster.
+    pub settle_ms: Millis,
+    /// Simulated time in all.
+    pub simulated_ms: Millis,
+}
+
+/// Why a run failed, with everything needed to replay and understand it.
+#[derive(Debug)]
+pub struct Failure {
+    /// The schedule.
+    pub schedule: Schedule,
+    /// What went wrong.
+    pub reason: String,
+    /// The simulator's trace of steps.
+    pub trace: Vec<String>,
+    /// Every view at the end.
+    pub views: String,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "seed {} FAILED: {}", self.schedule.seed, self.reason)?;
+        writeln!(f, "replay with: SIM_SEED={} cargo test --release -p shared --test simulation replay_one_seed -- --nocapture", self.schedule.seed)?;
+        write!(f, "{}", self.schedule)?;
+        writeln!(f, "trace:")?;
+        for line in &self.trace {
+            writeln!(f, "  {line}")?;
+        }
+        writeln!(f, "views at the end:\n{}", self.views)
+    }
+}
+
+fn apply(sim: &mut Sim, fault: &Fault) {
+    match fault {
+        Fault::Crash(a) => sim.crash(*a),
+        Fault::Restart(a) => {
+            if !sim.is_running(*a) {
+                sim.start(*a);
+            }
+        }
+        Fault::Freeze(a, d) => sim.freeze(*a, *d),
+        Fault::Cut(a, b) => sim.cut(*a, *b),
+        Fault::CutOneWay(a, b) => sim.cut_one_way(*a, *b),
+        Fault::Isolate(a) => sim.isolate(*a),
+        Fault::Partition(side) => sim.partition(side),
+        Fault::Slow(a, b, d) => sim.slow_link(*a, *b, *d, *d),
+        Fault::Loss(p) => sim.set_loss(*p),
+        Fault::Duplicate(p) => sim.set_duplicate(*p),
+        Fault::Reorder(j) => sim.set_reorder(*j),
+        Fault::Leave(a) => {
+            let _ = sim.leave(*a);
+        }
+        Fault::Down { by, target } => {
+            let address = sim.address(*target).clone();
+            let _ = sim.command(*by, Command::Down(address));
+        }
+        Fault::HealNetwork => sim.heal_network(),
+    }
+}
+
+/// Whether every slot that has not left runs, is Up in one converged cluster.
+fn healed(sim: &Sim) -> bool {
+    let expected: Vec<Slot> = (0..sim.len()).filter(|s| !sim.has_left(*s)).collect();
+    sim.converged_as_one()
+        && expected.iter().all(|s| {
+            sim.node(*s)
+                .is_some_and(|n| n.is_member() && n.status() == Some(MemberStatus::Up))
+        })
+        && sim
+            .view(expected[0])
+            .is_some_and(|g| g.members.len() == expected.len())
+}
+
+/// Plays `schedule` and checks safety throughout and liveness after healing.
+pub fn run_schedule(schedule: &Schedule) -> Result<Outcome, Box<Failure>> {
+    let mut sim = Sim::new(SimConfig::demo(schedule.nodes, schedule.seed));
+    let fail = |sim: &Sim, reason: String| {
+        Box::new(Failure {
+            schedule: schedule.clone(),
+            reason,
+            trace: sim.trace().to_vec(),
+            views: sim.describe(),
+        })
+    };
+    sim.start_all();
+    let all: Vec<Slot> = (0..schedule.nodes).collect();
+    if sim.run_until(20_000, |s| s.all_up(&all)).is_none() {
+        return Err(fail(&sim, "the cluster did not form within 20 s".into()));
+    }
+    let origin = sim.now;
+    for (at, fault) in &schedule.steps {
+        let at = origin + at;
+        if at > sim.now {
+            sim.run_for(at - sim.now);
+        }
+        apply(&mut sim, fault);
+        if let Some(v) = sim.violation() {
+            return Err(fail(&sim, v.to_string()));
+        }
+    }
+    let heal_at = origin + schedule.heal_at;
+    if heal_at > sim.now {
+        sim.run_for(heal_at - sim.now);
+    }
+    if let Some(v) = sim.violation() {
+        return Err(fail(&sim, v.to_string()));
+    }
+    sim.heal_network();
+    for slot in 0..sim.len() {
+        if sim.is_frozen(slot) {
+            sim.unfreeze(slot);
+        }
+    }
+    // A supervisor restarts whatever stopped (except nodes that left on purpose),
+    // repeatedly: a node may be downed again while the cluster heals.
+    let healed_at = sim.now;
+    let settle = loop {
+        for slot in 0..sim.len() {
+            if !sim.is_running(slot) && !sim.has_left(slot) {
+                sim.start(slot);
+            }
+        }
+        if let Some(t) = sim.run_until(1_000, healed) {
+            if t == 0 || healed(&sim) {
+                break Some(sim.now - healed_at);
+            }
+        }
+        if let Some(v) = sim.violation() {
+            return Err(fail(&sim, v.to_string()));
+        }
+        if sim.now - healed_at > SETTLE_LIMIT_MS {
+            break None;
+        }
+    };
+    if let Some(v) = sim.violation() {
+        return Err(fail(&sim, v.to_string()));
+    }
+    match settle {
+        Some(settle_ms) => Ok(Outcome {
+            settle_ms,
+            simulated_ms: sim.now,
+        }),
+        None => Err(fail(
+            &sim,
+            format!("no single converged cluster {} s after healing", SETTLE_LIMIT_MS / 1000),
+        )),
+    }
+}

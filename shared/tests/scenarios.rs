@@ -1,0 +1,375 @@
+//! Membership scenarios on the deterministic simulator, one per behaviour the
+//! reference asks for. Each runs with the invariant checker on; a failure prints the
+//! trace and every node's view.
+
+use shared::events::ClusterEvent;
+use shared::sim::{Sim, SimConfig, Slot};
+use shared::{Address, Command, DowningSettings, MemberStatus, Message, Node, Output, Settings, ShutdownReason, UniqueAddress};
+
+const MINUTE: u64 = 60_000;
+
+fn report(sim: &Sim) -> String {
+    format!("trace:\n{}\nviews:\n{}", sim.trace().join("\n"), sim.describe())
+}
+
+fn assert_safe(sim: &Sim) {
+    if let Some(v) = sim.violation() {
+        panic!("invariant violated: {v}\n{}", report(sim));
+    }
+}
+
+fn formed(nodes: usize, seed: u64) -> Sim {
+    formed_with(SimConfig::demo(nodes, seed))
+}
+
+fn formed_with(config: SimConfig) -> Sim {
+    let nodes = config.nodes;
+    let mut sim = Sim::new(config);
+    sim.start_all();
+    let all: Vec<Slot> = (0..nodes).collect();
+    sim.run_until(30_000, |s| s.all_up(&all))
+        .unwrap_or_else(|| panic!("cluster of {nodes} did not form\n{}", report(&sim)));
+    assert_safe(&sim);
+    sim
+}
+
+fn wait(sim: &mut Sim, limit: u64, what: &str, done: impl FnMut(&Sim) -> bool) -> u64 {
+    let took = sim
+        .run_until(limit, done)
+        .unwrap_or_else(|| panic!("timed out waiting for: {what}\n{}", report(sim)));
+    assert_safe(sim);
+    took
+}
+
+fn unreachable_in(sim: &Sim, observer: Slot, target: &UniqueAddress) -> bool {
+    sim.view(observer).is_some_and(|g| g.has_member(target) && !g.reachability.is_reachable(target))
+}
+
+fn gone_from(sim: &Sim, observer: Slot, old: &shared::UniqueAddress) -> bool {
+    sim.view(observer).is_some_and(|g| !g.has_member(old) && g.tombstones.contains_key(old))
+}
+
+#[test]
+fn three_nodes_form_a_cluster_with_one_leader() {
+    let sim = formed(3, 1);
+    let leaders: Vec<_> = (0..3).map(|s| sim.node(s).unwrap().leader()).collect();
+    assert!(leaders.iter().all(|l| l == &leaders[0]));
+    assert_eq!(leaders[0], sim.unique(0), "the lowest address leads");
+    for slot in 0..3 {
+        let kinds: Vec<&str> = sim.events(slot).iter().map(|(_, e)| e.kind()).collect();
+        assert!(kinds.contains(&"MemberUp"), "n{slot} saw no MemberUp: {kinds:?}");
+    }
+}
+
+#[test]
+fn a_crash_of_one_of_three_is_detected_downed_by_keep_majority_and_removed() {
+    let mut sim = formed(3, 2);
+    let victim = sim.unique(2).unwrap();
+    let crash_at = sim.now;
+    sim.crash(2);
+    let detected = wait(&mut sim, MINUTE, "n2 unreachable on n0 or n1", |s| {
+        unreachable_in(s, 0, &victim) || unreachable_in(s, 1, &victim)
+    });
+    assert!(detected <= 1_500, "detection took {detected} ms in the demo profile");
+    wait(&mut sim, MINUTE, "n2 removed everywhere", |s| {
+        gone_from(s, 0, &victim) && gone_from(s, 1, &victim)
+    });
+    let removed_after = sim.now - crash_at;
+    assert!(removed_after <= 8_000, "removal took {removed_after} ms");
+    wait(&mut sim, 2_000, "the two converge", |s| s.all_up(&[0, 1]) && s.converged_as_one());
+    let decided = sim.events(0).iter().chain(sim.events(1)).any(|(_, e)| {
+        matches!(e, ClusterEvent::ResolverDecision { downed, .. } if downed == &vec![victim.clone()])
+    });
+    assert!(decided, "the resolver downed the crashed node");
+}
+
+#[test]
+fn a_two_one_partition_downs_the_minority_while_the_majority_continues() {
+    let mut sim = formed(3, 3);
+    let minority = sim.unique(2).unwrap();
+    sim.isolate(2);
+    wait(&mut sim, MINUTE, "minority stops itself", |s| !s.is_running(2));
+    assert_eq!(sim.exit_reason(2), Some(ShutdownReason::Downed));
+    wait(&mut sim, MINUTE, "majority removes the minority", |s| {
+        gone_from(s, 0, &minority) && gone_from(s, 1, &minority)
+    });
+    wait(&mut sim, 2_000, "the majority converges", |s| s.all_up(&[0, 1]));
+    sim.heal_network();
+    sim.start(2);
+    wait(&mut sim, MINUTE, "restarted node rejoins as a new incarnation", |s| s.all_up(&[0, 1, 2]));
+    assert_ne!(sim.unique(2).unwrap(), minority);
+}
+
+#[test]
+fn a_two_two_split_keeps_the_side_with_the_lowest_address() {
+    let mut sim = formed(4, 4);
+    sim.partition(&[0, 1]);
+    wait(&mut sim, MINUTE, "the high side stops", |s| !s.is_running(2) && !s.is_running(3));
+    wait(&mut sim, MINUTE, "the low side converges", |s| {
+        s.converged_as_one() && s.view(0).is_some_and(|g| g.members.len() == 2)
+    });
+    assert!(sim.is_running(0) && sim.is_running(1));
+}
+
+#[test]
+fn a_one_way_cut_downs_one_end_of_the_broken_link_and_keeps_the_rest() {
+    let mut sim = formed(5, 5);
+    // Messages from n3 to n4 are lost; everything else flows. With request-response
+    // heartbeats, n3 and n4 each see the other unreachable while both talk to the rest.
+    sim.cut_one_way(3, 4);
+    wait(&mut sim, MINUTE, "one end is downed", |s| !s.is_running(4));
+    wait(&mut sim, MINUTE, "the rest converge", |s| {
+        s.converged_as_one() && s.view(0).is_some_and(|g| g.members.len() == 4)
+    });
+    assert!(sim.is_running(3), "the lower address of the pair is kept");
+    let decision = sim.events(0).iter().chain(sim.events(1)).chain(sim.events(2)).find_map(|(_, e)| match e {
+        ClusterEvent::ResolverDecision { indirectly_connected, .. } => Some(indirectly_connected.len()),
+        _ => None,
+    });
+    assert_eq!(decision, Some(2), "the decision named two indirectly connected members");
+}
+
+#[test]
+fn an_indirectly_connected_member_is_downed_and_the_fully_connected_side_kept() {
+    let mut sim = formed(5, 6);
+    // n4 cannot talk to n0 and n1 but can to n2 and n3.
+    sim.cut(4, 0);
+    sim.cut(4, 1);
+    wait(&mut sim, MINUTE, "n4 is downed and stops", |s| !s.is_running(4));
+    wait(&mut sim, MINUTE, "the others converge without n4", |s| {
+        s.converged_as_one() && s.view(0).is_some_and(|g| g.members.len() == 4)
+    });
+    for slot in 0..4 {
+        assert!(sim.is_running(slot), "n{slot} kept");
+    }
+}
+
+#[test]
+fn a_graceful_leave_goes_through_leaving_exiting_removed_and_stops_the_node() {
+    let mut sim = formed(3, 7);
+    let leaver = sim.unique(1).unwrap();
+    sim.leave(1).unwrap();
+    wait(&mut sim, MINUTE, "the leaver stops", |s| !s.is_running(1));
+    assert_eq!(sim.exit_reason(1), Some(ShutdownReason::Left));
+    wait(&mut sim, MINUTE, "the others remove it", |s| gone_from(s, 0, &leaver) && gone_from(s, 2, &leaver));
+    let seen: Vec<&str> = sim
+        .events(0)
+        .iter()
+        .filter_map(|(_, e)| match e {
+            ClusterEvent::MemberLeft { member } if member.node == leaver => Some("Left"),
+            ClusterEvent::MemberExited { member } if member.node == leaver => Some("Exited"),
+            ClusterEvent::MemberRemoved { member, previous_status: MemberStatus::Exiting } if member.node == leaver => {
+                Some("Removed")
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(seen, ["Left", "Exited", "Removed"]);
+    assert!(!sim.events(0).iter().any(|(_, e)| matches!(e, ClusterEvent::UnreachableMember { .. })));
+}
+
+#[test]
+fn the_leader_itself_can_leave_and_leadership_moves_on() {
+    let mut sim = formed(3, 8);
+    let old_leader = sim.unique(0).unwrap();
+    sim.leave(0).unwrap();
+    wait(&mut sim, MINUTE, "old leader removed", |s| gone_from(s, 1, &old_leader) && gone_from(s, 2, &old_leader));
+    assert_eq!(sim.node(1).unwrap().leader(), sim.unique(1));
+}
+
+#[test]
+fn a_restart_at_the_same_address_replaces_the_old_incarnation_at_once() {
+    let mut sim = formed(3, 9);
+    let old = sim.unique(2).unwrap();
+    sim.crash(2);
+    sim.run_for(50);
+    sim.start(2);
+    let new = sim.unique(2).unwrap();
+    assert_ne!(old, new);
+    let took = wait(&mut sim, MINUTE, "new incarnation Up, old removed everywhere", |s| {
+        s.all_up(&[0, 1, 2]) && (0..3).all(|o| gone_from(s, o, &old))
+    });
+    // The old incarnation is downed when the new one joins, without waiting for the
+    // failure detector and the resolver's stable-after.
+    assert!(took < 3_000, "replacement took {took} ms");
+    let downed = sim.events(0).iter().any(|(_, e)| matches!(e, ClusterEvent::MemberDowned { member } if member.node == old));
+    assert!(downed);
+}
+
+#[test]
+fn seeds_started_in_any_order_form_one_cluster_never_two_islands() {
+    for order in [[2usize, 1, 0], [1, 2, 0], [0, 2, 1]] {
+        let mut sim = Sim::new(SimConfig::demo(3, 10));
+        for (i, slot) in order.iter().enumerate() {
+            sim.start(*slot);
+            sim.run_for(if i == 0 { 4_000 } else { 700 });
+        }
+        wait(&mut sim, MINUTE, "one cluster of three", |s| s.all_up(&[0, 1, 2]));
+        assert!(sim.converged_as_one(), "order {order:?}");
+    }
+}
+
+#[test]
+fn non_first_seeds_alone_never_form_a_cluster() {
+    let mut sim = Sim::new(SimConfig::demo(3, 11));
+    sim.start(1);
+    sim.start(2);
+    sim.run_for(20_000);
+    assert!(sim.view(1).is_none() && sim.view(2).is_none(), "{}", sim.describe());
+    sim.start(0);
+    wait(&mut sim, MINUTE, "first seed forms and the others join", |s| s.all_up(&[0, 1, 2]));
+}
+
+#[test]
+fn a_freeze_shorter_than_the_acceptable_pause_raises_no_alarm() {
+    let mut sim = formed(3, 12);
+    let pause = sim.config().settings.acceptable_heartbeat_pause_ms;
+    sim.freeze(2, pause / 2);
+    sim.run_for(5_000);
+    assert_safe(&sim);
+    for slot in 0..3 {
+        assert!(
+            !sim.events(slot).iter().any(|(_, e)| matches!(e, ClusterEvent::UnreachableMember { .. })),
+            "n{slot} raised an alarm\n{}",
+            report(&sim)
+        );
+    }
+}
+
+#[test]
+fn a_longer_freeze_makes_the_member_unreachable_and_reachable_again_when_it_resumes() {
+    let mut config = SimConfig::demo(3, 13);
+    config.settings.downing = DowningSettings::keep_majority(20_000);
+    let mut sim = formed_with(config);
+    let frozen = sim.unique(2).unwrap();
+    sim.freeze(2, 3_000);
+    wait(&mut sim, 3_000, "n2 unreachable", |s| unreachable_in(s, 0, &frozen));
+    wait(&mut sim, 10_000, "n2 reachable again", |s| !s.is_frozen(2) && !unreachable_in(s, 0, &frozen) && s.converged_as_one());
+    assert!(sim.all_up(&[0, 1, 2]));
+    let reachable_again = sim.events(0).iter().any(|(_, e)| matches!(e, ClusterEvent::ReachableMember { .. }));
+    assert!(reachable_again);
+}
+
+#[test]
+fn a_member_frozen_past_the_decision_is_downed_and_stops_when_it_resumes() {
+    let mut sim = formed(3, 14);
+    let frozen = sim.unique(2).unwrap();
+    sim.freeze(2, 10_000);
+    wait(&mut sim, 9_000, "the others remove it", |s| gone_from(s, 0, &frozen) && gone_from(s, 1, &frozen));
+    assert!(sim.is_running(2), "still frozen, so still running");
+    wait(&mut sim, 15_000, "it stops after resuming", |s| !s.is_running(2));
+    assert!(matches!(sim.exit_reason(2), Some(ShutdownReason::Removed | ShutdownReason::Downed)));
+    wait(&mut sim, 2_000, "the two converge", |s| s.all_up(&[0, 1]));
+}
+
+#[test]
+fn a_node_with_the_wrong_cluster_name_is_refused_and_the_cluster_is_untouched() {
+    let sim = formed(3, 15);
+    let now = sim.now;
+    let member = sim.node(0).unwrap();
+    let mut contact = Node::with_state(member.self_node().clone(), member.gossip().clone(), Settings::demo("sim"), 2, now);
+    let before = contact.gossip().clone();
+    let stranger = UniqueAddress::new(Address::new("10.0.0.9", 9999), 1);
+    let mut wrong = Node::new(stranger, Default::default(), vec![sim.address(0).clone()], Settings::demo("other"), 1, now);
+    // The stranger asks (InitJoin), and also tries a Join outright.
+    let mut requests: Vec<Message> = wrong
+        .take_outputs()
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::Send { message, .. } => Some(message),
+            _ => None,
+        })
+        .collect();
+    requests.push(Message::Join { node: wrong.self_node().clone(), roles: Default::default(), cluster: "other".into() });
+    for request in requests {
+        contact.handle_message(now, request);
+    }
+    assert_eq!(contact.gossip(), &before, "a refusal changes nothing");
+    let replies = contact.take_outputs();
+    let refusals: Vec<Message> = replies
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::Send { message: m @ Message::JoinRefused { .. }, .. } => Some(m),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(refusals.len(), 2, "both InitJoin and Join are refused");
+    for refusal in refusals {
+        wrong.handle_message(now, refusal);
+    }
+    let events = wrong.take_outputs();
+    assert!(events.iter().any(|o| matches!(o, Output::Event(ClusterEvent::JoinRefused { .. }))));
+    assert!(!wrong.is_member());
+}
+
+#[test]
+fn min_nr_of_members_holds_everyone_in_joining_until_enough_have_joined() {
+    let mut config = SimConfig::demo(3, 16);
+    config.settings.min_nr_of_members = 3;
+    config.settings.weakly_up_after_ms = None;
+    let mut sim = Sim::new(config);
+    sim.start(0);
+    sim.start(1);
+    sim.run_for(6_000);
+    assert_eq!(sim.status_seen_by(0, 0), Some(MemberStatus::Joining));
+    assert_eq!(sim.status_seen_by(0, 1), Some(MemberStatus::Joining));
+    sim.start(2);
+    wait(&mut sim, MINUTE, "all Up once three have joined", |s| s.all_up(&[0, 1, 2]));
+}
+
+#[test]
+fn a_joining_member_becomes_weakly_up_while_convergence_is_blocked() {
+    let mut config = SimConfig::demo(4, 17);
+    config.settings.downing = DowningSettings::keep_majority(60_000);
+    config.settings.downing.down_all_when_unstable_ms = None;
+    let nodes = 4;
+    let mut sim = Sim::new(config);
+    for slot in 0..3 {
+        sim.start(slot);
+    }
+    wait(&mut sim, MINUTE, "three Up", |s| s.all_up(&[0, 1, 2]));
+    let crashed = sim.unique(2).unwrap();
+    sim.crash(2);
+    wait(&mut sim, MINUTE, "n2 unreachable", |s| unreachable_in(s, 0, &crashed));
+    sim.start(3);
+    wait(&mut sim, MINUTE, "n3 WeaklyUp", |s| s.status_seen_by(0, 3) == Some(MemberStatus::WeaklyUp));
+    assert_eq!(nodes, sim.len());
+    sim.command(0, Command::Down(sim.address(2).clone())).unwrap();
+    wait(&mut sim, MINUTE, "n3 Up once n2 is downed", |s| s.all_up(&[0, 1, 3]));
+}
+
+#[test]
+fn an_operator_down_stops_the_downed_node_and_it_is_removed() {
+    let mut sim = formed(3, 18);
+    let target = sim.unique(2).unwrap();
+    sim.command(0, Command::Down(sim.address(2).clone())).unwrap();
+    wait(&mut sim, MINUTE, "n2 stops", |s| !s.is_running(2));
+    assert_eq!(sim.exit_reason(2), Some(ShutdownReason::Downed));
+    wait(&mut sim, MINUTE, "n2 removed", |s| gone_from(s, 0, &target) && gone_from(s, 1, &target));
+}
+
+#[test]
+fn akka_defaults_detect_a_crash_in_about_five_seconds_and_remove_it_after_stable_after() {
+    let mut config = SimConfig::demo(3, 19);
+    config.settings = Settings::akka_defaults("sim");
+    let mut sim = formed_with(config);
+    let victim = sim.unique(1).unwrap();
+    sim.crash(1);
+    let detected = wait(&mut sim, MINUTE, "unreachable", |s| unreachable_in(s, 0, &victim));
+    assert!((4_000..=7_000).contains(&detected), "detected after {detected} ms");
+    let removed = detected + wait(&mut sim, 2 * MINUTE, "removed", |s| gone_from(s, 0, &victim) && gone_from(s, 2, &victim));
+    assert!((20_000..=30_000).contains(&removed), "removed after {removed} ms");
+}
+
+#[test]
+fn a_message_from_a_removed_incarnation_never_brings_it_back() {
+    let mut sim = formed(3, 20);
+    let frozen = sim.unique(2).unwrap();
+    // Frozen long enough to be downed and removed, then it resumes with its stale view
+    // (everyone Up) and gossips it: the survivors must not take it back.
+    sim.freeze(2, 12_000);
+    wait(&mut sim, 11_000, "removed", |s| gone_from(s, 0, &frozen) && gone_from(s, 1, &frozen));
+    sim.run_for(10_000);
+    assert!(!sim.view(0).unwrap().has_member(&frozen));
+    assert!(!sim.is_running(2));
+}
