@@ -46,22 +46,22 @@ fn downable(m: &Member) -> bool {
     !matches!(m.status, MemberStatus::Down | MemberStatus::Exiting | MemberStatus::Removed)
 }
 
-/// Members that are unreachable over some links only, as `self_node` sees it: nodes
-/// that are observers of an unreachable member and unreachable themselves (a cycle),
-/// and both ends of an unreachable record whose subject has seen the current gossip
-/// (it is evidently still talking to us).
+/// Members that are unreachable over some links only, as this view shows them: both
+/// ends of every unreachable record whose subject has seen the current gossip version.
+/// Having seen it proves a live path to this side, so the record is a broken link,
+/// not a partition or a crash.
+///
+/// Akka also counts every observer that is itself unreachable (a cycle in the
+/// unreachability graph). That rule trusts records written before a partition: with a
+/// one-way cut between two survivors of a crash, each side then counted the other as
+/// indirectly connected, left it out of the count, and both kept running (the
+/// simulator found this, seed 80). Requiring fresh evidence keeps both sides' counts
+/// honest.
 pub fn indirectly_connected(gossip: &Gossip) -> BTreeSet<UniqueAddress> {
     let live = |n: &UniqueAddress| gossip.member(n).is_some_and(downable);
-    let unreachable = gossip.unreachable_excluding_downed_observers();
     let mut result = BTreeSet::new();
     for (observer, subject) in gossip.reachability.unreachable_pairs() {
-        if !live(observer) || !live(subject) {
-            continue;
-        }
-        if unreachable.contains(observer) {
-            result.insert(observer.clone());
-        }
-        if gossip.seen_by(subject) {
+        if live(observer) && live(subject) && gossip.seen_by(subject) {
             result.insert(observer.clone());
             result.insert(subject.clone());
         }
@@ -85,29 +85,52 @@ pub fn decide(
     if unreachable.is_empty() && indirect.is_empty() {
         return None;
     }
-    // Of the indirectly connected members, down only as many as it takes to leave no
-    // broken link among the rest (a greedy cover): the largest fully connected set
-    // survives, instead of every member that touches a broken link.
-    let cover = broken_link_cover(gossip, &indirect);
     let clean_unreachable: BTreeSet<UniqueAddress> =
         unreachable.difference(&indirect).cloned().collect();
     if clean_unreachable.is_empty() {
+        // No partition, only broken links while everyone still talks through third
+        // parties: down only as many as it takes to leave no broken link among the
+        // rest (a greedy cover), so the largest fully connected set survives. Every
+        // decider sees the same records through gossip; if two covers ever differed,
+        // downs only merge, so this costs members, never safety.
         return Some(Resolution {
             decision: Decision::DownIndirectlyConnected,
-            to_down: cover,
+            to_down: broken_link_cover(gossip, &indirect),
             indirectly_connected: indirect,
         });
     }
+    // A partition as well. Both sides must weigh themselves against the same total,
+    // or each may find itself the majority: the total is every member that is or may
+    // be Up anywhere (Up, Leaving, Exiting and Down members that were once Up, and
+    // unreachable Joining or WeaklyUp members, which the other side may have moved
+    // Up). Our side counts only its reachable Up members that are not indirectly
+    // connected (Leaving ones may already be Exiting over there). Downs and removals
+    // known on one side only then shrink no one's total below what the other counts,
+    // so two disjoint sides can never both pass.
+    let role_ok = |m: &Member| settings.role.as_ref().is_none_or(|r| m.has_role(r));
+    let total: Vec<&Member> = gossip
+        .members
+        .values()
+        .filter(|m| role_ok(m))
+        .filter(|m| match m.status {
+            MemberStatus::Up | MemberStatus::Leaving | MemberStatus::Exiting => true,
+            MemberStatus::Down => m.up_number > 0,
+            MemberStatus::Joining | MemberStatus::WeaklyUp => clean_unreachable.contains(&m.node),
+            MemberStatus::Removed => false,
+        })
+        .collect();
+    let ours: Vec<&Member> = gossip
+        .members
+        .values()
+        .filter(|m| role_ok(m) && m.status == MemberStatus::Up)
+        .filter(|m| !clean_unreachable.contains(&m.node) && !indirect.contains(&m.node))
+        .collect();
     let reachable_side: Vec<&Member> = gossip
         .members
         .values()
-        .filter(|m| downable(m) && !clean_unreachable.contains(&m.node) && !cover.contains(&m.node))
+        .filter(|m| downable(m) && !clean_unreachable.contains(&m.node) && !indirect.contains(&m.node))
         .collect();
-    let unreachable_side: Vec<&Member> = clean_unreachable
-        .iter()
-        .filter_map(|n| gossip.member(n))
-        .collect();
-    let decision = strategy_decision(&reachable_side, &unreachable_side, settings);
+    let decision = strategy_decision(&ours, &total, settings);
     let mut to_down: BTreeSet<UniqueAddress> = match decision {
         Decision::DownUnreachable => clean_unreachable,
         Decision::DownReachable => reachable_side.iter().map(|m| m.node.clone()).collect(),
@@ -119,7 +142,7 @@ pub fn decide(
             .collect(),
         Decision::DownIndirectlyConnected => BTreeSet::new(),
     };
-    to_down.extend(cover);
+    to_down.extend(indirect.iter().cloned());
     Some(Resolution {
         decision,
         to_down,
@@ -158,42 +181,24 @@ fn broken_link_cover(gossip: &Gossip, candidates: &BTreeSet<UniqueAddress>) -> B
     cover
 }
 
-/// The strategy proper, over the two sides (members not Down or Exiting).
-fn strategy_decision(
-    reachable: &[&Member],
-    unreachable: &[&Member],
-    settings: &DowningSettings,
-) -> Decision {
-    // Only Up and Leaving members are counted (and only those with the role, if set):
-    // Joining and WeaklyUp members may not be known on the other side.
-    let counted = |side: &[&Member]| -> Vec<Member> {
-        side.iter()
-            .filter(|m| m.status.is_convergence_member())
-            .filter(|m| settings.role.as_ref().is_none_or(|r| m.has_role(r)))
-            .map(|m| (*m).clone())
-            .collect()
-    };
-    let (ours, theirs) = (counted(reachable), counted(unreachable));
+/// The strategy proper: does our side (`ours`) survive against `total`?
+fn strategy_decision(ours: &[&Member], total: &[&Member], settings: &DowningSettings) -> Decision {
+    let is_ours = |m: &Member| ours.iter().any(|o| o.node == m.node);
     match &settings.strategy {
         DowningStrategy::KeepMajority => {
-            use std::cmp::Ordering::*;
-            match ours.len().cmp(&theirs.len()) {
-                Greater => Decision::DownUnreachable,
-                Less => Decision::DownReachable,
-                Equal => {
-                    let lowest_ours = ours.iter().map(|m| &m.node).min();
-                    let lowest_theirs = theirs.iter().map(|m| &m.node).min();
-                    match (lowest_ours, lowest_theirs) {
-                        (Some(a), Some(b)) if a < b => Decision::DownUnreachable,
-                        (Some(_), Some(_)) => Decision::DownReachable,
-                        // Nobody counted on either side (all Joining): keep ourselves.
-                        _ => Decision::DownUnreachable,
-                    }
-                }
+            if total.is_empty() {
+                // Nobody counted anywhere (the cluster is still forming): keep ourselves.
+                return Decision::DownUnreachable;
+            }
+            let lowest = total.iter().min_by(|a, b| a.node.cmp(&b.node)).expect("not empty");
+            if 2 * ours.len() > total.len() || (2 * ours.len() == total.len() && is_ours(lowest)) {
+                Decision::DownUnreachable
+            } else {
+                Decision::DownReachable
             }
         }
         DowningStrategy::StaticQuorum { quorum_size } => {
-            if ours.len() + theirs.len() > quorum_size * 2 - 1 {
+            if total.len() > quorum_size * 2 - 1 {
                 Decision::DownAll
             } else if ours.len() >= *quorum_size {
                 Decision::DownUnreachable
@@ -202,21 +207,18 @@ fn strategy_decision(
             }
         }
         DowningStrategy::KeepOldest { down_if_alone } => {
-            let oldest_ours = ours.iter().min_by(|a, b| a.age_cmp(b));
-            let oldest_theirs = theirs.iter().min_by(|a, b| a.age_cmp(b));
-            let oldest_is_ours = match (oldest_ours, oldest_theirs) {
-                (Some(a), Some(b)) => a.age_cmp(b).is_lt(),
-                (Some(_), None) => true,
-                (None, _) => false,
+            let Some(oldest) = total.iter().min_by(|a, b| a.age_cmp(b)) else {
+                return Decision::DownUnreachable;
             };
-            let total = ours.len() + theirs.len();
-            if oldest_is_ours {
-                if *down_if_alone && ours.len() == 1 && total > 2 {
+            let others_with_oldest = total.iter().filter(|m| !is_ours(m) && m.status != MemberStatus::Down).count();
+            let alone_allowed = *down_if_alone && total.len() > 2;
+            if is_ours(oldest) {
+                if alone_allowed && ours.len() == 1 {
                     Decision::DownReachable
                 } else {
                     Decision::DownUnreachable
                 }
-            } else if *down_if_alone && theirs.len() == 1 && total > 2 {
+            } else if alone_allowed && others_with_oldest == 1 && oldest.status != MemberStatus::Down {
                 Decision::DownUnreachable
             } else {
                 Decision::DownReachable
@@ -412,6 +414,7 @@ mod tests {
         let mut g = cluster(&[1, 2, 3]);
         g.reachability.mark_unreachable(&node(1), &node(3));
         g.reachability.mark_unreachable(&node(3), &node(1));
+        g.seen = g.members.keys().cloned().collect();
         let r = decide(&g, &node(2), &settings(DowningStrategy::KeepMajority)).unwrap();
         assert_eq!(r.decision, Decision::DownIndirectlyConnected);
         assert_eq!(r.indirectly_connected, [node(1), node(3)].into());
@@ -426,10 +429,44 @@ mod tests {
             g.reachability.mark_unreachable(&node(other), &node(5));
             g.reachability.mark_unreachable(&node(5), &node(other));
         }
+        g.seen = g.members.keys().cloned().collect();
         for observer in [1, 3, 5] {
             let r = decide(&g, &node(observer), &settings(DowningStrategy::KeepMajority)).unwrap();
             assert_eq!(r.to_down, [node(5)].into(), "as seen from {observer}");
         }
+    }
+
+    #[test]
+    fn stale_records_from_before_a_partition_do_not_make_a_member_indirectly_connected() {
+        // 3 crashed; 1 and 2 then lost each other. 1's view holds 2's old record about
+        // 3, but 2 has not seen 1's current state: 2 is plainly unreachable.
+        let mut g = cluster(&[1, 2, 3]);
+        g.reachability.mark_unreachable(&node(1), &node(3));
+        g.reachability.mark_unreachable(&node(2), &node(3));
+        g.reachability.mark_unreachable(&node(1), &node(2));
+        g.bump(&node(1));
+        let r = decide(&g, &node(1), &settings(DowningStrategy::KeepMajority)).unwrap();
+        assert!(r.indirectly_connected.is_empty());
+        assert_eq!(r.decision, Decision::DownReachable, "one of three is a minority");
+    }
+
+    #[test]
+    fn both_sides_weigh_themselves_against_the_same_total() {
+        // 5 members; side {1,2} already downed 4 (a broken link) just before the
+        // partition {1,2} | {3,4,5}; side {3,4,5} never heard of it.
+        let mut low = cluster(&[1, 2, 3, 4, 5]);
+        low.members.get_mut(&node(4)).unwrap().status = MemberStatus::Down;
+        for s in [3, 5] {
+            low.reachability.mark_unreachable(&node(1), &node(s));
+        }
+        let r = decide(&low, &node(1), &settings(DowningStrategy::KeepMajority)).unwrap();
+        assert_eq!(r.decision, Decision::DownReachable, "2 of 5 is not a majority, Down 4 still counts");
+        let mut high = cluster(&[1, 2, 3, 4, 5]);
+        for s in [1, 2] {
+            high.reachability.mark_unreachable(&node(3), &node(s));
+        }
+        let r = decide(&high, &node(3), &settings(DowningStrategy::KeepMajority)).unwrap();
+        assert_eq!(r.decision, Decision::DownUnreachable, "3 of 5");
     }
 
     #[test]

@@ -346,7 +346,12 @@ impl Sim {
     }
 
     /// Applies a command at `slot` (leave, down, join) as an operator would.
+    /// A frozen node cannot take commands (its process is stopped); they fail.
     pub fn command(&mut self, slot: Slot, command: Command) -> Result<(), CommandError> {
+        if self.is_frozen(slot) {
+            self.note(format!("command at n{slot} not taken (frozen): {command:?}"));
+            return Err(CommandError::Stopped);
+        }
         self.note(format!("command at n{slot}: {command:?}"));
         let now = self.now;
         let result = match self.slots[slot].node.as_mut() {
@@ -496,7 +501,12 @@ impl Sim {
         for output in outputs {
             match output {
                 Output::Send { to, message } => self.route(slot, to, message),
-                Output::Event(event) => self.slots[slot].events.push((now, event)),
+                Output::Event(event) => {
+                    if let Some(line) = self.describe_event(&event) {
+                        self.note(format!("n{slot}: {line}"));
+                    }
+                    self.slots[slot].events.push((now, event));
+                }
                 Output::Shutdown(reason) => {
                     let line = format!("n{slot} stopped: {reason:?}");
                     self.note(line);
@@ -631,6 +641,31 @@ impl Sim {
                 && view.reachability.is_all_reachable()
                 && view.members == reference.members
                 && node.leader() == leader
+        })
+    }
+
+    fn short(&self, node: &UniqueAddress) -> String {
+        match self.slot_at(&node.address) {
+            Some(slot) => format!("n{slot}#{:04}", node.uid % 10_000),
+            None => node.to_string(),
+        }
+    }
+
+    /// The events worth a line in the trace: decisions and reachability.
+    fn describe_event(&self, event: &ClusterEvent) -> Option<String> {
+        let list = |nodes: &[UniqueAddress]| nodes.iter().map(|n| self.short(n)).collect::<Vec<_>>().join(",");
+        Some(match event {
+            ClusterEvent::ResolverDecision { decision, downed, indirectly_connected } => format!(
+                "resolver {decision:?} downs [{}] (indirect [{}])",
+                list(downed),
+                list(indirectly_connected)
+            ),
+            ClusterEvent::UnreachableMember { member, observed_by } => {
+                format!("sees {} unreachable (by {})", self.short(&member.node), list(observed_by))
+            }
+            ClusterEvent::ReachableMember { member } => format!("sees {} reachable", self.short(&member.node)),
+            ClusterEvent::MemberDowned { member } => format!("sees {} Down", self.short(&member.node)),
+            _ => return None,
         })
     }
 

@@ -218,7 +218,12 @@ fn healed(sim: &Sim) -> bool {
 
 /// Plays `schedule` and checks safety throughout and liveness after healing.
 pub fn run_schedule(schedule: &Schedule) -> Result<Outcome, Box<Failure>> {
-    let mut sim = Sim::new(SimConfig::demo(schedule.nodes, schedule.seed));
+    // Every node is a seed, as with DNS discovery of all pods: with a partial seed list
+    // a side whose seeds were all downed and restarted forms a second cluster beside
+    // the survivors (Akka behaves the same; ALGORITHM.md explains it).
+    let mut config = SimConfig::demo(schedule.nodes, schedule.seed);
+    config.seed_nodes = schedule.nodes;
+    let mut sim = Sim::new(config);
     let fail = |sim: &Sim, reason: String| {
         Box::new(Failure {
             schedule: schedule.clone(),
