@@ -22,6 +22,9 @@ pub enum ShutdownReason {
     Downed,
     /// It learned it was removed without having left (for example after a long pause).
     Removed,
+    /// It formed a cluster alone (as first seed) while another cluster was
+    /// unreachable, then found that cluster: restart to join it.
+    Rejoin,
 }
 
 /// Something that happened to the cluster, as one node observed it.

@@ -117,6 +117,9 @@ struct Timers {
     reaper: Millis,
     leader: Millis,
     exiting_deadline: Option<Millis>,
+    /// While a cluster this node formed alone is still alone: when to ask the other
+    /// seeds again whether a cluster exists elsewhere.
+    probe_seeds: Option<Millis>,
 }
 
 /// One node's membership core.
@@ -157,6 +160,7 @@ impl Node {
             reaper: jitter(&mut rng, settings.unreachable_nodes_reaper_interval_ms),
             leader: jitter(&mut rng, settings.leader_actions_interval_ms),
             exiting_deadline: None,
+            probe_seeds: None,
         };
         let mut node = Node {
             monitor: Monitor::new(settings.phi()),
@@ -333,8 +337,8 @@ impl Node {
             Phase::AwaitingWelcome { give_up_at, .. } => Some(*give_up_at),
             Phase::Member => {
                 let mut next = t.gossip.min(t.heartbeat).min(t.reaper).min(t.leader);
-                if let Some(exit) = t.exiting_deadline {
-                    next = next.min(exit);
+                for extra in [t.exiting_deadline, t.probe_seeds].into_iter().flatten() {
+                    next = next.min(extra);
                 }
                 Some(next)
             }
@@ -525,6 +529,9 @@ impl Node {
         self.gossip = Gossip::with_member(Member::joining(self.self_node.clone(), self.roles.clone()));
         self.gossip.bump(&self.self_node);
         self.phase = Phase::Member;
+        if self.seeds.len() > 1 {
+            self.timers.probe_seeds = Some(now + self.settings.seed_node_timeout_ms);
+        }
         self.after_change(&old, now);
     }
 
@@ -560,6 +567,12 @@ impl Node {
     }
 
     fn on_init_join_ack(&mut self, from: UniqueAddress, now: Millis) {
+        if self.timers.probe_seeds.is_some() && self.is_member() && !self.gossip.has_member(&from) {
+            // A seed answers from another cluster while ours is still this node alone:
+            // ours is an island formed while that cluster was unreachable.
+            self.shut_down(ShutdownReason::Rejoin);
+            return;
+        }
         if let Phase::Seeking { .. } = self.phase {
             self.send(
                 from.address.clone(),
@@ -1092,6 +1105,15 @@ impl Node {
         }
         if self.timers.exiting_deadline.is_some_and(|t| now >= t) {
             self.shut_down(ShutdownReason::Left);
+        }
+        if self.timers.probe_seeds.is_some_and(|t| now >= t) {
+            if self.gossip.members.len() == 1 {
+                let seeds = self.seeds.clone();
+                self.send_init_joins(&seeds);
+                self.timers.probe_seeds = Some(now + self.settings.seed_node_timeout_ms);
+            } else {
+                self.timers.probe_seeds = None;
+            }
         }
     }
 

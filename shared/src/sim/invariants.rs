@@ -4,7 +4,8 @@
 //!   and an incarnation that left a view never comes back into it.
 //! - No split brain: no two running members each hold the other Down or removed
 //!   while both still consider themselves in the cluster (after the resolver acts on a
-//!   partition, only one side keeps members).
+//!   partition, only one side keeps members). Incarnations an operator downed by hand
+//!   are exempt: that decision is the operator's, not the resolver's.
 //! - Two running members with the same converged state agree on one leader, and it is
 //!   a member of that state.
 //!
@@ -120,6 +121,9 @@ fn check_no_split_brain(sim: &Sim, members: &[Slot]) -> Result<(), Violation> {
     for (i, &a) in members.iter().enumerate() {
         for &b in &members[i + 1..] {
             let (Some(ua), Some(ub)) = (sim.unique(a), sim.unique(b)) else { continue };
+            if sim.operator_downed(&ua) || sim.operator_downed(&ub) {
+                continue;
+            }
             if considers_itself_in(sim, a)
                 && considers_itself_in(sim, b)
                 && holds_gone(sim, a, &ub)

@@ -149,6 +149,9 @@ pub struct Sim {
     /// What crossed the network.
     pub traffic: Traffic,
     checker: Option<Checker>,
+    /// Incarnations an operator downed by command: a manual decision the resolver
+    /// does not own (Akka warns that downing across a partition can split a cluster).
+    operator_downed: BTreeSet<UniqueAddress>,
     trace: Vec<String>,
     violation: Option<Violation>,
 }
@@ -183,6 +186,7 @@ impl Sim {
             sequence: 0,
             network: Network::default(),
             traffic: Traffic::default(),
+            operator_downed: BTreeSet::new(),
             trace: Vec::new(),
             violation: None,
         }
@@ -257,6 +261,11 @@ impl Sim {
     /// The steps taken so far (faults and commands), for failure reports.
     pub fn trace(&self) -> &[String] {
         &self.trace
+    }
+
+    /// Whether an operator downed this incarnation by command.
+    pub fn operator_downed(&self, node: &UniqueAddress) -> bool {
+        self.operator_downed.contains(node)
     }
 
     /// The first invariant violation, if any.
@@ -353,6 +362,11 @@ impl Sim {
             return Err(CommandError::Stopped);
         }
         self.note(format!("command at n{slot}: {command:?}"));
+        if let Command::Down(address) = &command {
+            if let Some(target) = self.view(slot).and_then(|g| g.member_at(address)) {
+                self.operator_downed.insert(target.node.clone());
+            }
+        }
         let now = self.now;
         let result = match self.slots[slot].node.as_mut() {
             Some(node) => node.handle_command(now, command),
