@@ -234,6 +234,18 @@ impl Monitor {
             .is_none_or(|d| d.is_available(now_ms))
     }
 
+    /// Whether `node` answered recently: within `window_ms` for a timed node, never
+    /// for one that has not answered yet, always for one not monitored here.
+    pub fn answered_within(&self, node: &UniqueAddress, now_ms: u64, window_ms: u64) -> bool {
+        if self.awaiting_first.contains_key(node) {
+            return false;
+        }
+        self.detectors.get(node).is_none_or(|d| {
+            d.last_heartbeat_ms
+                .is_some_and(|last| now_ms.saturating_sub(last) <= window_ms)
+        })
+    }
+
     /// Phi of every timed node (for metrics and the dashboard).
     pub fn phis(&self, now_ms: u64) -> BTreeMap<UniqueAddress, f64> {
         self.detectors

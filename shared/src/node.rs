@@ -394,7 +394,11 @@ impl Node {
         }
         match message {
             Message::InitJoin { from, cluster } => self.on_init_join(from, cluster),
-            Message::InitJoinAck { from } => self.on_init_join_ack(from, now),
+            Message::InitJoinAck {
+                from,
+                cluster_size,
+                lowest_member,
+            } => self.on_init_join_ack(from, cluster_size, lowest_member, now),
             Message::InitJoinNack { .. } => {}
             Message::Join {
                 node,
@@ -509,6 +513,15 @@ impl Node {
         };
     }
 
+    /// Seed addresses (other than this node's) where this cluster has no member.
+    fn seeds_outside_cluster(&self) -> Vec<Address> {
+        self.seeds
+            .iter()
+            .filter(|s| *s != &self.self_node.address && self.gossip.member_at(s).is_none())
+            .cloned()
+            .collect()
+    }
+
     fn send_init_joins(&mut self, contacts: &[Address]) {
         for contact in contacts {
             if contact != &self.self_node.address {
@@ -529,9 +542,6 @@ impl Node {
         self.gossip = Gossip::with_member(Member::joining(self.self_node.clone(), self.roles.clone()));
         self.gossip.bump(&self.self_node);
         self.phase = Phase::Member;
-        if self.seeds.len() > 1 {
-            self.timers.probe_seeds = Some(now + self.settings.seed_node_timeout_ms);
-        }
         self.after_change(&old, now);
     }
 
@@ -547,6 +557,8 @@ impl Node {
         let reply = if accepting {
             Message::InitJoinAck {
                 from: self.self_node.clone(),
+                cluster_size: self.gossip.members.len() as u32,
+                lowest_member: self.lowest_member(),
             }
         } else {
             Message::InitJoinNack {
@@ -566,11 +578,42 @@ impl Node {
         );
     }
 
-    fn on_init_join_ack(&mut self, from: UniqueAddress, now: Millis) {
-        if self.timers.probe_seeds.is_some() && self.is_member() && !self.gossip.has_member(&from) {
-            // A seed answers from another cluster while ours is still this node alone:
-            // ours is an island formed while that cluster was unreachable.
-            self.shut_down(ShutdownReason::Rejoin);
+    fn lowest_member(&self) -> Address {
+        self.gossip
+            .members
+            .keys()
+            .next()
+            .map_or_else(|| self.self_node.address.clone(), |n| n.address.clone())
+    }
+
+    fn on_init_join_ack(&mut self, from: UniqueAddress, cluster_size: u32, lowest_member: Address, now: Millis) {
+        let stale_view_of_ours = self.gossip.tombstones.contains_key(&from)
+            || self.gossip.member_at(&lowest_member).is_some();
+        if self.is_member() && stale_view_of_ours {
+            // Not another cluster: an old incarnation still holding a view of this one.
+            self.quarantine_if_gone(&from);
+            return;
+        }
+        if self.is_member() && !self.gossip.has_member(&from) {
+            // A seed answered a probe from another cluster: one of the two is an
+            // island (formed, or left over, while the other was unreachable). The
+            // smaller one yields (ties: the one whose lowest member address is higher)
+            // by downing all its members; supervisors restart them into the other.
+            let ours = (self.gossip.members.len() as u32, std::cmp::Reverse(self.lowest_member()));
+            let theirs = (cluster_size, std::cmp::Reverse(lowest_member));
+            if theirs > ours {
+                if self.gossip.members.len() == 1 {
+                    self.shut_down(ShutdownReason::Rejoin);
+                } else {
+                    let everyone: BTreeSet<UniqueAddress> = self.gossip.members.keys().cloned().collect();
+                    self.outputs.push(Output::Event(ClusterEvent::ResolverDecision {
+                        decision: sbr::Decision::DownAll,
+                        downed: everyone.iter().cloned().collect(),
+                        indirectly_connected: Vec::new(),
+                    }));
+                    self.down_members(now, &everyone);
+                }
+            }
             return;
         }
         if let Phase::Seeking { .. } = self.phase {
@@ -1026,7 +1069,11 @@ impl Node {
         if !self.is_member() {
             return;
         }
-        let resolution = sbr::decide(&self.gossip, &self.self_node, &self.settings.downing);
+        let window = self.settings.acceptable_heartbeat_pause_ms + 2 * self.settings.heartbeat_interval_ms;
+        let monitor = &self.monitor;
+        let resolution = sbr::decide_with_evidence(&self.gossip, &self.self_node, &self.settings.downing, |n| {
+            monitor.answered_within(n, now, window)
+        });
         let verdict = self
             .stability
             .verdict(&self.settings.downing, resolution.is_some(), now);
@@ -1107,12 +1154,14 @@ impl Node {
             self.shut_down(ShutdownReason::Left);
         }
         if self.timers.probe_seeds.is_some_and(|t| now >= t) {
-            if self.gossip.members.len() == 1 {
-                let seeds = self.seeds.clone();
-                self.send_init_joins(&seeds);
-                self.timers.probe_seeds = Some(now + self.settings.seed_node_timeout_ms);
-            } else {
+            let outside = self.seeds_outside_cluster();
+            if outside.is_empty() {
                 self.timers.probe_seeds = None;
+            } else {
+                if self.leader().as_ref() == Some(&self.self_node) {
+                    self.send_init_joins(&outside);
+                }
+                self.timers.probe_seeds = Some(now + self.settings.seed_node_timeout_ms);
             }
         }
     }
@@ -1167,6 +1216,11 @@ impl Node {
                 self.timers.exiting_deadline = Some(now + self.settings.exiting_timeout_ms);
             }
             _ => {}
+        }
+        // While some seed address has no member in this cluster, the leader keeps
+        // asking it whether another cluster exists there (see `on_init_join_ack`).
+        if self.is_member() && self.timers.probe_seeds.is_none() && !self.seeds_outside_cluster().is_empty() {
+            self.timers.probe_seeds = Some(now + self.settings.seed_node_timeout_ms);
         }
     }
 

@@ -76,6 +76,19 @@ pub fn decide(
     self_node: &UniqueAddress,
     settings: &DowningSettings,
 ) -> Option<Resolution> {
+    decide_with_evidence(gossip, self_node, settings, |_| true)
+}
+
+/// As [`decide`], but a member counts for our side only if `fresh` says this node
+/// heard from it recently. A view can still show a member reachable that has just
+/// gone silent (its detector learned a slow link and is slow to suspect); counting it
+/// would let both sides claim it.
+pub fn decide_with_evidence(
+    gossip: &Gossip,
+    self_node: &UniqueAddress,
+    settings: &DowningSettings,
+    fresh: impl Fn(&UniqueAddress) -> bool,
+) -> Option<Resolution> {
     let unreachable: BTreeSet<UniqueAddress> = gossip
         .unreachable_excluding_downed_observers()
         .into_iter()
@@ -124,6 +137,7 @@ pub fn decide(
         .values()
         .filter(|m| role_ok(m) && m.status == MemberStatus::Up)
         .filter(|m| !clean_unreachable.contains(&m.node) && !indirect.contains(&m.node))
+        .filter(|m| &m.node == self_node || fresh(&m.node))
         .collect();
     let reachable_side: Vec<&Member> = gossip
         .members

@@ -71,7 +71,7 @@ pub struct Settings {
     pub gossip_interval_ms: u64,
     /// Chance of gossiping to a member that has not seen the current version. Akka: 0.8.
     pub gossip_different_view_probability: f64,
-    /// Above this many members the probability above is reduced (halved at twice). Akka: 400.
+    /// Above this many members the probability above is lowered, linearly to a third of it at three times this size. Akka: 400.
     pub reduce_gossip_different_view_probability: usize,
     /// Leader-action tick. Akka: 1 s.
     pub leader_actions_interval_ms: u64,

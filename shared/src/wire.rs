@@ -37,6 +37,10 @@ pub enum Message {
     InitJoinAck {
         /// The answering member.
         from: UniqueAddress,
+        /// How many members its cluster has (islands compare sizes).
+        cluster_size: u32,
+        /// The lowest member address in its cluster (tie-break between islands).
+        lowest_member: Address,
     },
     /// "I am not in a cluster (yet)."
     InitJoinNack {
@@ -227,8 +231,11 @@ pub fn validate(message: &Message) -> Result<(), WireError> {
                 check_roles(&m.roles)?;
             }
         }
-        Message::InitJoinAck { from }
-        | Message::InitJoinNack { from }
+        Message::InitJoinAck { from, lowest_member, .. } => {
+            check_address(&from.address)?;
+            check_address(lowest_member)?;
+        }
+        Message::InitJoinNack { from }
         | Message::GossipStatus { from, .. }
         | Message::Heartbeat { from, .. }
         | Message::HeartbeatRsp { from, .. }
