@@ -245,9 +245,15 @@ pub fn diff(old: &Gossip, new: &Gossip, self_node: &UniqueAddress) -> Vec<Cluste
     }
     let roles: BTreeSet<String> = old.roles().union(&new.roles()).cloned().collect();
     for role in roles {
-        let (before, after) = (old.role_leader(self_node, &role), new.role_leader(self_node, &role));
+        let (before, after) = (
+            old.role_leader(self_node, &role),
+            new.role_leader(self_node, &role),
+        );
         if before != after {
-            events.push(ClusterEvent::RoleLeaderChanged { role, leader: after });
+            events.push(ClusterEvent::RoleLeaderChanged {
+                role,
+                leader: after,
+            });
         }
     }
     events
@@ -281,11 +287,19 @@ mod tests {
         let kinds: Vec<&str> = events.iter().map(|e| e.kind()).collect();
         assert_eq!(
             kinds,
-            ["MemberUp", "MemberJoined", "MemberRemoved", "UnreachableMember"]
+            [
+                "MemberUp",
+                "MemberJoined",
+                "MemberRemoved",
+                "UnreachableMember"
+            ]
         );
         assert!(matches!(
             &events[2],
-            ClusterEvent::MemberRemoved { previous_status: Down, .. }
+            ClusterEvent::MemberRemoved {
+                previous_status: Down,
+                ..
+            }
         ));
         let mut newer = new.clone();
         newer.members.get_mut(&node(1)).unwrap().status = Leaving;
@@ -294,7 +308,10 @@ mod tests {
         let kinds: Vec<&str> = events.iter().map(|e| e.kind()).collect();
         assert_eq!(kinds, ["MemberLeft", "ReachableMember"]);
         let gone = with(&[(2, Up)]);
-        let kinds: Vec<&str> = diff(&newer, &gone, &node(2)).iter().map(|e| e.kind()).collect();
+        let kinds: Vec<&str> = diff(&newer, &gone, &node(2))
+            .iter()
+            .map(|e| e.kind())
+            .collect();
         assert!(kinds.contains(&"LeaderChanged") && kinds.contains(&"RoleLeaderChanged"));
     }
 }

@@ -140,10 +140,7 @@ pub fn heartbeat_receivers(
         .collect();
     ring.sort();
     ring.dedup();
-    let start = ring
-        .iter()
-        .position(|(_, n)| *n == self_node)
-        .unwrap_or(0);
+    let start = ring.iter().position(|(_, n)| *n == self_node).unwrap_or(0);
     let mut receivers = BTreeSet::new();
     let mut counted = 0;
     for offset in 1..ring.len() {
@@ -310,6 +307,9 @@ mod tests {
         assert_eq!(more.len(), 11, "two unreachable ones plus nine counted");
         assert!(down.is_subset(&more));
         let small: BTreeSet<_> = nodes.iter().take(5).cloned().collect();
-        assert_eq!(heartbeat_receivers(&me, &small, &BTreeSet::new(), 9).len(), 4);
+        assert_eq!(
+            heartbeat_receivers(&me, &small, &BTreeSet::new(), 9).len(),
+            4
+        );
     }
 }

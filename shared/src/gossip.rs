@@ -162,9 +162,9 @@ impl Gossip {
             .iter()
             .filter(|n| *n != self_node)
             .all(|n| {
-                self.members.get(n).is_none_or(|m| {
-                    matches!(m.status, MemberStatus::Down | MemberStatus::Exiting)
-                })
+                self.members
+                    .get(n)
+                    .is_none_or(|m| matches!(m.status, MemberStatus::Down | MemberStatus::Exiting))
             });
         if !unreachable_ok {
             return false;
@@ -237,7 +237,11 @@ impl Gossip {
 
     /// Highest up-number handed out so far.
     pub fn max_up_number(&self) -> u32 {
-        self.members.values().map(|m| m.up_number).max().unwrap_or(0)
+        self.members
+            .values()
+            .map(|m| m.up_number)
+            .max()
+            .unwrap_or(0)
     }
 }
 
@@ -255,7 +259,11 @@ mod tests {
             node: node(port),
             status,
             roles: BTreeSet::new(),
-            up_number: if status == MemberStatus::Joining { 0 } else { u32::from(port) },
+            up_number: if status == MemberStatus::Joining {
+                0
+            } else {
+                u32::from(port)
+            },
         }
     }
 
@@ -285,7 +293,10 @@ mod tests {
         let mut c = merged.clone();
         c.remove_member(&node(2), 10);
         let stale = merged.merge(&c);
-        assert!(!stale.has_member(&node(2)), "a tombstone beats a stale copy");
+        assert!(
+            !stale.has_member(&node(2)),
+            "a tombstone beats a stale copy"
+        );
         assert!(stale.version.entries().all(|(n, _)| n != &node(2)));
     }
 
@@ -314,8 +325,15 @@ mod tests {
         assert_eq!(g.leader(&node(3)), Some(node(2)));
         g.reachability.mark_unreachable(&node(3), &node(2));
         assert_eq!(g.leader(&node(3)), Some(node(3)));
-        assert_eq!(g.leader(&node(2)), Some(node(2)), "self counts as reachable");
-        let forming = gossip(&[member(5, MemberStatus::Joining), member(4, MemberStatus::Joining)]);
+        assert_eq!(
+            g.leader(&node(2)),
+            Some(node(2)),
+            "self counts as reachable"
+        );
+        let forming = gossip(&[
+            member(5, MemberStatus::Joining),
+            member(4, MemberStatus::Joining),
+        ]);
         assert_eq!(forming.leader(&node(5)), Some(node(4)));
     }
 

@@ -26,7 +26,9 @@
 //! from a seeded generator.
 
 use crate::address::{Address, UniqueAddress};
-use crate::events::{diff, ClusterEvent, ClusterSnapshot, ResolverStatus, ShutdownReason, UnreachableInfo};
+use crate::events::{
+    diff, ClusterEvent, ClusterSnapshot, ResolverStatus, ShutdownReason, UnreachableInfo,
+};
 use crate::failure_detector::{heartbeat_receivers, Monitor};
 use crate::gossip::Gossip;
 use crate::member::{Member, MemberStatus, MAX_ROLES, MAX_ROLE_LEN};
@@ -102,7 +104,10 @@ enum Phase {
         next_attempt: Millis,
     },
     /// Join sent; waiting for a welcome.
-    AwaitingWelcome { contact: Address, give_up_at: Millis },
+    AwaitingWelcome {
+        contact: Address,
+        give_up_at: Millis,
+    },
     /// In the cluster.
     Member,
     /// Finished.
@@ -314,7 +319,8 @@ impl Node {
             responsible: self.is_member() && self.leader().as_ref() == Some(&self.self_node),
             unreachable,
             stable_since_ms: since,
-            decision_due_ms: (unreachable > 0).then(|| since + self.settings.downing.stable_after_ms),
+            decision_due_ms: (unreachable > 0)
+                .then(|| since + self.settings.downing.stable_after_ms),
         }
     }
 
@@ -457,7 +463,9 @@ impl Node {
                     member.status,
                     MemberStatus::Joining | MemberStatus::WeaklyUp | MemberStatus::Up
                 ) {
-                    if member.status == MemberStatus::Leaving || member.status == MemberStatus::Exiting {
+                    if member.status == MemberStatus::Leaving
+                        || member.status == MemberStatus::Exiting
+                    {
                         return Ok(());
                     }
                     return Err(CommandError::NotAllowed(address, member.status, "leave"));
@@ -539,7 +547,8 @@ impl Node {
     /// The first seed found no running cluster: it joins itself.
     fn form_new_cluster(&mut self, now: Millis) {
         let old = std::mem::take(&mut self.gossip);
-        self.gossip = Gossip::with_member(Member::joining(self.self_node.clone(), self.roles.clone()));
+        self.gossip =
+            Gossip::with_member(Member::joining(self.self_node.clone(), self.roles.clone()));
         self.gossip.bump(&self.self_node);
         self.phase = Phase::Member;
         self.after_change(&old, now);
@@ -586,7 +595,13 @@ impl Node {
             .map_or_else(|| self.self_node.address.clone(), |n| n.address.clone())
     }
 
-    fn on_init_join_ack(&mut self, from: UniqueAddress, cluster_size: u32, lowest_member: Address, now: Millis) {
+    fn on_init_join_ack(
+        &mut self,
+        from: UniqueAddress,
+        cluster_size: u32,
+        lowest_member: Address,
+        now: Millis,
+    ) {
         let stale_view_of_ours = self.gossip.tombstones.contains_key(&from)
             || self.gossip.member_at(&lowest_member).is_some();
         if self.is_member() && stale_view_of_ours {
@@ -599,18 +614,23 @@ impl Node {
             // island (formed, or left over, while the other was unreachable). The
             // smaller one yields (ties: the one whose lowest member address is higher)
             // by downing all its members; supervisors restart them into the other.
-            let ours = (self.gossip.members.len() as u32, std::cmp::Reverse(self.lowest_member()));
+            let ours = (
+                self.gossip.members.len() as u32,
+                std::cmp::Reverse(self.lowest_member()),
+            );
             let theirs = (cluster_size, std::cmp::Reverse(lowest_member));
             if theirs > ours {
                 if self.gossip.members.len() == 1 {
                     self.shut_down(ShutdownReason::Rejoin);
                 } else {
-                    let everyone: BTreeSet<UniqueAddress> = self.gossip.members.keys().cloned().collect();
-                    self.outputs.push(Output::Event(ClusterEvent::ResolverDecision {
-                        decision: sbr::Decision::DownAll,
-                        downed: everyone.iter().cloned().collect(),
-                        indirectly_connected: Vec::new(),
-                    }));
+                    let everyone: BTreeSet<UniqueAddress> =
+                        self.gossip.members.keys().cloned().collect();
+                    self.outputs
+                        .push(Output::Event(ClusterEvent::ResolverDecision {
+                            decision: sbr::Decision::DownAll,
+                            downed: everyone.iter().cloned().collect(),
+                            indirectly_connected: Vec::new(),
+                        }));
                     self.down_members(now, &everyone);
                 }
             }
@@ -632,7 +652,13 @@ impl Node {
         }
     }
 
-    fn on_join(&mut self, node: UniqueAddress, roles: BTreeSet<String>, cluster: String, now: Millis) {
+    fn on_join(
+        &mut self,
+        node: UniqueAddress,
+        roles: BTreeSet<String>,
+        cluster: String,
+        now: Millis,
+    ) {
         if cluster != self.settings.cluster_name {
             self.refuse(&node, format!("cluster name `{cluster}` does not match"));
             return;
@@ -641,11 +667,18 @@ impl Node {
             self.refuse(&node, "roles out of bounds".into());
             return;
         }
-        if !self.is_member() || self.status().is_some_and(|s| matches!(s, MemberStatus::Down | MemberStatus::Exiting)) {
+        if !self.is_member()
+            || self
+                .status()
+                .is_some_and(|s| matches!(s, MemberStatus::Down | MemberStatus::Exiting))
+        {
             return;
         }
         if self.gossip.tombstones.contains_key(&node) {
-            self.refuse(&node, "this incarnation was removed; restart to get a new one".into());
+            self.refuse(
+                &node,
+                "this incarnation was removed; restart to get a new one".into(),
+            );
             return;
         }
         if !self.gossip.has_member(&node) {
@@ -666,7 +699,8 @@ impl Node {
                         }
                     }
                 }
-                g.members.insert(node.clone(), Member::joining(node.clone(), roles));
+                g.members
+                    .insert(node.clone(), Member::joining(node.clone(), roles));
             });
         }
         if self.is_member() {
@@ -682,7 +716,10 @@ impl Node {
     }
 
     fn on_welcome(&mut self, _from: UniqueAddress, to: UniqueAddress, gossip: Gossip, now: Millis) {
-        let waiting = matches!(self.phase, Phase::AwaitingWelcome { .. } | Phase::Seeking { .. });
+        let waiting = matches!(
+            self.phase,
+            Phase::AwaitingWelcome { .. } | Phase::Seeking { .. }
+        );
         if !waiting || to != self.self_node || !gossip.has_member(&self.self_node) {
             return;
         }
@@ -708,12 +745,25 @@ impl Node {
             self.quarantine_if_gone(&from);
             return;
         }
-        if self.gossip.member(&from).is_some_and(|m| m.status == MemberStatus::Down) {
-            self.send(from.address.clone(), Message::Quarantined { from: self.self_node.clone(), to: from });
+        if self
+            .gossip
+            .member(&from)
+            .is_some_and(|m| m.status == MemberStatus::Down)
+        {
+            self.send(
+                from.address.clone(),
+                Message::Quarantined {
+                    from: self.self_node.clone(),
+                    to: from,
+                },
+            );
             return;
         }
         if !remote.has_member(&self.self_node)
-            || !self.gossip.reachability.is_reachable_by(&self.self_node, &from)
+            || !self
+                .gossip
+                .reachability
+                .is_reachable_by(&self.self_node, &from)
         {
             return;
         }
@@ -721,7 +771,8 @@ impl Node {
         let mut talk_back = false;
         match remote.version.compare(&self.gossip.version) {
             VersionOrder::Same => {
-                let union: BTreeSet<UniqueAddress> = self.gossip.seen.union(&remote.seen).cloned().collect();
+                let union: BTreeSet<UniqueAddress> =
+                    self.gossip.seen.union(&remote.seen).cloned().collect();
                 talk_back = union != remote.seen;
                 self.gossip.seen = union;
                 self.gossip.mark_seen(&self.self_node);
@@ -764,7 +815,13 @@ impl Node {
         }
     }
 
-    fn on_gossip_status(&mut self, from: UniqueAddress, to: UniqueAddress, version_digest: u64, seen_digest: u64) {
+    fn on_gossip_status(
+        &mut self,
+        from: UniqueAddress,
+        to: UniqueAddress,
+        version_digest: u64,
+        seen_digest: u64,
+    ) {
         if to != self.self_node || !self.is_member() {
             return;
         }
@@ -772,7 +829,11 @@ impl Node {
             self.quarantine_if_gone(&from);
             return;
         }
-        if !self.gossip.reachability.is_reachable_by(&self.self_node, &from) {
+        if !self
+            .gossip
+            .reachability
+            .is_reachable_by(&self.self_node, &from)
+        {
             return;
         }
         let same_version = version_digest == self.gossip.version.digest();
@@ -835,7 +896,9 @@ impl Node {
         if candidates.is_empty() {
             return;
         }
-        let prefer_unseen = self.rng.random_bool(self.different_view_probability().clamp(0.0, 1.0));
+        let prefer_unseen = self
+            .rng
+            .random_bool(self.different_view_probability().clamp(0.0, 1.0));
         let unseen: Vec<&UniqueAddress> = candidates
             .iter()
             .copied()
@@ -858,9 +921,18 @@ impl Node {
 
     fn on_heartbeat(&mut self, from: UniqueAddress, seq: u64) {
         let gone = self.gossip.tombstones.contains_key(&from)
-            || self.gossip.member(&from).is_some_and(|m| m.status == MemberStatus::Down);
+            || self
+                .gossip
+                .member(&from)
+                .is_some_and(|m| m.status == MemberStatus::Down);
         if gone && self.is_member() {
-            self.send(from.address.clone(), Message::Quarantined { from: self.self_node.clone(), to: from });
+            self.send(
+                from.address.clone(),
+                Message::Quarantined {
+                    from: self.self_node.clone(),
+                    to: from,
+                },
+            );
             return;
         }
         self.send(
@@ -966,8 +1038,10 @@ impl Node {
             self.not_converged_since = None;
             // Keep the resolver's bookkeeping current on every node, so a node that
             // becomes leader judges stability from the same history.
-            let has_unreachable = sbr::decide(&self.gossip, &self.self_node, &self.settings.downing).is_some();
-            self.stability.verdict(&self.settings.downing, has_unreachable, now);
+            let has_unreachable =
+                sbr::decide(&self.gossip, &self.self_node, &self.settings.downing).is_some();
+            self.stability
+                .verdict(&self.settings.downing, has_unreachable, now);
             return;
         }
         if self.is_converged() {
@@ -996,7 +1070,9 @@ impl Node {
         let to_up: Vec<UniqueAddress> = g
             .members
             .values()
-            .filter(|m| move_up && matches!(m.status, MemberStatus::Joining | MemberStatus::WeaklyUp))
+            .filter(|m| {
+                move_up && matches!(m.status, MemberStatus::Joining | MemberStatus::WeaklyUp)
+            })
             .map(|m| m.node.clone())
             .collect();
         let to_exit: Vec<UniqueAddress> = g
@@ -1010,7 +1086,10 @@ impl Node {
         }
         let exiting_removed: Vec<UniqueAddress> = to_remove
             .iter()
-            .filter(|n| g.member(n).is_some_and(|m| m.status == MemberStatus::Exiting))
+            .filter(|n| {
+                g.member(n)
+                    .is_some_and(|m| m.status == MemberStatus::Exiting)
+            })
             .cloned()
             .collect();
         self.change(now, |g, _| {
@@ -1050,7 +1129,9 @@ impl Node {
             .gossip
             .members
             .values()
-            .filter(|m| m.status == MemberStatus::Joining && self.gossip.reachability.is_reachable(&m.node))
+            .filter(|m| {
+                m.status == MemberStatus::Joining && self.gossip.reachability.is_reachable(&m.node)
+            })
             .map(|m| m.node.clone())
             .collect();
         if to_weakly_up.is_empty() || !self.min_nr_of_members_fulfilled() {
@@ -1069,11 +1150,13 @@ impl Node {
         if !self.is_member() {
             return;
         }
-        let window = self.settings.acceptable_heartbeat_pause_ms + 2 * self.settings.heartbeat_interval_ms;
+        let window =
+            self.settings.acceptable_heartbeat_pause_ms + 2 * self.settings.heartbeat_interval_ms;
         let monitor = &self.monitor;
-        let resolution = sbr::decide_with_evidence(&self.gossip, &self.self_node, &self.settings.downing, |n| {
-            monitor.answered_within(n, now, window)
-        });
+        let resolution =
+            sbr::decide_with_evidence(&self.gossip, &self.self_node, &self.settings.downing, |n| {
+                monitor.answered_within(n, now, window)
+            });
         let verdict = self
             .stability
             .verdict(&self.settings.downing, resolution.is_some(), now);
@@ -1093,11 +1176,12 @@ impl Node {
             _ => return,
         };
         self.stability.reset(now);
-        self.outputs.push(Output::Event(ClusterEvent::ResolverDecision {
-            decision: resolution.decision,
-            downed: resolution.to_down.iter().cloned().collect(),
-            indirectly_connected: resolution.indirectly_connected.iter().cloned().collect(),
-        }));
+        self.outputs
+            .push(Output::Event(ClusterEvent::ResolverDecision {
+                decision: resolution.decision,
+                downed: resolution.to_down.iter().cloned().collect(),
+                indirectly_connected: resolution.indirectly_connected.iter().cloned().collect(),
+            }));
         self.down_members(now, &resolution.to_down);
     }
 
@@ -1219,7 +1303,10 @@ impl Node {
         }
         // While some seed address has no member in this cluster, the leader keeps
         // asking it whether another cluster exists there (see `on_init_join_ack`).
-        if self.is_member() && self.timers.probe_seeds.is_none() && !self.seeds_outside_cluster().is_empty() {
+        if self.is_member()
+            && self.timers.probe_seeds.is_none()
+            && !self.seeds_outside_cluster().is_empty()
+        {
             self.timers.probe_seeds = Some(now + self.settings.seed_node_timeout_ms);
         }
     }

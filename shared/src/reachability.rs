@@ -71,7 +71,9 @@ impl Reachability {
 
     /// Whether nothing is unreachable.
     pub fn is_all_reachable(&self) -> bool {
-        self.observers.values().all(|rows| rows.unreachable.is_empty())
+        self.observers
+            .values()
+            .all(|rows| rows.unreachable.is_empty())
     }
 
     /// Every subject some observer sees as unreachable.
@@ -130,8 +132,8 @@ impl Reachability {
     }
 
     /// Per observer, the rows with the higher version win; equal versions (which a
-    /// well-behaved observer never produces with different rows) pick the larger rows,
-    /// so the merge is a join whatever the inputs. Rows about or by nodes outside
+    /// well-behaved observer never produces with different rows) take the union, so
+    /// the merge is a join whatever the inputs. Rows about or by nodes outside
     /// `members` are dropped.
     pub fn merge(&self, other: &Reachability, members: &BTreeSet<UniqueAddress>) -> Reachability {
         let mut observers = BTreeMap::new();
@@ -140,19 +142,22 @@ impl Reachability {
             if !members.contains(observer) || observers.contains_key(observer) {
                 continue;
             }
-            let chosen = match (self.observers.get(observer), other.observers.get(observer)) {
+            let mut rows = match (self.observers.get(observer), other.observers.get(observer)) {
+                (Some(a), Some(b)) if a.version == b.version => ObserverRows {
+                    version: a.version,
+                    unreachable: a.unreachable.union(&b.unreachable).cloned().collect(),
+                },
                 (Some(a), Some(b)) => {
-                    if (a.version, &a.unreachable) >= (b.version, &b.unreachable) {
-                        a
+                    if a.version > b.version {
+                        a.clone()
                     } else {
-                        b
+                        b.clone()
                     }
                 }
-                (Some(a), None) => a,
-                (None, Some(b)) => b,
+                (Some(a), None) => a.clone(),
+                (None, Some(b)) => b.clone(),
                 (None, None) => continue,
             };
-            let mut rows = chosen.clone();
             rows.unreachable.retain(|s| members.contains(s));
             observers.insert(observer.clone(), rows);
         }
@@ -206,9 +211,15 @@ mod tests {
         let mut other_observer = Reachability::new();
         other_observer.mark_unreachable(&b, &c);
         let merged = old.merge(&new, &members).merge(&other_observer, &members);
-        assert!(merged.is_reachable_by(&a, &c), "a's newer row (cleared) wins");
+        assert!(
+            merged.is_reachable_by(&a, &c),
+            "a's newer row (cleared) wins"
+        );
         assert!(!merged.is_reachable_by(&b, &c));
         let without_c = merged.merge(&merged, &[a.clone(), b.clone()].into());
-        assert!(without_c.is_all_reachable(), "rows about non-members are dropped");
+        assert!(
+            without_c.is_all_reachable(),
+            "rows about non-members are dropped"
+        );
     }
 }

@@ -43,7 +43,10 @@ pub struct Resolution {
 
 /// Members that may still be downed: everything not already Down or Exiting.
 fn downable(m: &Member) -> bool {
-    !matches!(m.status, MemberStatus::Down | MemberStatus::Exiting | MemberStatus::Removed)
+    !matches!(
+        m.status,
+        MemberStatus::Down | MemberStatus::Exiting | MemberStatus::Removed
+    )
 }
 
 /// Members that are unreachable over some links only, as this view shows them: both
@@ -142,7 +145,9 @@ pub fn decide_with_evidence(
     let reachable_side: Vec<&Member> = gossip
         .members
         .values()
-        .filter(|m| downable(m) && !clean_unreachable.contains(&m.node) && !indirect.contains(&m.node))
+        .filter(|m| {
+            downable(m) && !clean_unreachable.contains(&m.node) && !indirect.contains(&m.node)
+        })
         .collect();
     let decision = strategy_decision(&ours, &total, settings);
     let mut to_down: BTreeSet<UniqueAddress> = match decision {
@@ -168,7 +173,10 @@ pub fn decide_with_evidence(
 /// remaining `candidates`: repeatedly take the member on the most broken links (ties:
 /// the highest address, so lower addresses are kept, as in keep-majority's tie-break).
 /// Deterministic, so every side computes the same set from the same records.
-fn broken_link_cover(gossip: &Gossip, candidates: &BTreeSet<UniqueAddress>) -> BTreeSet<UniqueAddress> {
+fn broken_link_cover(
+    gossip: &Gossip,
+    candidates: &BTreeSet<UniqueAddress>,
+) -> BTreeSet<UniqueAddress> {
     let mut links: Vec<(UniqueAddress, UniqueAddress)> = gossip
         .reachability
         .unreachable_pairs()
@@ -204,7 +212,10 @@ fn strategy_decision(ours: &[&Member], total: &[&Member], settings: &DowningSett
                 // Nobody counted anywhere (the cluster is still forming): keep ourselves.
                 return Decision::DownUnreachable;
             }
-            let lowest = total.iter().min_by(|a, b| a.node.cmp(&b.node)).expect("not empty");
+            let lowest = total
+                .iter()
+                .min_by(|a, b| a.node.cmp(&b.node))
+                .expect("not empty");
             if 2 * ours.len() > total.len() || (2 * ours.len() == total.len() && is_ours(lowest)) {
                 Decision::DownUnreachable
             } else {
@@ -224,7 +235,10 @@ fn strategy_decision(ours: &[&Member], total: &[&Member], settings: &DowningSett
             let Some(oldest) = total.iter().min_by(|a, b| a.age_cmp(b)) else {
                 return Decision::DownUnreachable;
             };
-            let others_with_oldest = total.iter().filter(|m| !is_ours(m) && m.status != MemberStatus::Down).count();
+            let others_with_oldest = total
+                .iter()
+                .filter(|m| !is_ours(m) && m.status != MemberStatus::Down)
+                .count();
             let alone_allowed = *down_if_alone && total.len() > 2;
             if is_ours(oldest) {
                 if alone_allowed && ours.len() == 1 {
@@ -232,7 +246,10 @@ fn strategy_decision(ours: &[&Member], total: &[&Member], settings: &DowningSett
                 } else {
                     Decision::DownUnreachable
                 }
-            } else if alone_allowed && others_with_oldest == 1 && oldest.status != MemberStatus::Down {
+            } else if alone_allowed
+                && others_with_oldest == 1
+                && oldest.status != MemberStatus::Down
+            {
                 Decision::DownUnreachable
             } else {
                 Decision::DownReachable
@@ -315,7 +332,12 @@ impl Stability {
     }
 
     /// What to do at `now_ms`, given whether anything is unreachable.
-    pub fn verdict(&mut self, settings: &DowningSettings, has_unreachable: bool, now_ms: u64) -> StabilityVerdict {
+    pub fn verdict(
+        &mut self,
+        settings: &DowningSettings,
+        has_unreachable: bool,
+        now_ms: u64,
+    ) -> StabilityVerdict {
         if !has_unreachable {
             // Everything unreachable has been downed (or came back): start afresh.
             self.reachability_changes = None;
@@ -325,9 +347,10 @@ impl Stability {
         if now_ms >= deadline {
             return StabilityVerdict::Decide;
         }
-        if let (Some(limit), Some((first, latest))) =
-            (settings.down_all_when_unstable_ms, self.reachability_changes)
-        {
+        if let (Some(limit), Some((first, latest))) = (
+            settings.down_all_when_unstable_ms,
+            self.reachability_changes,
+        ) {
             if latest.saturating_sub(first) > settings.stable_after_ms + limit {
                 return StabilityVerdict::DownAll;
             }
@@ -382,11 +405,21 @@ mod tests {
     #[test]
     fn keep_majority_downs_the_minority_and_the_minority_downs_itself() {
         let majority = partitioned(&[1, 2, 3], 1, &[3]);
-        let r = decide(&majority, &node(1), &settings(DowningStrategy::KeepMajority)).unwrap();
+        let r = decide(
+            &majority,
+            &node(1),
+            &settings(DowningStrategy::KeepMajority),
+        )
+        .unwrap();
         assert_eq!(r.decision, Decision::DownUnreachable);
         assert_eq!(r.to_down, [node(3)].into());
         let minority = partitioned(&[1, 2, 3], 3, &[1, 2]);
-        let r = decide(&minority, &node(3), &settings(DowningStrategy::KeepMajority)).unwrap();
+        let r = decide(
+            &minority,
+            &node(3),
+            &settings(DowningStrategy::KeepMajority),
+        )
+        .unwrap();
         assert_eq!(r.decision, Decision::DownReachable);
         assert_eq!(r.to_down, [node(3)].into());
     }
@@ -406,17 +439,51 @@ mod tests {
     fn static_quorum_and_keep_oldest_and_down_all() {
         let g = partitioned(&[1, 2, 3, 4, 5], 1, &[4, 5]);
         let quorum = |q| settings(DowningStrategy::StaticQuorum { quorum_size: q });
-        assert_eq!(decide(&g, &node(1), &quorum(3)).unwrap().decision, Decision::DownUnreachable);
-        assert_eq!(decide(&g, &node(1), &quorum(4)).unwrap().decision, Decision::DownReachable);
-        assert_eq!(decide(&g, &node(1), &quorum(2)).unwrap().decision, Decision::DownAll, "too many members for quorum 2");
+        assert_eq!(
+            decide(&g, &node(1), &quorum(3)).unwrap().decision,
+            Decision::DownUnreachable
+        );
+        assert_eq!(
+            decide(&g, &node(1), &quorum(4)).unwrap().decision,
+            Decision::DownReachable
+        );
+        assert_eq!(
+            decide(&g, &node(1), &quorum(2)).unwrap().decision,
+            Decision::DownAll,
+            "too many members for quorum 2"
+        );
 
-        let oldest = |alone| settings(DowningStrategy::KeepOldest { down_if_alone: alone });
+        let oldest = |alone| {
+            settings(DowningStrategy::KeepOldest {
+                down_if_alone: alone,
+            })
+        };
         let minority_with_oldest = partitioned(&[1, 2, 3], 1, &[2, 3]);
-        assert_eq!(decide(&minority_with_oldest, &node(1), &oldest(false)).unwrap().decision, Decision::DownUnreachable);
-        assert_eq!(decide(&minority_with_oldest, &node(1), &oldest(true)).unwrap().decision, Decision::DownReachable);
+        assert_eq!(
+            decide(&minority_with_oldest, &node(1), &oldest(false))
+                .unwrap()
+                .decision,
+            Decision::DownUnreachable
+        );
+        assert_eq!(
+            decide(&minority_with_oldest, &node(1), &oldest(true))
+                .unwrap()
+                .decision,
+            Decision::DownReachable
+        );
         let majority_without_oldest = partitioned(&[1, 2, 3], 2, &[1]);
-        assert_eq!(decide(&majority_without_oldest, &node(2), &oldest(false)).unwrap().decision, Decision::DownReachable);
-        assert_eq!(decide(&majority_without_oldest, &node(2), &oldest(true)).unwrap().decision, Decision::DownUnreachable);
+        assert_eq!(
+            decide(&majority_without_oldest, &node(2), &oldest(false))
+                .unwrap()
+                .decision,
+            Decision::DownReachable
+        );
+        assert_eq!(
+            decide(&majority_without_oldest, &node(2), &oldest(true))
+                .unwrap()
+                .decision,
+            Decision::DownUnreachable
+        );
 
         let all = decide(&g, &node(1), &settings(DowningStrategy::DownAll)).unwrap();
         assert_eq!(all.to_down.len(), 5);
@@ -432,7 +499,11 @@ mod tests {
         let r = decide(&g, &node(2), &settings(DowningStrategy::KeepMajority)).unwrap();
         assert_eq!(r.decision, Decision::DownIndirectlyConnected);
         assert_eq!(r.indirectly_connected, [node(1), node(3)].into());
-        assert_eq!(r.to_down, [node(3)].into(), "one end of the broken link is enough");
+        assert_eq!(
+            r.to_down,
+            [node(3)].into(),
+            "one end of the broken link is enough"
+        );
     }
 
     #[test]
@@ -445,7 +516,12 @@ mod tests {
         }
         g.seen = g.members.keys().cloned().collect();
         for observer in [1, 3, 5] {
-            let r = decide(&g, &node(observer), &settings(DowningStrategy::KeepMajority)).unwrap();
+            let r = decide(
+                &g,
+                &node(observer),
+                &settings(DowningStrategy::KeepMajority),
+            )
+            .unwrap();
             assert_eq!(r.to_down, [node(5)].into(), "as seen from {observer}");
         }
     }
@@ -461,7 +537,11 @@ mod tests {
         g.bump(&node(1));
         let r = decide(&g, &node(1), &settings(DowningStrategy::KeepMajority)).unwrap();
         assert!(r.indirectly_connected.is_empty());
-        assert_eq!(r.decision, Decision::DownReachable, "one of three is a minority");
+        assert_eq!(
+            r.decision,
+            Decision::DownReachable,
+            "one of three is a minority"
+        );
     }
 
     #[test]
@@ -474,7 +554,11 @@ mod tests {
             low.reachability.mark_unreachable(&node(1), &node(s));
         }
         let r = decide(&low, &node(1), &settings(DowningStrategy::KeepMajority)).unwrap();
-        assert_eq!(r.decision, Decision::DownReachable, "2 of 5 is not a majority, Down 4 still counts");
+        assert_eq!(
+            r.decision,
+            Decision::DownReachable,
+            "2 of 5 is not a majority, Down 4 still counts"
+        );
         let mut high = cluster(&[1, 2, 3, 4, 5]);
         for s in [1, 2] {
             high.reachability.mark_unreachable(&node(3), &node(s));
@@ -486,10 +570,17 @@ mod tests {
     #[test]
     fn role_restricts_the_count() {
         let mut g = partitioned(&[1, 2, 3], 1, &[2, 3]);
-        g.members.get_mut(&node(1)).unwrap().roles.insert("db".into());
+        g.members
+            .get_mut(&node(1))
+            .unwrap()
+            .roles
+            .insert("db".into());
         let mut s = settings(DowningStrategy::KeepMajority);
         s.role = Some("db".into());
-        assert_eq!(decide(&g, &node(1), &s).unwrap().decision, Decision::DownUnreachable);
+        assert_eq!(
+            decide(&g, &node(1), &s).unwrap().decision,
+            Decision::DownUnreachable
+        );
         let _ = BTreeMap::<u8, u8>::new();
     }
 
@@ -501,7 +592,10 @@ mod tests {
         stability.observe(&g, 0);
         g.reachability.mark_unreachable(&node(1), &node(3));
         stability.observe(&g, 100);
-        assert_eq!(stability.verdict(&s, true, 500), StabilityVerdict::WaitUntil(1100));
+        assert_eq!(
+            stability.verdict(&s, true, 500),
+            StabilityVerdict::WaitUntil(1100)
+        );
         assert_eq!(stability.verdict(&s, true, 1100), StabilityVerdict::Decide);
         // Flapping: reachability changes every 500 ms for longer than 1 s + 4 s.
         let mut t = 100;

@@ -135,7 +135,10 @@ impl Message {
 
     /// Whether it belongs to failure detection rather than gossip.
     pub fn is_heartbeat(&self) -> bool {
-        matches!(self, Message::Heartbeat { .. } | Message::HeartbeatRsp { .. })
+        matches!(
+            self,
+            Message::Heartbeat { .. } | Message::HeartbeatRsp { .. }
+        )
     }
 }
 
@@ -179,7 +182,10 @@ pub fn decode(bytes: &[u8]) -> Result<Message, WireError> {
     let (message, trailing): (Message, &[u8]) =
         postcard::take_from_bytes(rest).map_err(|e| WireError::Malformed(e.to_string()))?;
     if !trailing.is_empty() {
-        return Err(WireError::Malformed(format!("{} trailing bytes", trailing.len())));
+        return Err(WireError::Malformed(format!(
+            "{} trailing bytes",
+            trailing.len()
+        )));
     }
     validate(&message)?;
     Ok(message)
@@ -212,7 +218,11 @@ pub fn validate(message: &Message) -> Result<(), WireError> {
                 return Err(invalid("cluster name too long"));
             }
         }
-        Message::Join { node, roles, cluster } => {
+        Message::Join {
+            node,
+            roles,
+            cluster,
+        } => {
             check_address(&node.address)?;
             check_roles(roles)?;
             if cluster.len() > MAX_CLUSTER_NAME_LEN {
@@ -231,7 +241,11 @@ pub fn validate(message: &Message) -> Result<(), WireError> {
                 check_roles(&m.roles)?;
             }
         }
-        Message::InitJoinAck { from, lowest_member, .. } => {
+        Message::InitJoinAck {
+            from,
+            lowest_member,
+            ..
+        } => {
             check_address(&from.address)?;
             check_address(lowest_member)?;
         }
@@ -341,7 +355,13 @@ impl TryFrom<GossipWire> for Gossip {
                 .into_iter()
                 .map(node_at)
                 .collect::<Result<BTreeSet<_>, _>>()?;
-            observers.insert(node_at(observer)?, ObserverRows { version, unreachable });
+            observers.insert(
+                node_at(observer)?,
+                ObserverRows {
+                    version,
+                    unreachable,
+                },
+            );
         }
         let mut entries = Vec::new();
         for (node_ref, count) in w.version {
@@ -388,15 +408,47 @@ mod tests {
     #[test]
     fn every_message_round_trips() {
         let messages = vec![
-            Message::InitJoin { from: node(1), cluster: "c".into() },
-            Message::Join { node: node(1), roles: ["api".into()].into(), cluster: "c".into() },
-            Message::Welcome { from: node(1), to: node(2), gossip: sample_gossip(3) },
-            Message::Gossip { from: node(1), to: node(2), gossip: sample_gossip(5) },
-            Message::GossipStatus { from: node(1), to: node(2), version_digest: 1, seen_digest: 2 },
-            Message::Heartbeat { from: node(1), seq: 9 },
-            Message::HeartbeatRsp { from: node(2), seq: 9 },
-            Message::Quarantined { from: node(1), to: node(2) },
-            Message::JoinRefused { from: node(1), reason: "wrong cluster".into() },
+            Message::InitJoin {
+                from: node(1),
+                cluster: "c".into(),
+            },
+            Message::Join {
+                node: node(1),
+                roles: ["api".into()].into(),
+                cluster: "c".into(),
+            },
+            Message::Welcome {
+                from: node(1),
+                to: node(2),
+                gossip: sample_gossip(3),
+            },
+            Message::Gossip {
+                from: node(1),
+                to: node(2),
+                gossip: sample_gossip(5),
+            },
+            Message::GossipStatus {
+                from: node(1),
+                to: node(2),
+                version_digest: 1,
+                seen_digest: 2,
+            },
+            Message::Heartbeat {
+                from: node(1),
+                seq: 9,
+            },
+            Message::HeartbeatRsp {
+                from: node(2),
+                seq: 9,
+            },
+            Message::Quarantined {
+                from: node(1),
+                to: node(2),
+            },
+            Message::JoinRefused {
+                from: node(1),
+                reason: "wrong cluster".into(),
+            },
         ];
         for message in messages {
             let bytes = encode(&message).unwrap();
@@ -406,21 +458,50 @@ mod tests {
 
     #[test]
     fn garbage_truncation_and_foreign_versions_are_refused() {
-        let bytes = encode(&Message::Gossip { from: node(1), to: node(2), gossip: sample_gossip(4) }).unwrap();
+        let bytes = encode(&Message::Gossip {
+            from: node(1),
+            to: node(2),
+            gossip: sample_gossip(4),
+        })
+        .unwrap();
         for cut in 0..bytes.len() {
-            assert!(decode(&bytes[..cut]).is_err(), "prefix of {cut} bytes decoded");
+            assert!(
+                decode(&bytes[..cut]).is_err(),
+                "prefix of {cut} bytes decoded"
+            );
         }
         let mut foreign = postcard::to_allocvec(&(PROTOCOL_VERSION + 1, 0u8)).unwrap();
         foreign.extend_from_slice(&bytes[1..]);
-        assert!(matches!(decode(&foreign), Err(WireError::UnsupportedVersion(_))));
-        assert!(matches!(decode(&vec![0u8; MAX_FRAME_BYTES + 1]), Err(WireError::TooLarge(_))));
-        let long_name = Message::InitJoin { from: node(1), cluster: "x".repeat(65) };
-        assert!(matches!(decode(&encode(&long_name).unwrap()), Err(WireError::Invalid(_))));
+        assert!(matches!(
+            decode(&foreign),
+            Err(WireError::UnsupportedVersion(_))
+        ));
+        assert!(matches!(
+            decode(&vec![0u8; MAX_FRAME_BYTES + 1]),
+            Err(WireError::TooLarge(_))
+        ));
+        let long_name = Message::InitJoin {
+            from: node(1),
+            cluster: "x".repeat(65),
+        };
+        assert!(matches!(
+            decode(&encode(&long_name).unwrap()),
+            Err(WireError::Invalid(_))
+        ));
     }
 
     #[test]
     fn compact_gossip_stays_small() {
-        let bytes = encode(&Message::Gossip { from: node(1), to: node(2), gossip: sample_gossip(1000) }).unwrap();
-        assert!(bytes.len() < 40 * 1000, "{} bytes for 1000 members", bytes.len());
+        let bytes = encode(&Message::Gossip {
+            from: node(1),
+            to: node(2),
+            gossip: sample_gossip(1000),
+        })
+        .unwrap();
+        assert!(
+            bytes.len() < 40 * 1000,
+            "{} bytes for 1000 members",
+            bytes.len()
+        );
     }
 }

@@ -4,12 +4,19 @@
 
 use shared::events::ClusterEvent;
 use shared::sim::{Sim, SimConfig, Slot};
-use shared::{Address, Command, DowningSettings, MemberStatus, Message, Node, Output, Settings, ShutdownReason, UniqueAddress};
+use shared::{
+    Address, Command, DowningSettings, MemberStatus, Message, Node, Output, Settings,
+    ShutdownReason, UniqueAddress,
+};
 
 const MINUTE: u64 = 60_000;
 
 fn report(sim: &Sim) -> String {
-    format!("trace:\n{}\nviews:\n{}", sim.trace().join("\n"), sim.describe())
+    format!(
+        "trace:\n{}\nviews:\n{}",
+        sim.trace().join("\n"),
+        sim.describe()
+    )
 }
 
 fn assert_safe(sim: &Sim) {
@@ -42,11 +49,13 @@ fn wait(sim: &mut Sim, limit: u64, what: &str, done: impl FnMut(&Sim) -> bool) -
 }
 
 fn unreachable_in(sim: &Sim, observer: Slot, target: &UniqueAddress) -> bool {
-    sim.view(observer).is_some_and(|g| g.has_member(target) && !g.reachability.is_reachable(target))
+    sim.view(observer)
+        .is_some_and(|g| g.has_member(target) && !g.reachability.is_reachable(target))
 }
 
 fn gone_from(sim: &Sim, observer: Slot, old: &shared::UniqueAddress) -> bool {
-    sim.view(observer).is_some_and(|g| !g.has_member(old) && g.tombstones.contains_key(old))
+    sim.view(observer)
+        .is_some_and(|g| !g.has_member(old) && g.tombstones.contains_key(old))
 }
 
 #[test]
@@ -57,7 +66,10 @@ fn three_nodes_form_a_cluster_with_one_leader() {
     assert_eq!(leaders[0], sim.unique(0), "the lowest address leads");
     for slot in 0..3 {
         let kinds: Vec<&str> = sim.events(slot).iter().map(|(_, e)| e.kind()).collect();
-        assert!(kinds.contains(&"MemberUp"), "n{slot} saw no MemberUp: {kinds:?}");
+        assert!(
+            kinds.contains(&"MemberUp"),
+            "n{slot} saw no MemberUp: {kinds:?}"
+        );
     }
 }
 
@@ -70,13 +82,18 @@ fn a_crash_of_one_of_three_is_detected_downed_by_keep_majority_and_removed() {
     let detected = wait(&mut sim, MINUTE, "n2 unreachable on n0 or n1", |s| {
         unreachable_in(s, 0, &victim) || unreachable_in(s, 1, &victim)
     });
-    assert!(detected <= 1_500, "detection took {detected} ms in the demo profile");
+    assert!(
+        detected <= 1_500,
+        "detection took {detected} ms in the demo profile"
+    );
     wait(&mut sim, MINUTE, "n2 removed everywhere", |s| {
         gone_from(s, 0, &victim) && gone_from(s, 1, &victim)
     });
     let removed_after = sim.now - crash_at;
     assert!(removed_after <= 8_000, "removal took {removed_after} ms");
-    wait(&mut sim, 2_000, "the two converge", |s| s.all_up(&[0, 1]) && s.converged_as_one());
+    wait(&mut sim, 2_000, "the two converge", |s| {
+        s.all_up(&[0, 1]) && s.converged_as_one()
+    });
     let decided = sim.events(0).iter().chain(sim.events(1)).any(|(_, e)| {
         matches!(e, ClusterEvent::ResolverDecision { downed, .. } if downed == &vec![victim.clone()])
     });
@@ -88,15 +105,24 @@ fn a_two_one_partition_downs_the_minority_while_the_majority_continues() {
     let mut sim = formed(3, 3);
     let minority = sim.unique(2).unwrap();
     sim.isolate(2);
-    wait(&mut sim, MINUTE, "minority stops itself", |s| !s.is_running(2));
+    wait(&mut sim, MINUTE, "minority stops itself", |s| {
+        !s.is_running(2)
+    });
     assert_eq!(sim.exit_reason(2), Some(ShutdownReason::Downed));
     wait(&mut sim, MINUTE, "majority removes the minority", |s| {
         gone_from(s, 0, &minority) && gone_from(s, 1, &minority)
     });
-    wait(&mut sim, 2_000, "the majority converges", |s| s.all_up(&[0, 1]));
+    wait(&mut sim, 2_000, "the majority converges", |s| {
+        s.all_up(&[0, 1])
+    });
     sim.heal_network();
     sim.start(2);
-    wait(&mut sim, MINUTE, "restarted node rejoins as a new incarnation", |s| s.all_up(&[0, 1, 2]));
+    wait(
+        &mut sim,
+        MINUTE,
+        "restarted node rejoins as a new incarnation",
+        |s| s.all_up(&[0, 1, 2]),
+    );
     assert_ne!(sim.unique(2).unwrap(), minority);
 }
 
@@ -104,7 +130,9 @@ fn a_two_one_partition_downs_the_minority_while_the_majority_continues() {
 fn a_two_two_split_keeps_the_side_with_the_lowest_address() {
     let mut sim = formed(4, 4);
     sim.partition(&[0, 1]);
-    wait(&mut sim, MINUTE, "the high side stops", |s| !s.is_running(2) && !s.is_running(3));
+    wait(&mut sim, MINUTE, "the high side stops", |s| {
+        !s.is_running(2) && !s.is_running(3)
+    });
     wait(&mut sim, MINUTE, "the low side converges", |s| {
         s.converged_as_one() && s.view(0).is_some_and(|g| g.members.len() == 2)
     });
@@ -122,11 +150,23 @@ fn a_one_way_cut_downs_one_end_of_the_broken_link_and_keeps_the_rest() {
         s.converged_as_one() && s.view(0).is_some_and(|g| g.members.len() == 4)
     });
     assert!(sim.is_running(3), "the lower address of the pair is kept");
-    let decision = sim.events(0).iter().chain(sim.events(1)).chain(sim.events(2)).find_map(|(_, e)| match e {
-        ClusterEvent::ResolverDecision { indirectly_connected, .. } => Some(indirectly_connected.len()),
-        _ => None,
-    });
-    assert_eq!(decision, Some(2), "the decision named two indirectly connected members");
+    let decision = sim
+        .events(0)
+        .iter()
+        .chain(sim.events(1))
+        .chain(sim.events(2))
+        .find_map(|(_, e)| match e {
+            ClusterEvent::ResolverDecision {
+                indirectly_connected,
+                ..
+            } => Some(indirectly_connected.len()),
+            _ => None,
+        });
+    assert_eq!(
+        decision,
+        Some(2),
+        "the decision named two indirectly connected members"
+    );
 }
 
 #[test]
@@ -135,7 +175,9 @@ fn an_indirectly_connected_member_is_downed_and_the_fully_connected_side_kept() 
     // n4 cannot talk to n0 and n1 but can to n2 and n3.
     sim.cut(4, 0);
     sim.cut(4, 1);
-    wait(&mut sim, MINUTE, "n4 is downed and stops", |s| !s.is_running(4));
+    wait(&mut sim, MINUTE, "n4 is downed and stops", |s| {
+        !s.is_running(4)
+    });
     wait(&mut sim, MINUTE, "the others converge without n4", |s| {
         s.converged_as_one() && s.view(0).is_some_and(|g| g.members.len() == 4)
     });
@@ -151,21 +193,27 @@ fn a_graceful_leave_goes_through_leaving_exiting_removed_and_stops_the_node() {
     sim.leave(1).unwrap();
     wait(&mut sim, MINUTE, "the leaver stops", |s| !s.is_running(1));
     assert_eq!(sim.exit_reason(1), Some(ShutdownReason::Left));
-    wait(&mut sim, MINUTE, "the others remove it", |s| gone_from(s, 0, &leaver) && gone_from(s, 2, &leaver));
+    wait(&mut sim, MINUTE, "the others remove it", |s| {
+        gone_from(s, 0, &leaver) && gone_from(s, 2, &leaver)
+    });
     let seen: Vec<&str> = sim
         .events(0)
         .iter()
         .filter_map(|(_, e)| match e {
             ClusterEvent::MemberLeft { member } if member.node == leaver => Some("Left"),
             ClusterEvent::MemberExited { member } if member.node == leaver => Some("Exited"),
-            ClusterEvent::MemberRemoved { member, previous_status: MemberStatus::Exiting } if member.node == leaver => {
-                Some("Removed")
-            }
+            ClusterEvent::MemberRemoved {
+                member,
+                previous_status: MemberStatus::Exiting,
+            } if member.node == leaver => Some("Removed"),
             _ => None,
         })
         .collect();
     assert_eq!(seen, ["Left", "Exited", "Removed"]);
-    assert!(!sim.events(0).iter().any(|(_, e)| matches!(e, ClusterEvent::UnreachableMember { .. })));
+    assert!(!sim
+        .events(0)
+        .iter()
+        .any(|(_, e)| matches!(e, ClusterEvent::UnreachableMember { .. })));
 }
 
 #[test]
@@ -173,7 +221,9 @@ fn the_leader_itself_can_leave_and_leadership_moves_on() {
     let mut sim = formed(3, 8);
     let old_leader = sim.unique(0).unwrap();
     sim.leave(0).unwrap();
-    wait(&mut sim, MINUTE, "old leader removed", |s| gone_from(s, 1, &old_leader) && gone_from(s, 2, &old_leader));
+    wait(&mut sim, MINUTE, "old leader removed", |s| {
+        gone_from(s, 1, &old_leader) && gone_from(s, 2, &old_leader)
+    });
     assert_eq!(sim.node(1).unwrap().leader(), sim.unique(1));
 }
 
@@ -186,13 +236,19 @@ fn a_restart_at_the_same_address_replaces_the_old_incarnation_at_once() {
     sim.start(2);
     let new = sim.unique(2).unwrap();
     assert_ne!(old, new);
-    let took = wait(&mut sim, MINUTE, "new incarnation Up, old removed everywhere", |s| {
-        s.all_up(&[0, 1, 2]) && (0..3).all(|o| gone_from(s, o, &old))
-    });
+    let took = wait(
+        &mut sim,
+        MINUTE,
+        "new incarnation Up, old removed everywhere",
+        |s| s.all_up(&[0, 1, 2]) && (0..3).all(|o| gone_from(s, o, &old)),
+    );
     // The old incarnation is downed when the new one joins, without waiting for the
     // failure detector and the resolver's stable-after.
     assert!(took < 3_000, "replacement took {took} ms");
-    let downed = sim.events(0).iter().any(|(_, e)| matches!(e, ClusterEvent::MemberDowned { member } if member.node == old));
+    let downed = sim
+        .events(0)
+        .iter()
+        .any(|(_, e)| matches!(e, ClusterEvent::MemberDowned { member } if member.node == old));
     assert!(downed);
 }
 
@@ -204,7 +260,9 @@ fn seeds_started_in_any_order_form_one_cluster_never_two_islands() {
             sim.start(*slot);
             sim.run_for(if i == 0 { 4_000 } else { 700 });
         }
-        wait(&mut sim, MINUTE, "one cluster of three", |s| s.all_up(&[0, 1, 2]));
+        wait(&mut sim, MINUTE, "one cluster of three", |s| {
+            s.all_up(&[0, 1, 2])
+        });
         assert!(sim.converged_as_one(), "order {order:?}");
     }
 }
@@ -215,9 +273,18 @@ fn non_first_seeds_alone_never_form_a_cluster() {
     sim.start(1);
     sim.start(2);
     sim.run_for(20_000);
-    assert!(sim.view(1).is_none() && sim.view(2).is_none(), "{}", sim.describe());
+    assert!(
+        sim.view(1).is_none() && sim.view(2).is_none(),
+        "{}",
+        sim.describe()
+    );
     sim.start(0);
-    wait(&mut sim, MINUTE, "first seed forms and the others join", |s| s.all_up(&[0, 1, 2]));
+    wait(
+        &mut sim,
+        MINUTE,
+        "first seed forms and the others join",
+        |s| s.all_up(&[0, 1, 2]),
+    );
 }
 
 #[test]
@@ -229,7 +296,9 @@ fn a_freeze_shorter_than_the_acceptable_pause_raises_no_alarm() {
     assert_safe(&sim);
     for slot in 0..3 {
         assert!(
-            !sim.events(slot).iter().any(|(_, e)| matches!(e, ClusterEvent::UnreachableMember { .. })),
+            !sim.events(slot)
+                .iter()
+                .any(|(_, e)| matches!(e, ClusterEvent::UnreachableMember { .. })),
             "n{slot} raised an alarm\n{}",
             report(&sim)
         );
@@ -243,10 +312,17 @@ fn a_longer_freeze_makes_the_member_unreachable_and_reachable_again_when_it_resu
     let mut sim = formed_with(config);
     let frozen = sim.unique(2).unwrap();
     sim.freeze(2, 3_000);
-    wait(&mut sim, 3_000, "n2 unreachable", |s| unreachable_in(s, 0, &frozen));
-    wait(&mut sim, 10_000, "n2 reachable again", |s| !s.is_frozen(2) && !unreachable_in(s, 0, &frozen) && s.converged_as_one());
+    wait(&mut sim, 3_000, "n2 unreachable", |s| {
+        unreachable_in(s, 0, &frozen)
+    });
+    wait(&mut sim, 10_000, "n2 reachable again", |s| {
+        !s.is_frozen(2) && !unreachable_in(s, 0, &frozen) && s.converged_as_one()
+    });
     assert!(sim.all_up(&[0, 1, 2]));
-    let reachable_again = sim.events(0).iter().any(|(_, e)| matches!(e, ClusterEvent::ReachableMember { .. }));
+    let reachable_again = sim
+        .events(0)
+        .iter()
+        .any(|(_, e)| matches!(e, ClusterEvent::ReachableMember { .. }));
     assert!(reachable_again);
 }
 
@@ -255,10 +331,17 @@ fn a_member_frozen_past_the_decision_is_downed_and_stops_when_it_resumes() {
     let mut sim = formed(3, 14);
     let frozen = sim.unique(2).unwrap();
     sim.freeze(2, 10_000);
-    wait(&mut sim, 9_000, "the others remove it", |s| gone_from(s, 0, &frozen) && gone_from(s, 1, &frozen));
+    wait(&mut sim, 9_000, "the others remove it", |s| {
+        gone_from(s, 0, &frozen) && gone_from(s, 1, &frozen)
+    });
     assert!(sim.is_running(2), "still frozen, so still running");
-    wait(&mut sim, 15_000, "it stops after resuming", |s| !s.is_running(2));
-    assert!(matches!(sim.exit_reason(2), Some(ShutdownReason::Removed | ShutdownReason::Downed)));
+    wait(&mut sim, 15_000, "it stops after resuming", |s| {
+        !s.is_running(2)
+    });
+    assert!(matches!(
+        sim.exit_reason(2),
+        Some(ShutdownReason::Removed | ShutdownReason::Downed)
+    ));
     wait(&mut sim, 2_000, "the two converge", |s| s.all_up(&[0, 1]));
 }
 
@@ -267,10 +350,23 @@ fn a_node_with_the_wrong_cluster_name_is_refused_and_the_cluster_is_untouched() 
     let sim = formed(3, 15);
     let now = sim.now;
     let member = sim.node(0).unwrap();
-    let mut contact = Node::with_state(member.self_node().clone(), member.gossip().clone(), Settings::demo("sim"), 2, now);
+    let mut contact = Node::with_state(
+        member.self_node().clone(),
+        member.gossip().clone(),
+        Settings::demo("sim"),
+        2,
+        now,
+    );
     let before = contact.gossip().clone();
     let stranger = UniqueAddress::new(Address::new("10.0.0.9", 9999), 1);
-    let mut wrong = Node::new(stranger, Default::default(), vec![sim.address(0).clone()], Settings::demo("other"), 1, now);
+    let mut wrong = Node::new(
+        stranger,
+        Default::default(),
+        vec![sim.address(0).clone()],
+        Settings::demo("other"),
+        1,
+        now,
+    );
     // The stranger asks (InitJoin), and also tries a Join outright.
     let mut requests: Vec<Message> = wrong
         .take_outputs()
@@ -280,7 +376,11 @@ fn a_node_with_the_wrong_cluster_name_is_refused_and_the_cluster_is_untouched() 
             _ => None,
         })
         .collect();
-    requests.push(Message::Join { node: wrong.self_node().clone(), roles: Default::default(), cluster: "other".into() });
+    requests.push(Message::Join {
+        node: wrong.self_node().clone(),
+        roles: Default::default(),
+        cluster: "other".into(),
+    });
     for request in requests {
         contact.handle_message(now, request);
     }
@@ -289,7 +389,10 @@ fn a_node_with_the_wrong_cluster_name_is_refused_and_the_cluster_is_untouched() 
     let refusals: Vec<Message> = replies
         .into_iter()
         .filter_map(|o| match o {
-            Output::Send { message: m @ Message::JoinRefused { .. }, .. } => Some(m),
+            Output::Send {
+                message: m @ Message::JoinRefused { .. },
+                ..
+            } => Some(m),
             _ => None,
         })
         .collect();
@@ -298,7 +401,9 @@ fn a_node_with_the_wrong_cluster_name_is_refused_and_the_cluster_is_untouched() 
         wrong.handle_message(now, refusal);
     }
     let events = wrong.take_outputs();
-    assert!(events.iter().any(|o| matches!(o, Output::Event(ClusterEvent::JoinRefused { .. }))));
+    assert!(events
+        .iter()
+        .any(|o| matches!(o, Output::Event(ClusterEvent::JoinRefused { .. }))));
     assert!(!wrong.is_member());
 }
 
@@ -314,7 +419,9 @@ fn min_nr_of_members_holds_everyone_in_joining_until_enough_have_joined() {
     assert_eq!(sim.status_seen_by(0, 0), Some(MemberStatus::Joining));
     assert_eq!(sim.status_seen_by(0, 1), Some(MemberStatus::Joining));
     sim.start(2);
-    wait(&mut sim, MINUTE, "all Up once three have joined", |s| s.all_up(&[0, 1, 2]));
+    wait(&mut sim, MINUTE, "all Up once three have joined", |s| {
+        s.all_up(&[0, 1, 2])
+    });
 }
 
 #[test]
@@ -330,22 +437,32 @@ fn a_joining_member_becomes_weakly_up_while_convergence_is_blocked() {
     wait(&mut sim, MINUTE, "three Up", |s| s.all_up(&[0, 1, 2]));
     let crashed = sim.unique(2).unwrap();
     sim.crash(2);
-    wait(&mut sim, MINUTE, "n2 unreachable", |s| unreachable_in(s, 0, &crashed));
+    wait(&mut sim, MINUTE, "n2 unreachable", |s| {
+        unreachable_in(s, 0, &crashed)
+    });
     sim.start(3);
-    wait(&mut sim, MINUTE, "n3 WeaklyUp", |s| s.status_seen_by(0, 3) == Some(MemberStatus::WeaklyUp));
+    wait(&mut sim, MINUTE, "n3 WeaklyUp", |s| {
+        s.status_seen_by(0, 3) == Some(MemberStatus::WeaklyUp)
+    });
     assert_eq!(nodes, sim.len());
-    sim.command(0, Command::Down(sim.address(2).clone())).unwrap();
-    wait(&mut sim, MINUTE, "n3 Up once n2 is downed", |s| s.all_up(&[0, 1, 3]));
+    sim.command(0, Command::Down(sim.address(2).clone()))
+        .unwrap();
+    wait(&mut sim, MINUTE, "n3 Up once n2 is downed", |s| {
+        s.all_up(&[0, 1, 3])
+    });
 }
 
 #[test]
 fn an_operator_down_stops_the_downed_node_and_it_is_removed() {
     let mut sim = formed(3, 18);
     let target = sim.unique(2).unwrap();
-    sim.command(0, Command::Down(sim.address(2).clone())).unwrap();
+    sim.command(0, Command::Down(sim.address(2).clone()))
+        .unwrap();
     wait(&mut sim, MINUTE, "n2 stops", |s| !s.is_running(2));
     assert_eq!(sim.exit_reason(2), Some(ShutdownReason::Downed));
-    wait(&mut sim, MINUTE, "n2 removed", |s| gone_from(s, 0, &target) && gone_from(s, 1, &target));
+    wait(&mut sim, MINUTE, "n2 removed", |s| {
+        gone_from(s, 0, &target) && gone_from(s, 1, &target)
+    });
 }
 
 #[test]
@@ -355,10 +472,21 @@ fn akka_defaults_detect_a_crash_in_about_five_seconds_and_remove_it_after_stable
     let mut sim = formed_with(config);
     let victim = sim.unique(1).unwrap();
     sim.crash(1);
-    let detected = wait(&mut sim, MINUTE, "unreachable", |s| unreachable_in(s, 0, &victim));
-    assert!((4_000..=7_000).contains(&detected), "detected after {detected} ms");
-    let removed = detected + wait(&mut sim, 2 * MINUTE, "removed", |s| gone_from(s, 0, &victim) && gone_from(s, 2, &victim));
-    assert!((20_000..=30_000).contains(&removed), "removed after {removed} ms");
+    let detected = wait(&mut sim, MINUTE, "unreachable", |s| {
+        unreachable_in(s, 0, &victim)
+    });
+    assert!(
+        (4_000..=7_000).contains(&detected),
+        "detected after {detected} ms"
+    );
+    let removed = detected
+        + wait(&mut sim, 2 * MINUTE, "removed", |s| {
+            gone_from(s, 0, &victim) && gone_from(s, 2, &victim)
+        });
+    assert!(
+        (20_000..=30_000).contains(&removed),
+        "removed after {removed} ms"
+    );
 }
 
 #[test]
@@ -368,7 +496,9 @@ fn a_message_from_a_removed_incarnation_never_brings_it_back() {
     // Frozen long enough to be downed and removed, then it resumes with its stale view
     // (everyone Up) and gossips it: the survivors must not take it back.
     sim.freeze(2, 12_000);
-    wait(&mut sim, 11_000, "removed", |s| gone_from(s, 0, &frozen) && gone_from(s, 1, &frozen));
+    wait(&mut sim, 11_000, "removed", |s| {
+        gone_from(s, 0, &frozen) && gone_from(s, 1, &frozen)
+    });
     sim.run_for(10_000);
     assert!(!sim.view(0).unwrap().has_member(&frozen));
     assert!(!sim.is_running(2));

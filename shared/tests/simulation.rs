@@ -10,7 +10,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 #[test]
@@ -20,7 +23,9 @@ fn random_fault_schedules_stay_safe_and_heal() {
     let next = AtomicU64::new(start);
     let failures = Mutex::new(Vec::new());
     let settle = Mutex::new(Vec::new());
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(4);
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(4);
     let began = std::time::Instant::now();
     std::thread::scope(|scope| {
         for _ in 0..threads {
@@ -51,7 +56,10 @@ fn random_fault_schedules_stay_safe_and_heal() {
     }
     if let Some(first) = failures.iter().min_by_key(|f| f.schedule.seed) {
         let seeds: Vec<u64> = failures.iter().map(|f| f.schedule.seed).collect();
-        panic!("{} of {count} schedules failed (seeds {seeds:?}); first:\n{first}", failures.len());
+        panic!(
+            "{} of {count} schedules failed (seeds {seeds:?}); first:\n{first}",
+            failures.len()
+        );
     }
 }
 
@@ -64,7 +72,10 @@ fn replay_one_seed() {
     let schedule = random_schedule(seed);
     println!("{schedule}");
     match run_schedule(&schedule) {
-        Ok(outcome) => println!("seed {seed} passed: settled {} ms after healing", outcome.settle_ms),
+        Ok(outcome) => println!(
+            "seed {seed} passed: settled {} ms after healing",
+            outcome.settle_ms
+        ),
         Err(failure) => panic!("{failure}"),
     }
 }

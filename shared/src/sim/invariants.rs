@@ -83,7 +83,10 @@ impl Checker {
                 if !before.can_move_to(member.status) {
                     return Err(Violation {
                         invariant: "illegal status transition",
-                        detail: format!("n{slot} saw {node_id} move {before:?} -> {:?}", member.status),
+                        detail: format!(
+                            "n{slot} saw {node_id} move {before:?} -> {:?}",
+                            member.status
+                        ),
                     });
                 }
             }
@@ -104,7 +107,9 @@ impl Checker {
 
 /// Whether `observer`'s view holds `subject` as Down or removed.
 fn holds_gone(sim: &Sim, observer: Slot, subject: &UniqueAddress) -> bool {
-    let Some(view) = sim.view(observer) else { return false };
+    let Some(view) = sim.view(observer) else {
+        return false;
+    };
     view.tombstones.contains_key(subject)
         || view
             .member(subject)
@@ -112,15 +117,20 @@ fn holds_gone(sim: &Sim, observer: Slot, subject: &UniqueAddress) -> bool {
 }
 
 fn considers_itself_in(sim: &Sim, slot: Slot) -> bool {
-    sim.node(slot)
-        .and_then(|n| n.status())
-        .is_some_and(|s| !matches!(s, MemberStatus::Down | MemberStatus::Exiting | MemberStatus::Removed))
+    sim.node(slot).and_then(|n| n.status()).is_some_and(|s| {
+        !matches!(
+            s,
+            MemberStatus::Down | MemberStatus::Exiting | MemberStatus::Removed
+        )
+    })
 }
 
 fn check_no_split_brain(sim: &Sim, members: &[Slot]) -> Result<(), Violation> {
     for (i, &a) in members.iter().enumerate() {
         for &b in &members[i + 1..] {
-            let (Some(ua), Some(ub)) = (sim.unique(a), sim.unique(b)) else { continue };
+            let (Some(ua), Some(ub)) = (sim.unique(a), sim.unique(b)) else {
+                continue;
+            };
             if sim.operator_downed(&ua) || sim.operator_downed(&ub) {
                 continue;
             }

@@ -94,9 +94,17 @@ struct NodeSlot {
 
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Event {
-    Deliver { to: Slot, from: Slot, bytes: Vec<u8> },
-    Timer { slot: Slot },
-    Unfreeze { slot: Slot },
+    Deliver {
+        to: Slot,
+        from: Slot,
+        bytes: Vec<u8>,
+    },
+    Timer {
+        slot: Slot,
+    },
+    Unfreeze {
+        slot: Slot,
+    },
 }
 
 /// Counts of what crossed the simulated network.
@@ -224,7 +232,9 @@ impl Sim {
 
     /// The cluster state as `slot` sees it.
     pub fn view(&self, slot: Slot) -> Option<&Gossip> {
-        self.node(slot).filter(|n| n.is_member()).map(|n| n.gossip())
+        self.node(slot)
+            .filter(|n| n.is_member())
+            .map(|n| n.gossip())
     }
 
     /// The status of `target`'s current incarnation in `observer`'s view.
@@ -291,7 +301,14 @@ impl Sim {
         let rng_seed = self.rng.random::<u64>();
         let roles = self.config.roles.get(&slot).cloned().unwrap_or_default();
         let me = UniqueAddress::new(self.slots[slot].address.clone(), uid);
-        let node = Node::new(me, roles, self.seeds.clone(), self.config.settings.clone(), rng_seed, self.now);
+        let node = Node::new(
+            me,
+            roles,
+            self.seeds.clone(),
+            self.config.settings.clone(),
+            rng_seed,
+            self.now,
+        );
         let s = &mut self.slots[slot];
         s.node = Some(node);
         s.frozen_until = None;
@@ -358,7 +375,9 @@ impl Sim {
     /// A frozen node cannot take commands (its process is stopped); they fail.
     pub fn command(&mut self, slot: Slot, command: Command) -> Result<(), CommandError> {
         if self.is_frozen(slot) {
-            self.note(format!("command at n{slot} not taken (frozen): {command:?}"));
+            self.note(format!(
+                "command at n{slot} not taken (frozen): {command:?}"
+            ));
             return Err(CommandError::Stopped);
         }
         self.note(format!("command at n{slot}: {command:?}"));
@@ -475,28 +494,50 @@ impl Sim {
         entry.0 += 1;
         entry.1 += bytes.len() as u64;
         let Some(to) = self.slot_at(&to) else { return };
-        let link = self.network.links.get(&(from, to)).cloned().unwrap_or_default();
-        if link.cut || (self.network.loss > 0.0 && self.rng.random_bool(self.network.loss.min(1.0))) {
+        let link = self
+            .network
+            .links
+            .get(&(from, to))
+            .cloned()
+            .unwrap_or_default();
+        if link.cut || (self.network.loss > 0.0 && self.rng.random_bool(self.network.loss.min(1.0)))
+        {
             return;
         }
-        let copies = if self.network.duplicate > 0.0 && self.rng.random_bool(self.network.duplicate.min(1.0)) {
+        let copies = if self.network.duplicate > 0.0
+            && self.rng.random_bool(self.network.duplicate.min(1.0))
+        {
             2
         } else {
             1
         };
         for _ in 0..copies {
-            let jitter = self.config.jitter_ms + self.network.extra_jitter_ms + link.extra_jitter_ms;
+            let jitter =
+                self.config.jitter_ms + self.network.extra_jitter_ms + link.extra_jitter_ms;
             let delay = self.config.base_latency_ms
                 + link.extra_delay_ms
-                + if jitter > 0 { self.rng.random_range(0..=jitter) } else { 0 };
+                + if jitter > 0 {
+                    self.rng.random_range(0..=jitter)
+                } else {
+                    0
+                };
             let at = self.now + delay;
-            self.push(at, Event::Deliver { to, from, bytes: bytes.clone() });
+            self.push(
+                at,
+                Event::Deliver {
+                    to,
+                    from,
+                    bytes: bytes.clone(),
+                },
+            );
         }
     }
 
     fn deliver_now(&mut self, slot: Slot, bytes: Vec<u8>) {
         let now = self.now;
-        let Some(node) = self.slots[slot].node.as_mut() else { return };
+        let Some(node) = self.slots[slot].node.as_mut() else {
+            return;
+        };
         match wire::decode(&bytes) {
             Ok(message) => node.handle_message(now, message),
             Err(e) => {
@@ -508,7 +549,9 @@ impl Sim {
 
     /// Collects a node's outputs and schedules its next timer.
     fn after_node(&mut self, slot: Slot) {
-        let Some(node) = self.slots[slot].node.as_mut() else { return };
+        let Some(node) = self.slots[slot].node.as_mut() else {
+            return;
+        };
         let outputs = node.take_outputs();
         let deadline = node.next_deadline();
         let now = self.now;
@@ -567,7 +610,7 @@ impl Sim {
                 // Stale entries (the deadline moved later) are skipped; an overdue
                 // deadline (set before the node became a member) runs now.
                 let due = s.node.as_ref().and_then(|n| n.next_deadline());
-                if s.frozen_until.is_some() || !due.is_some_and(|d| d <= at) {
+                if s.frozen_until.is_some() || due.is_none_or(|d| d > at) {
                     return true;
                 }
                 let now = self.now;
@@ -608,7 +651,11 @@ impl Sim {
 
     /// Runs until `done` holds (checked after every step) or `limit` ms pass.
     /// Returns the time it took, or `None` on timeout.
-    pub fn run_until(&mut self, limit: Millis, mut done: impl FnMut(&Sim) -> bool) -> Option<Millis> {
+    pub fn run_until(
+        &mut self,
+        limit: Millis,
+        mut done: impl FnMut(&Sim) -> bool,
+    ) -> Option<Millis> {
         let start = self.now;
         let until = start + limit;
         loop {
@@ -617,7 +664,11 @@ impl Sim {
             }
             if !self.step(until) {
                 self.now = self.now.max(until);
-                return if done(self) { Some(self.now - start) } else { None };
+                return if done(self) {
+                    Some(self.now - start)
+                } else {
+                    None
+                };
             }
         }
     }
@@ -645,7 +696,9 @@ impl Sim {
     /// statuses), nothing unreachable, convergence, and the same leader.
     pub fn converged_as_one(&self) -> bool {
         let members = self.running_members();
-        let Some(first) = members.first() else { return false };
+        let Some(first) = members.first() else {
+            return false;
+        };
         let reference = self.view(*first).expect("member");
         let leader = self.node(*first).and_then(|n| n.leader());
         members.iter().all(|slot| {
@@ -667,18 +720,39 @@ impl Sim {
 
     /// The events worth a line in the trace: decisions and reachability.
     fn describe_event(&self, event: &ClusterEvent) -> Option<String> {
-        let list = |nodes: &[UniqueAddress]| nodes.iter().map(|n| self.short(n)).collect::<Vec<_>>().join(",");
+        let list = |nodes: &[UniqueAddress]| {
+            nodes
+                .iter()
+                .map(|n| self.short(n))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
         Some(match event {
-            ClusterEvent::ResolverDecision { decision, downed, indirectly_connected } => format!(
+            ClusterEvent::ResolverDecision {
+                decision,
+                downed,
+                indirectly_connected,
+            } => format!(
                 "resolver {decision:?} downs [{}] (indirect [{}])",
                 list(downed),
                 list(indirectly_connected)
             ),
-            ClusterEvent::UnreachableMember { member, observed_by } => {
-                format!("sees {} unreachable (by {})", self.short(&member.node), list(observed_by))
+            ClusterEvent::UnreachableMember {
+                member,
+                observed_by,
+            } => {
+                format!(
+                    "sees {} unreachable (by {})",
+                    self.short(&member.node),
+                    list(observed_by)
+                )
             }
-            ClusterEvent::ReachableMember { member } => format!("sees {} reachable", self.short(&member.node)),
-            ClusterEvent::MemberDowned { member } => format!("sees {} Down", self.short(&member.node)),
+            ClusterEvent::ReachableMember { member } => {
+                format!("sees {} reachable", self.short(&member.node))
+            }
+            ClusterEvent::MemberDowned { member } => {
+                format!("sees {} Down", self.short(&member.node))
+            }
             _ => return None,
         })
     }
@@ -698,15 +772,29 @@ impl Sim {
                         .members
                         .values()
                         .map(|m| {
-                            let slot = self.slot_at(&m.node.address).map_or("?".into(), |x| x.to_string());
-                            let unreachable = if g.reachability.is_reachable(&m.node) { "" } else { "!" };
-                            format!("n{slot}#{:04}:{:?}{unreachable}", m.node.uid % 10_000, m.status)
+                            let slot = self
+                                .slot_at(&m.node.address)
+                                .map_or("?".into(), |x| x.to_string());
+                            let unreachable = if g.reachability.is_reachable(&m.node) {
+                                ""
+                            } else {
+                                "!"
+                            };
+                            format!(
+                                "n{slot}#{:04}:{:?}{unreachable}",
+                                m.node.uid % 10_000,
+                                m.status
+                            )
                         })
                         .collect();
                     let _ = writeln!(
                         out,
                         "{}{} converged={} leader={:?} [{}]",
-                        if s.frozen_until.is_some() { "FROZEN " } else { "" },
+                        if s.frozen_until.is_some() {
+                            "FROZEN "
+                        } else {
+                            ""
+                        },
                         node.self_node().uid % 10_000,
                         node.is_converged(),
                         node.leader().map(|l| l.address.port - 2551),

@@ -292,7 +292,10 @@ pub fn run_schedule(schedule: &Schedule) -> Result<Outcome, Box<Failure>> {
         }),
         None => Err(fail(
             &sim,
-            format!("no single converged cluster {} s after healing", SETTLE_LIMIT_MS / 1000),
+            format!(
+                "no single converged cluster {} s after healing",
+                SETTLE_LIMIT_MS / 1000
+            ),
         )),
     }
 }
