@@ -63,12 +63,15 @@ fn random_fault_schedules_stay_safe_and_heal() {
     }
 }
 
+/// A replay tool, not a check: `SIM_SEED=n cargo test --release -p shared --test
+/// simulation replay_one_seed -- --ignored --nocapture`.
 #[test]
+#[ignore = "replay tool: set SIM_SEED and pass --ignored"]
 fn replay_one_seed() {
-    let Ok(seed) = std::env::var("SIM_SEED") else {
-        return;
-    };
-    let seed: u64 = seed.parse().expect("SIM_SEED is a number");
+    let seed: u64 = std::env::var("SIM_SEED")
+        .expect("set SIM_SEED to the seed to replay")
+        .parse()
+        .expect("SIM_SEED is a number");
     let schedule = random_schedule(seed);
     println!("{schedule}");
     match run_schedule(&schedule) {

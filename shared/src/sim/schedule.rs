@@ -165,7 +165,7 @@ pub struct Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "seed {} FAILED: {}", self.schedule.seed, self.reason)?;
-        writeln!(f, "replay with: SIM_SEED={} cargo test --release -p shared --test simulation replay_one_seed -- --nocapture", self.schedule.seed)?;
+        writeln!(f, "replay with: SIM_SEED={} cargo test --release -p shared --test simulation replay_one_seed -- --ignored --nocapture", self.schedule.seed)?;
         write!(f, "{}", self.schedule)?;
         writeln!(f, "trace:")?;
         for line in &self.trace {
