@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod address;
+pub mod api;
 pub mod events;
 pub mod failure_detector;
 pub mod gossip;

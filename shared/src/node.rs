@@ -142,6 +142,8 @@ pub struct Node {
     timers: Timers,
     /// Since when the leader has been unable to reach convergence (for WeaklyUp).
     not_converged_since: Option<Millis>,
+    /// Since when this node has been a Joining member (see `stuck_joining_after`).
+    joining_since: Option<Millis>,
     outputs: Vec<Output>,
     now: Millis,
 }
@@ -180,6 +182,7 @@ impl Node {
             stability: Stability::new(now),
             timers,
             not_converged_since: None,
+            joining_since: None,
             outputs: Vec::new(),
             now,
         };
@@ -1124,6 +1127,20 @@ impl Node {
         }
     }
 
+    /// How long a member may stay Joining before it concludes its cluster is gone:
+    /// longer than WeaklyUp, a stable decision, down-all-when-unstable and a join retry
+    /// together. `None` (never) when WeaklyUp is disabled, since then a blocked
+    /// cluster legitimately keeps joiners waiting.
+    fn stuck_joining_after(&self) -> Option<Millis> {
+        let downing = &self.settings.downing;
+        self.settings.weakly_up_after_ms.map(|weakly_up| {
+            weakly_up
+                + downing.stable_after_ms
+                + downing.down_all_when_unstable_ms.unwrap_or(downing.stable_after_ms)
+                + self.settings.retry_unsuccessful_join_after_ms
+        })
+    }
+
     fn move_joining_to_weakly_up(&mut self, now: Millis) {
         let to_weakly_up: Vec<UniqueAddress> = self
             .gossip
@@ -1237,6 +1254,15 @@ impl Node {
         if self.timers.exiting_deadline.is_some_and(|t| now >= t) {
             self.shut_down(ShutdownReason::Left);
         }
+        if let (Some(since), Some(limit)) = (self.joining_since, self.stuck_joining_after()) {
+            if now.saturating_sub(since) > limit && self.min_nr_of_members_fulfilled() && !self.is_converged() {
+                // No leader has moved this node up (not even to WeaklyUp) in far longer
+                // than any decision takes: the cluster it joined is gone (its Up members
+                // were all downed). It never served, so restarting to join again is free.
+                self.shut_down(ShutdownReason::Rejoin);
+                return;
+            }
+        }
         if self.timers.probe_seeds.is_some_and(|t| now >= t) {
             let outside = self.seeds_outside_cluster();
             if outside.is_empty() {
@@ -1300,6 +1326,11 @@ impl Node {
                 self.timers.exiting_deadline = Some(now + self.settings.exiting_timeout_ms);
             }
             _ => {}
+        }
+        if self.status() == Some(MemberStatus::Joining) {
+            self.joining_since.get_or_insert(now);
+        } else {
+            self.joining_since = None;
         }
         // While some seed address has no member in this cluster, the leader keeps
         // asking it whether another cluster exists there (see `on_init_join_ack`).
