@@ -243,6 +243,17 @@ impl Monitor {
         })
     }
 
+    /// Whether `node` answered a heartbeat after `since_ms` (true for a node not
+    /// monitored here: there is nothing to check).
+    pub fn answered_after(&self, node: &UniqueAddress, since_ms: u64) -> bool {
+        if self.awaiting_first.contains_key(node) {
+            return false;
+        }
+        self.detectors
+            .get(node)
+            .is_none_or(|d| d.last_heartbeat_ms.is_some_and(|last| last > since_ms))
+    }
+
     /// Phi of every timed node (for metrics and the dashboard).
     pub fn phis(&self, now_ms: u64) -> BTreeMap<UniqueAddress, f64> {
         self.detectors

@@ -127,6 +127,16 @@ struct Timers {
     probe_seeds: Option<Millis>,
 }
 
+/// A resolver decision that keeps this side, waiting until every member it counts
+/// on has proved, by answering a heartbeat sent after the decision, that it is still
+/// on this side.
+#[derive(Clone, Debug)]
+struct PendingDecision {
+    decided_at: Millis,
+    stable_since: Millis,
+    resolution: sbr::Resolution,
+}
+
 /// One node's membership core.
 pub struct Node {
     settings: Settings,
@@ -144,6 +154,8 @@ pub struct Node {
     not_converged_since: Option<Millis>,
     /// Since when this node has been a Joining member (see `stuck_joining_after`).
     joining_since: Option<Millis>,
+    /// A "we survive" decision waiting for confirmation (see `confirmed`).
+    pending_decision: Option<PendingDecision>,
     outputs: Vec<Output>,
     now: Millis,
 }
@@ -183,6 +195,7 @@ impl Node {
             timers,
             not_converged_since: None,
             joining_since: None,
+            pending_decision: None,
             outputs: Vec::new(),
             now,
         };
@@ -1178,6 +1191,12 @@ impl Node {
             .stability
             .verdict(&self.settings.downing, resolution.is_some(), now);
         let resolution = match (verdict, resolution) {
+            (StabilityVerdict::Decide, Some(r)) if r.decision == sbr::Decision::DownUnreachable => {
+                match self.confirmed(r, now) {
+                    Some(r) => r,
+                    None => return,
+                }
+            }
             (StabilityVerdict::Decide, Some(r)) => r,
             (StabilityVerdict::DownAll, _) => sbr::Resolution {
                 decision: sbr::Decision::DownAll,
@@ -1192,6 +1211,7 @@ impl Node {
             },
             _ => return,
         };
+        self.pending_decision = None;
         self.stability.reset(now);
         self.outputs
             .push(Output::Event(ClusterEvent::ResolverDecision {
@@ -1200,6 +1220,37 @@ impl Node {
                 indirectly_connected: resolution.indirectly_connected.iter().cloned().collect(),
             }));
         self.down_members(now, &resolution.to_down);
+    }
+
+    /// A decision that keeps this side is applied only once every Up member it counts
+    /// on (that this node monitors) has answered a heartbeat sent after the decision.
+    /// A partition that began just before the decision, too recently for the detector
+    /// to have seen it, shows up as a member that never answers; the view then changes
+    /// and the decision is taken again on the new view. (The simulator found the race,
+    /// seed 9954: both sides kept themselves.)
+    fn confirmed(&mut self, resolution: sbr::Resolution, now: Millis) -> Option<sbr::Resolution> {
+        let stable_since = self.stability.stable_since_ms();
+        let pending = match self.pending_decision.take() {
+            Some(p) if p.stable_since == stable_since && p.resolution.to_down == resolution.to_down => p,
+            _ => PendingDecision {
+                decided_at: now,
+                stable_since,
+                resolution,
+            },
+        };
+        let all_answered = self
+            .gossip
+            .members
+            .values()
+            .filter(|m| m.status == MemberStatus::Up && m.node != self.self_node)
+            .filter(|m| !pending.resolution.to_down.contains(&m.node))
+            .all(|m| self.monitor.answered_after(&m.node, pending.decided_at));
+        if all_answered {
+            Some(pending.resolution)
+        } else {
+            self.pending_decision = Some(pending);
+            None
+        }
     }
 
     fn down_members(&mut self, now: Millis, nodes: &BTreeSet<UniqueAddress>) {

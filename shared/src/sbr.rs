@@ -60,11 +60,15 @@ fn downable(m: &Member) -> bool {
 /// indirectly connected, left it out of the count, and both kept running (the
 /// simulator found this, seed 80). Requiring fresh evidence keeps both sides' counts
 /// honest.
-pub fn indirectly_connected(gossip: &Gossip) -> BTreeSet<UniqueAddress> {
+///
+/// Records about `self_node` are no evidence: a node has always seen its own state, so
+/// "someone on the other side sees me unreachable" would otherwise look like a broken
+/// link instead of the partition it is (the simulator found this, seed 6389).
+pub fn indirectly_connected(gossip: &Gossip, self_node: &UniqueAddress) -> BTreeSet<UniqueAddress> {
     let live = |n: &UniqueAddress| gossip.member(n).is_some_and(downable);
     let mut result = BTreeSet::new();
     for (observer, subject) in gossip.reachability.unreachable_pairs() {
-        if live(observer) && live(subject) && gossip.seen_by(subject) {
+        if subject != self_node && live(observer) && live(subject) && gossip.seen_by(subject) {
             result.insert(observer.clone());
             result.insert(subject.clone());
         }
@@ -97,7 +101,7 @@ pub fn decide_with_evidence(
         .into_iter()
         .filter(|n| n != self_node && gossip.member(n).is_some_and(downable))
         .collect();
-    let indirect = indirectly_connected(gossip);
+    let indirect = indirectly_connected(gossip, self_node);
     if unreachable.is_empty() && indirect.is_empty() {
         return None;
     }
