@@ -1149,7 +1149,9 @@ impl Node {
         self.settings.weakly_up_after_ms.map(|weakly_up| {
             weakly_up
                 + downing.stable_after_ms
-                + downing.down_all_when_unstable_ms.unwrap_or(downing.stable_after_ms)
+                + downing
+                    .down_all_when_unstable_ms
+                    .unwrap_or(downing.stable_after_ms)
                 + self.settings.retry_unsuccessful_join_after_ms
         })
     }
@@ -1231,7 +1233,11 @@ impl Node {
     fn confirmed(&mut self, resolution: sbr::Resolution, now: Millis) -> Option<sbr::Resolution> {
         let stable_since = self.stability.stable_since_ms();
         let pending = match self.pending_decision.take() {
-            Some(p) if p.stable_since == stable_since && p.resolution.to_down == resolution.to_down => p,
+            Some(p)
+                if p.stable_since == stable_since && p.resolution.to_down == resolution.to_down =>
+            {
+                p
+            }
             _ => PendingDecision {
                 decided_at: now,
                 stable_since,
@@ -1306,7 +1312,10 @@ impl Node {
             self.shut_down(ShutdownReason::Left);
         }
         if let (Some(since), Some(limit)) = (self.joining_since, self.stuck_joining_after()) {
-            if now.saturating_sub(since) > limit && self.min_nr_of_members_fulfilled() && !self.is_converged() {
+            if now.saturating_sub(since) > limit
+                && self.min_nr_of_members_fulfilled()
+                && !self.is_converged()
+            {
                 // No leader has moved this node up (not even to WeaklyUp) in far longer
                 // than any decision takes: the cluster it joined is gone (its Up members
                 // were all downed). It never served, so restarting to join again is free.

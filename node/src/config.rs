@@ -1,0 +1,372 @@
+//! Node configuration from flags, environment variables and a TOML file.
+//!
+//! Precedence: a flag beats its environment variable (clap reads both), which beats
+//! the TOML file (`--config`), which beats the built-in default. Everything is checked
+//! here, once, so the rest of the node works with valid values only.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Deserialize;
+use shared::{Address, DowningSettings, DowningStrategy, Settings};
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Command line of the `node` binary.
+#[derive(Parser, Debug)]
+#[command(
+    name = "node",
+    version,
+    about = "A Globomantics cluster node (Akka-style membership) and its operator CLI."
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: CliCommand,
+}
+
+/// The binary's subcommands.
+#[derive(Subcommand, Debug)]
+pub enum CliCommand {
+    /// Run a cluster node.
+    Run(RunArgs),
+    /// Operator commands against a running node's management API (like Petabridge.Cmd).
+    Cluster(ClusterArgs),
+}
+
+/// Operator CLI arguments.
+#[derive(Args, Debug)]
+pub struct ClusterArgs {
+    /// The node's HTTP address (`host:port`).
+    #[arg(long, env = "NODE_API", default_value = "127.0.0.1:8558")]
+    pub api: String,
+    /// Bearer token for mutating commands (not needed against a demo-mode node).
+    #[arg(long, env = "NODE_TOKEN")]
+    pub token: Option<String>,
+    /// The command.
+    #[command(subcommand)]
+    pub action: ClusterAction,
+}
+
+/// Operator actions.
+#[derive(Subcommand, Debug)]
+pub enum ClusterAction {
+    /// Print the members as the node sees them.
+    Show,
+    /// Make the member at ADDRESS leave gracefully.
+    Leave {
+        /// Cluster address `host:port` of the member.
+        address: String,
+    },
+    /// Mark the member at ADDRESS Down.
+    Down {
+        /// Cluster address `host:port` of the member.
+        address: String,
+    },
+    /// Mark every member the node sees as unreachable Down.
+    DownUnreachable,
+}
+
+/// Settings profiles.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Profile {
+    /// Akka's defaults (1 s heartbeats, 20 s stable-after).
+    Akka,
+    /// About five times faster (200 ms heartbeats, 3 s stable-after).
+    Demo,
+}
+
+/// Split-brain resolver strategies.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// The larger side survives (tie: the side with the lowest address).
+    KeepMajority,
+    /// A side survives with at least `--quorum-size` members.
+    StaticQuorum,
+    /// The side with the oldest member survives.
+    KeepOldest,
+    /// Every member is downed.
+    DownAll,
+}
+
+/// `node run` flags. Every one can also come from its environment variable or from
+/// the TOML file given with `--config` (same names, kebab-case).
+#[derive(Args, Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RunArgs {
+    /// A TOML file with any of these settings.
+    #[arg(long, env = "NODE_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Cluster name; nodes with another name are refused. Default `globomantics`.
+    #[arg(long, env = "NODE_CLUSTER_NAME")]
+    pub cluster_name: Option<String>,
+    /// Where the cluster transport listens. Default `127.0.0.1:2551`.
+    #[arg(long, env = "NODE_BIND")]
+    pub bind: Option<SocketAddr>,
+    /// The `host:port` other nodes reach this one at. Default: the bind address.
+    #[arg(long, env = "NODE_ADVERTISE")]
+    pub advertise: Option<String>,
+    /// Where the management API and dashboard listen. Default `127.0.0.1:8558`.
+    #[arg(long, env = "NODE_HTTP")]
+    pub http: Option<SocketAddr>,
+    /// Seed nodes, comma-separated `host:port`; the same list on every node. Only the
+    /// first may form a new cluster. Empty: wait for a join through the API.
+    #[arg(long, env = "NODE_SEEDS", value_delimiter = ',')]
+    pub seeds: Option<Vec<String>>,
+    /// Roles, comma-separated (for example `api,worker`).
+    #[arg(long, env = "NODE_ROLES", value_delimiter = ',')]
+    pub roles: Option<Vec<String>>,
+    /// Members needed before the leader moves anyone Up. Default 1.
+    #[arg(long, env = "NODE_MIN_NR_OF_MEMBERS")]
+    pub min_nr_of_members: Option<usize>,
+    /// Timing profile. Default `akka`.
+    #[arg(long, env = "NODE_PROFILE", value_enum)]
+    pub profile: Option<Profile>,
+    /// Split-brain resolver strategy. Default `keep-majority`.
+    #[arg(long, env = "NODE_DOWNING", value_enum)]
+    pub downing: Option<Strategy>,
+    /// Quorum for `static-quorum`.
+    #[arg(long, env = "NODE_QUORUM_SIZE")]
+    pub quorum_size: Option<usize>,
+    /// For `keep-oldest`: down the oldest if it is alone on its side.
+    #[arg(long, env = "NODE_DOWN_IF_ALONE")]
+    pub down_if_alone: Option<bool>,
+    /// Override the profile's stable-after (ms).
+    #[arg(long, env = "NODE_STABLE_AFTER_MS")]
+    pub stable_after_ms: Option<u64>,
+    /// Shared cluster secret for node authentication (never sent over the wire).
+    /// Required unless `--demo`.
+    #[arg(long, env = "NODE_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+    /// Bearer token for mutating and fault endpoints. Required unless `--demo`.
+    #[arg(long, env = "NODE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Demo mode: fault and admin endpoints open, a built-in secret if none is given.
+    #[arg(long, env = "NODE_DEMO")]
+    pub demo: Option<bool>,
+}
+
+/// The resolved configuration.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// Where the cluster transport listens.
+    pub bind: SocketAddr,
+    /// This node's cluster address.
+    pub advertise: Address,
+    /// Where the HTTP API listens.
+    pub http: SocketAddr,
+    /// Seeds.
+    pub seeds: Vec<Address>,
+    /// Roles.
+    pub roles: BTreeSet<String>,
+    /// Membership settings.
+    pub settings: Settings,
+    /// Cluster secret.
+    pub secret: String,
+    /// Admin token (None in demo mode: endpoints are open).
+    pub token: Option<String>,
+    /// Demo mode.
+    pub demo: bool,
+}
+
+/// Why the configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The TOML file could not be read or parsed.
+    #[error("config file {0}: {1}")]
+    File(PathBuf, String),
+    /// A value is invalid.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl RunArgs {
+    /// Fills what flags and environment left unset from the TOML file, then defaults.
+    pub fn resolve(self) -> Result<NodeConfig, ConfigError> {
+        let file: RunArgs = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError::File(path.clone(), e.to_string()))?;
+                toml::from_str(&text).map_err(|e| ConfigError::File(path.clone(), e.to_string()))?
+            }
+            None => RunArgs::default(),
+        };
+        let invalid = |what: String| ConfigError::Invalid(what);
+        let demo = self.demo.or(file.demo).unwrap_or(false);
+        let cluster_name = self
+            .cluster_name
+            .or(file.cluster_name)
+            .unwrap_or_else(|| "globomantics".into());
+        if cluster_name.is_empty() || cluster_name.len() > shared::wire::MAX_CLUSTER_NAME_LEN {
+            return Err(invalid("cluster name must be 1 to 64 characters".into()));
+        }
+        let bind = self
+            .bind
+            .or(file.bind)
+            .unwrap_or_else(|| "127.0.0.1:2551".parse().expect("literal"));
+        let advertise = match self.advertise.or(file.advertise) {
+            Some(text) => text
+                .parse::<Address>()
+                .map_err(|e| invalid(format!("--advertise: {e}")))?,
+            None => Address::new(bind.ip().to_string(), bind.port()),
+        };
+        let http = self
+            .http
+            .or(file.http)
+            .unwrap_or_else(|| "127.0.0.1:8558".parse().expect("literal"));
+        let seeds = self
+            .seeds
+            .or(file.seeds)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| {
+                s.trim()
+                    .parse::<Address>()
+                    .map_err(|e| invalid(format!("--seeds: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let roles: BTreeSet<String> = self
+            .roles
+            .or(file.roles)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| r.trim().to_string())
+            .filter(|r| !r.is_empty())
+            .collect();
+        if roles.len() > shared::member::MAX_ROLES
+            || roles.iter().any(|r| r.len() > shared::member::MAX_ROLE_LEN)
+        {
+            return Err(invalid("at most 16 roles of at most 64 characters".into()));
+        }
+        let mut settings = match self.profile.or(file.profile).unwrap_or(Profile::Akka) {
+            Profile::Akka => Settings::akka_defaults(cluster_name),
+            Profile::Demo => Settings::demo(cluster_name),
+        };
+        settings.min_nr_of_members = self
+            .min_nr_of_members
+            .or(file.min_nr_of_members)
+            .unwrap_or(1)
+            .max(1);
+        let stable_after = self
+            .stable_after_ms
+            .or(file.stable_after_ms)
+            .unwrap_or(settings.downing.stable_after_ms);
+        let mut downing = DowningSettings::keep_majority(stable_after);
+        downing.strategy = match self
+            .downing
+            .or(file.downing)
+            .unwrap_or(Strategy::KeepMajority)
+        {
+            Strategy::KeepMajority => DowningStrategy::KeepMajority,
+            Strategy::StaticQuorum => {
+                let quorum_size = self
+                    .quorum_size
+                    .or(file.quorum_size)
+                    .filter(|q| *q > 0)
+                    .ok_or_else(|| invalid("static-quorum needs --quorum-size > 0".into()))?;
+                DowningStrategy::StaticQuorum { quorum_size }
+            }
+            Strategy::KeepOldest => DowningStrategy::KeepOldest {
+                down_if_alone: self.down_if_alone.or(file.down_if_alone).unwrap_or(true),
+            },
+            Strategy::DownAll => DowningStrategy::DownAll,
+        };
+        settings.downing = downing;
+        let secret = match self.secret.or(file.secret) {
+            Some(s) if s.len() >= 8 => s,
+            Some(_) => {
+                return Err(invalid(
+                    "the cluster secret must be at least 8 characters".into(),
+                ))
+            }
+            None if demo => "globomantics-demo-secret".into(),
+            None => {
+                return Err(invalid(
+                    "a cluster secret is required (--secret or NODE_SECRET) outside demo mode"
+                        .into(),
+                ))
+            }
+        };
+        let token = self.token.or(file.token);
+        if token.is_none() && !demo {
+            return Err(invalid(
+                "an admin token is required (--token or NODE_TOKEN) outside demo mode".into(),
+            ));
+        }
+        Ok(NodeConfig {
+            bind,
+            advertise,
+            http,
+            seeds,
+            roles,
+            settings,
+            secret,
+            token: if demo { None } else { token },
+            demo,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> RunArgs {
+        let mut full = vec!["node", "run"];
+        full.extend_from_slice(list);
+        match Cli::try_parse_from(full).unwrap().command {
+            CliCommand::Run(a) => a,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn flags_beat_the_file_and_the_file_beats_defaults() {
+        let dir = std::env::temp_dir().join(format!("node-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("node.toml");
+        std::fs::write(&file, "cluster-name = \"from-file\"\nroles = [\"api\"]\nprofile = \"demo\"\nsecret = \"file-secret-123\"\ntoken = \"t\"\n").unwrap();
+        let config = args(&["--config", file.to_str().unwrap(), "--roles", "worker,api"])
+            .resolve()
+            .unwrap();
+        assert_eq!(config.settings.cluster_name, "from-file");
+        assert_eq!(
+            config.roles,
+            ["api".to_string(), "worker".to_string()].into()
+        );
+        assert_eq!(
+            config.settings.heartbeat_interval_ms, 200,
+            "demo profile from the file"
+        );
+        assert_eq!(config.advertise, Address::new("127.0.0.1", 2551));
+    }
+
+    #[test]
+    fn outside_demo_mode_a_secret_and_a_token_are_required() {
+        assert!(args(&[]).resolve().is_err());
+        assert!(args(&["--secret", "long-enough"]).resolve().is_err());
+        assert!(args(&["--secret", "short", "--token", "t"])
+            .resolve()
+            .is_err());
+        let config = args(&["--secret", "long-enough", "--token", "t"])
+            .resolve()
+            .unwrap();
+        assert_eq!(config.token.as_deref(), Some("t"));
+        assert!(args(&["--demo", "true"]).resolve().unwrap().token.is_none());
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_a_reason() {
+        let err = args(&["--demo", "true", "--seeds", "nohost"])
+            .resolve()
+            .unwrap_err();
+        assert!(err.to_string().contains("--seeds"));
+        let err = args(&["--demo", "true", "--downing", "static-quorum"])
+            .resolve()
+            .unwrap_err();
+        assert!(err.to_string().contains("quorum"));
+    }
+}

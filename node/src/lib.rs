@@ -1,0 +1,13 @@
+//! The Globomantics cluster node: the membership core from `shared` driven by tokio,
+//! an authenticated TCP transport with per-link fault injection, and the management
+//! HTTP/WebSocket API. `main.rs` wires these together; tests use them directly.
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod http;
+pub mod metrics;
+pub mod runtime;
+pub mod transport;

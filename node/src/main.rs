@@ -1,0 +1,154 @@
+//! `node run`: one cluster node process. `node cluster ...`: the operator CLI.
+//!
+//! Exit codes tell a supervisor what happened: 0 after a graceful leave (SIGTERM or
+//! SIGINT start one), 3 when downed, 4 when removed without leaving, 5 when it must
+//! restart to join the real cluster, 2 on bad configuration.
+
+use clap::Parser;
+use node::config::{Cli, CliCommand, NodeConfig};
+use node::http::{app, AppState};
+use node::metrics::Metrics;
+use node::runtime::{self, clock_ms};
+use node::transport::Transport;
+use rand::Rng;
+use shared::{Command, Node, ShutdownReason, UniqueAddress};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        CliCommand::Run(args) => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| "info".into()),
+                )
+                .with_target(false)
+                .init();
+            match args.resolve() {
+                Ok(config) => run(config).await,
+                Err(e) => {
+                    eprintln!("node: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        CliCommand::Cluster(args) => match node::cli::run(args).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("node cluster: {e}");
+                ExitCode::from(1)
+            }
+        },
+    }
+}
+
+fn exit_code(reason: ShutdownReason) -> ExitCode {
+    ExitCode::from(match reason {
+        ShutdownReason::Left => 0,
+        ShutdownReason::Downed => 3,
+        ShutdownReason::Removed => 4,
+        ShutdownReason::Rejoin => 5,
+    })
+}
+
+async fn run(config: NodeConfig) -> ExitCode {
+    let uid: u64 = rand::rng().random();
+    let me = UniqueAddress::new(config.advertise.clone(), uid);
+    let metrics = Arc::new(Metrics::default());
+    let transport = Transport::new(
+        config.advertise.clone(),
+        config.settings.cluster_name.clone(),
+        &config.secret,
+        Arc::clone(&metrics),
+    );
+    let cluster_listener = match TcpListener::bind(config.bind).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("node: cannot listen on {}: {e}", config.bind);
+            return ExitCode::from(2);
+        }
+    };
+    let http_listener = match TcpListener::bind(config.http).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("node: cannot listen on {}: {e}", config.http);
+            return ExitCode::from(2);
+        }
+    };
+    let (inbound_tx, inbound_rx) = tokio::sync::mpsc::channel(4096);
+    tokio::spawn(Arc::clone(&transport).accept_loop(cluster_listener, inbound_tx));
+    let exiting_timeout = config.settings.exiting_timeout_ms;
+    let core = Node::new(
+        me.clone(),
+        config.roles.clone(),
+        config.seeds.clone(),
+        config.settings.clone(),
+        rand::rng().random(),
+        clock_ms(),
+    );
+    let handle = runtime::start(core, inbound_rx, Arc::clone(&transport));
+    let state = AppState {
+        handle: handle.clone(),
+        transport: Arc::clone(&transport),
+        metrics,
+        token: config.token.clone(),
+    };
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(http_listener, app(state)).await {
+            tracing::error!("http server failed: {e}");
+        }
+    });
+    tracing::info!(node = %me, http = %config.http, demo = config.demo, "node started");
+    let reason = tokio::select! {
+        reason = stopped(handle.stopped.clone()) => reason,
+        _ = termination() => {
+            tracing::info!("termination signal: leaving the cluster");
+            match handle.command(Command::Leave(me.address.clone())).await {
+                Ok(Ok(())) => {
+                    let bound = Duration::from_millis(exiting_timeout + 10_000);
+                    match tokio::time::timeout(bound, stopped(handle.stopped.clone())).await {
+                        Ok(reason) => reason,
+                        Err(_) => {
+                            tracing::warn!("leave did not complete within {bound:?}; exiting anyway");
+                            ShutdownReason::Left
+                        }
+                    }
+                }
+                // Not a member (still joining): nothing to leave.
+                _ => ShutdownReason::Left,
+            }
+        }
+    };
+    tracing::info!(?reason, "membership ended");
+    // Let the last messages (a final gossip) leave the queues.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    exit_code(reason)
+}
+
+/// Resolves when the membership core stops, with its reason.
+async fn stopped(
+    mut watch: tokio::sync::watch::Receiver<Option<ShutdownReason>>,
+) -> ShutdownReason {
+    loop {
+        if let Some(reason) = *watch.borrow_and_update() {
+            return reason;
+        }
+        if watch.changed().await.is_err() {
+            return ShutdownReason::Removed;
+        }
+    }
+}
+
+async fn termination() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("signal handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

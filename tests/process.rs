@@ -1,0 +1,544 @@
+//! Process-level tests: real `node` processes on 127.0.0.1, real signals.
+//!
+//! Each test starts its own cluster on free ports in the demo profile, drives it through
+//! the management API and the fault API, and kills it on the way out. SIGKILL and
+//! SIGSTOP are real, so what these tests show is what an operator would see.
+
+use node::client::{request, Reply};
+use shared::api::MembersResponse;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "test-token";
+const SECRET: &str = "test-cluster-secret";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One node process and its addresses.
+struct Proc {
+    cluster: String,
+    http: String,
+    child: Option<Child>,
+}
+
+impl Proc {
+    fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{name}");
+    }
+
+    /// Waits for the process to exit; returns its exit code.
+    fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let deadline = Instant::now() + limit;
+        let child = self.child.as_mut()?;
+        while Instant::now() < deadline {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.child = None;
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = Command::new("kill")
+                .arg("-CONT")
+                .arg(child.id().to_string())
+                .status();
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+struct Cluster {
+    nodes: Vec<Proc>,
+    _serial: std::sync::MutexGuard<'static, ()>,
+    seeds: String,
+    rt: tokio::runtime::Runtime,
+}
+
+/// One cluster at a time: several clusters with 200 ms heartbeats on two cores would
+/// starve each other into false alarms, which is a benchmark's question, not these tests'.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+impl Cluster {
+    /// `n` nodes, every one a seed, demo profile, token-protected admin endpoints.
+    fn start(n: usize) -> Cluster {
+        let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+        let seeds = ports
+            .iter()
+            .map(|(c, _)| format!("127.0.0.1:{c}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let serial = SERIAL
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut cluster = Cluster {
+            nodes: Vec::new(),
+            _serial: serial,
+            seeds,
+            rt,
+        };
+        for (c, h) in ports {
+            let proc = cluster.spawn(format!("127.0.0.1:{c}"), format!("127.0.0.1:{h}"), &[]);
+            cluster.nodes.push(proc);
+        }
+        cluster
+    }
+
+    fn spawn(&self, cluster_address: String, http: String, extra: &[&str]) -> Proc {
+        self.spawn_with_secret(cluster_address, http, SECRET, extra)
+    }
+
+    fn spawn_with_secret(
+        &self,
+        cluster_address: String,
+        http: String,
+        secret: &str,
+        extra: &[&str],
+    ) -> Proc {
+        let child = Command::new(env!("CARGO_BIN_EXE_node"))
+            .args([
+                "run",
+                "--profile",
+                "demo",
+                "--bind",
+                &cluster_address,
+                "--http",
+                &http,
+                "--seeds",
+                &self.seeds,
+            ])
+            .args([
+                "--secret",
+                secret,
+                "--token",
+                TOKEN,
+                "--roles",
+                "api,worker",
+            ])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node binary runs");
+        Proc {
+            cluster: cluster_address,
+            http,
+            child: Some(child),
+        }
+    }
+
+    /// Starts node `i` again (a new incarnation at the same addresses).
+    fn restart(&mut self, i: usize) {
+        let (c, h) = (self.nodes[i].cluster.clone(), self.nodes[i].http.clone());
+        self.nodes[i] = self.spawn(c, h, &[]);
+    }
+
+    fn call(
+        &self,
+        i: usize,
+        method: &str,
+        path: &str,
+        body: Option<(&str, String)>,
+    ) -> Result<Reply, String> {
+        self.rt.block_on(request(
+            &self.nodes[i].http,
+            method,
+            path,
+            Some(TOKEN),
+            body,
+        ))
+    }
+
+    fn members(&self, i: usize) -> Option<MembersResponse> {
+        let reply = self.call(i, "GET", "/cluster/members", None).ok()?;
+        serde_json::from_str(&reply.body).ok()
+    }
+
+    /// Waits until `done` holds, polling every 100 ms; panics with `what` after `limit`.
+    fn wait(
+        &self,
+        limit: Duration,
+        what: &str,
+        mut done: impl FnMut(&Cluster) -> bool,
+    ) -> Duration {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if done(self) {
+                return start.elapsed();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let views: Vec<String> = (0..self.nodes.len())
+            .map(|i| format!("n{i}: {:?}", self.members(i).map(|m| node::cli::render(&m))))
+            .collect();
+        panic!(
+            "timed out after {limit:?} waiting for: {what}\n{}",
+            views.join("\n")
+        );
+    }
+
+    /// Whether node `i` sees exactly `expected` (by index) as Up members, converged
+    /// enough that nothing is unreachable.
+    fn sees_up(&self, i: usize, expected: &[usize]) -> bool {
+        let Some(m) = self.members(i) else {
+            return false;
+        };
+        let up: Vec<&str> = m
+            .members
+            .iter()
+            .filter(|x| x.status == "Up")
+            .map(|x| x.node.as_str())
+            .collect();
+        m.unreachable.is_empty()
+            && m.members.len() == expected.len()
+            && expected
+                .iter()
+                .all(|e| up.contains(&self.nodes[*e].cluster.as_str()))
+    }
+
+    fn all_see_up(&self, live: &[usize]) -> bool {
+        live.iter().all(|i| self.sees_up(*i, live))
+    }
+
+    fn status_of(&self, observer: usize, target: usize) -> Option<String> {
+        self.members(observer)?
+            .members
+            .into_iter()
+            .find(|m| m.node == self.nodes[target].cluster)
+            .map(|m| m.status)
+    }
+
+    fn unreachable_in(&self, observer: usize, target: usize) -> bool {
+        self.members(observer).is_some_and(|m| {
+            m.unreachable
+                .iter()
+                .any(|u| u.node == self.nodes[target].cluster)
+        })
+    }
+}
+
+const FORM: &str = "application/x-www-form-urlencoded";
+const JSON: &str = "application/json";
+const LONG: Duration = Duration::from_secs(60);
+
+#[test]
+fn three_nodes_form_one_cluster_and_a_sigkilled_node_is_downed_and_removed() {
+    let mut c = Cluster::start(3);
+    c.wait(LONG, "three Up members", |c| c.all_see_up(&[0, 1, 2]));
+    let leader_before = c.members(0).unwrap().leader;
+    assert!(leader_before.is_some());
+    c.nodes[2].child.as_mut().unwrap().kill().unwrap();
+    c.wait(LONG, "n2 unreachable", |c| {
+        c.unreachable_in(0, 2) || c.unreachable_in(1, 2)
+    });
+    c.wait(LONG, "n2 removed, two Up", |c| c.all_see_up(&[0, 1]));
+    assert!(
+        c.members(0).unwrap().leader.is_some(),
+        "the survivors keep a leader"
+    );
+}
+
+#[test]
+fn five_nodes_form_one_cluster() {
+    let c = Cluster::start(5);
+    c.wait(LONG, "five Up members", |c| c.all_see_up(&[0, 1, 2, 3, 4]));
+}
+
+#[test]
+fn a_short_sigstop_raises_nothing_and_a_long_one_gets_the_node_downed() {
+    let mut c = Cluster::start(3);
+    c.wait(LONG, "three Up members", |c| c.all_see_up(&[0, 1, 2]));
+    // Demo profile: acceptable pause 300 ms; a 150 ms stop stays below suspicion.
+    c.nodes[2].signal("STOP");
+    std::thread::sleep(Duration::from_millis(150));
+    c.nodes[2].signal("CONT");
+    let quiet_until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < quiet_until {
+        assert!(
+            !c.unreachable_in(0, 2) && !c.unreachable_in(1, 2),
+            "a short pause raised an alarm"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    c.nodes[2].signal("STOP");
+    c.wait(LONG, "stopped node unreachable", |c| c.unreachable_in(0, 2));
+    c.wait(LONG, "stopped node removed", |c| c.all_see_up(&[0, 1]));
+    c.nodes[2].signal("CONT");
+    let code = c.nodes[2].wait_exit(Duration::from_secs(30));
+    assert!(
+        matches!(code, Some(3) | Some(4)),
+        "a downed node exits non-zero, got {code:?}"
+    );
+}
+
+#[test]
+fn a_partition_downs_the_minority_which_exits_and_rejoins_when_restarted() {
+    let mut c = Cluster::start(3);
+    c.wait(LONG, "three Up members", |c| c.all_see_up(&[0, 1, 2]));
+    // Isolate n2 with two-way cuts set on n2 alone.
+    for peer in [0, 1] {
+        let body = format!(
+            r#"{{"peer":"{}","cutOutbound":true,"cutInbound":true}}"#,
+            c.nodes[peer].cluster
+        );
+        let reply = c
+            .call(2, "POST", "/faults/links", Some((JSON, body)))
+            .unwrap();
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+    let code = c.nodes[2].wait_exit(LONG);
+    assert_eq!(
+        code,
+        Some(3),
+        "the minority downs itself and exits with the downed code"
+    );
+    c.wait(LONG, "majority removes n2", |c| c.all_see_up(&[0, 1]));
+    let old_uid = c
+        .members(0)
+        .unwrap()
+        .members
+        .iter()
+        .map(|m| m.node_uid.clone())
+        .collect::<Vec<_>>();
+    c.restart(2);
+    c.wait(LONG, "n2 rejoins", |c| c.all_see_up(&[0, 1, 2]));
+    let n2 = c
+        .members(0)
+        .unwrap()
+        .members
+        .into_iter()
+        .find(|m| m.node == c.nodes[2].cluster)
+        .unwrap();
+    assert!(!old_uid.contains(&n2.node_uid), "a new incarnation");
+}
+
+#[test]
+fn sigterm_leaves_gracefully_and_exits_zero() {
+    let mut c = Cluster::start(3);
+    c.wait(LONG, "three Up members", |c| c.all_see_up(&[0, 1, 2]));
+    c.nodes[1].signal("TERM");
+    let mut seen = Vec::new();
+    let start = Instant::now();
+    while start.elapsed() < LONG {
+        let status = c.status_of(0, 1).unwrap_or_else(|| "Removed".into());
+        if seen.last() != Some(&status) {
+            seen.push(status.clone());
+        }
+        if status == "Removed" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(c.nodes[1].wait_exit(Duration::from_secs(30)), Some(0));
+    assert_eq!(
+        seen.last().map(String::as_str),
+        Some("Removed"),
+        "saw {seen:?}"
+    );
+    assert!(
+        seen.iter().any(|s| s == "Leaving" || s == "Exiting"),
+        "saw {seen:?}"
+    );
+    c.wait(LONG, "two Up", |c| c.all_see_up(&[0, 2]));
+}
+
+#[test]
+fn bad_input_is_refused_and_changes_nothing() {
+    use std::io::Write;
+    let c = Cluster::start(3);
+    c.wait(LONG, "three Up members", |c| c.all_see_up(&[0, 1, 2]));
+    // Cluster port: garbage, an oversized length prefix, a stalled handshake.
+    let mut garbage = std::net::TcpStream::connect(&c.nodes[0].cluster).unwrap();
+    garbage.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+    let mut huge = std::net::TcpStream::connect(&c.nodes[0].cluster).unwrap();
+    huge.write_all(&u32::MAX.to_be_bytes()).unwrap();
+    let _stalled = std::net::TcpStream::connect(&c.nodes[0].cluster).unwrap();
+    // A node with the wrong secret and one with the wrong cluster name.
+    let wrong_secret = c.spawn_with_secret(
+        format!("127.0.0.1:{}", free_port()),
+        format!("127.0.0.1:{}", free_port()),
+        "not-the-secret",
+        &[],
+    );
+    let wrong_name = c.spawn(
+        format!("127.0.0.1:{}", free_port()),
+        format!("127.0.0.1:{}", free_port()),
+        &["--cluster-name", "other"],
+    );
+    // API: malformed JSON, unknown fields, unknown and malformed addresses, no token.
+    let cases: Vec<(&str, String, Option<(&str, String)>, bool, u16)> = vec![
+        (
+            "POST",
+            "/faults/links".into(),
+            Some((JSON, "{not json".into())),
+            true,
+            400,
+        ),
+        (
+            "POST",
+            "/faults/links".into(),
+            Some((JSON, r#"{"peer":"x:1","bogus":1}"#.into())),
+            true,
+            400,
+        ),
+        (
+            "POST",
+            "/faults/links".into(),
+            Some((JSON, r#"{"peer":"nohost"}"#.into())),
+            true,
+            400,
+        ),
+        (
+            "POST",
+            "/faults/freeze".into(),
+            Some((JSON, r#"{"millis":0}"#.into())),
+            true,
+            400,
+        ),
+        (
+            "GET",
+            "/cluster/members/127.0.0.1:1".into(),
+            None,
+            true,
+            404,
+        ),
+        (
+            "GET",
+            "/cluster/members/not-an-address".into(),
+            None,
+            true,
+            400,
+        ),
+        (
+            "PUT",
+            "/cluster/members/127.0.0.1:1".into(),
+            Some((FORM, "operation=Down".into())),
+            true,
+            404,
+        ),
+        (
+            "PUT",
+            format!("/cluster/members/{}", c.nodes[1].cluster),
+            Some((FORM, "operation=Explode".into())),
+            true,
+            400,
+        ),
+        (
+            "PUT",
+            format!("/cluster/members/{}", c.nodes[1].cluster),
+            Some((FORM, "operation=Down".into())),
+            false,
+            401,
+        ),
+        ("DELETE", "/faults".into(), None, false, 401),
+    ];
+    for (method, path, body, with_token, expected) in cases {
+        let token = with_token.then_some(TOKEN);
+        let reply =
+            c.rt.block_on(request(&c.nodes[0].http, method, &path, token, body))
+                .unwrap();
+        assert_eq!(reply.status, expected, "{method} {path}: {}", reply.body);
+        let error: shared::api::ErrorBody = serde_json::from_str(&reply.body)
+            .unwrap_or_else(|_| panic!("JSON error body for {method} {path}: {}", reply.body));
+        assert!(!error.error.is_empty());
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(c.all_see_up(&[0, 1, 2]), "the cluster is untouched");
+    for stranger in [&wrong_secret, &wrong_name] {
+        let reply =
+            c.rt.block_on(request(
+                &stranger.http,
+                "GET",
+                "/cluster/members",
+                None,
+                None,
+            ))
+            .unwrap_or_else(|e| panic!("stranger {} is not serving: {e}", stranger.cluster));
+        let m: MembersResponse = serde_json::from_str(&reply.body).unwrap();
+        assert!(
+            m.self_status.is_none(),
+            "{} joined: {:?}",
+            stranger.cluster,
+            m.self_status
+        );
+    }
+    let metrics = c.call(0, "GET", "/metrics", None).unwrap();
+    let refused: u64 = metrics
+        .body
+        .lines()
+        .find_map(|l| l.strip_prefix("cluster_refused_connections_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap();
+    assert!(refused >= 3, "refused connections counted: {refused}");
+}
+
+#[test]
+fn the_operator_cli_shows_members_and_downs_one() {
+    let c = Cluster::start(3);
+    c.wait(LONG, "three Up members", |c| c.all_see_up(&[0, 1, 2]));
+    let show = Command::new(env!("CARGO_BIN_EXE_node"))
+        .args(["cluster", "--api", &c.nodes[0].http, "show"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&show.stdout);
+    assert!(show.status.success());
+    for n in &c.nodes {
+        assert!(text.contains(&n.cluster), "{text}");
+    }
+    let denied = Command::new(env!("CARGO_BIN_EXE_node"))
+        .args([
+            "cluster",
+            "--api",
+            &c.nodes[0].http,
+            "down",
+            &c.nodes[2].cluster,
+        ])
+        .output()
+        .unwrap();
+    assert!(!denied.status.success(), "no token, no down");
+    let down = Command::new(env!("CARGO_BIN_EXE_node"))
+        .args([
+            "cluster",
+            "--api",
+            &c.nodes[0].http,
+            "--token",
+            TOKEN,
+            "down",
+            &c.nodes[2].cluster,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    c.wait(LONG, "n2 removed", |c| c.all_see_up(&[0, 1]));
+}
