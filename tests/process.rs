@@ -5,70 +5,13 @@
 //! SIGSTOP are real, so what these tests show is what an operator would see.
 
 use node::client::{request, Reply};
+use node::procs::{free_port, NodeProcess as Proc};
 use shared::api::MembersResponse;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const TOKEN: &str = "test-token";
 const SECRET: &str = "test-cluster-secret";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// One node process and its addresses.
-struct Proc {
-    cluster: String,
-    http: String,
-    child: Option<Child>,
-}
-
-impl Proc {
-    fn pid(&self) -> u32 {
-        self.child.as_ref().expect("running").id()
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.pid().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill -{name}");
-    }
-
-    /// Waits for the process to exit; returns its exit code.
-    fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
-        let deadline = Instant::now() + limit;
-        let child = self.child.as_mut()?;
-        while Instant::now() < deadline {
-            if let Some(status) = child.try_wait().unwrap() {
-                self.child = None;
-                return status.code();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Some(child) = self.child.as_mut() {
-            let _ = Command::new("kill")
-                .arg("-CONT")
-                .arg(child.id().to_string())
-                .status();
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
 
 struct Cluster {
     nodes: Vec<Proc>,
@@ -84,6 +27,10 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 impl Cluster {
     /// `n` nodes, every one a seed, demo profile, token-protected admin endpoints.
     fn start(n: usize) -> Cluster {
+        // Lock before choosing ports: another test's restarted node could take them.
+        let serial = SERIAL
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
         let seeds = ports
             .iter()
@@ -94,9 +41,6 @@ impl Cluster {
             .enable_all()
             .build()
             .unwrap();
-        let serial = SERIAL
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut cluster = Cluster {
             nodes: Vec::new(),
             _serial: serial,
@@ -121,19 +65,9 @@ impl Cluster {
         secret: &str,
         extra: &[&str],
     ) -> Proc {
-        let child = Command::new(env!("CARGO_BIN_EXE_node"))
-            .args([
-                "run",
-                "--profile",
-                "demo",
-                "--bind",
-                &cluster_address,
-                "--http",
-                &http,
-                "--seeds",
-                &self.seeds,
-            ])
-            .args([
+        let args: Vec<String> = ["--profile", "demo", "--seeds", &self.seeds]
+            .into_iter()
+            .chain([
                 "--secret",
                 secret,
                 "--token",
@@ -141,17 +75,11 @@ impl Cluster {
                 "--roles",
                 "api,worker",
             ])
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("node binary runs");
-        Proc {
-            cluster: cluster_address,
-            http,
-            child: Some(child),
-        }
+            .chain(extra.iter().copied())
+            .map(String::from)
+            .collect();
+        let binary = std::path::Path::new(env!("CARGO_BIN_EXE_node"));
+        Proc::spawn(binary, cluster_address, http, &args, Stdio::null()).expect("node binary runs")
     }
 
     /// Starts node `i` again (a new incarnation at the same addresses).
@@ -254,7 +182,7 @@ fn three_nodes_form_one_cluster_and_a_sigkilled_node_is_downed_and_removed() {
     c.wait(LONG, "three Up members", |c| c.all_see_up(&[0, 1, 2]));
     let leader_before = c.members(0).unwrap().leader;
     assert!(leader_before.is_some());
-    c.nodes[2].child.as_mut().unwrap().kill().unwrap();
+    c.nodes[2].kill();
     c.wait(LONG, "n2 unreachable", |c| {
         c.unreachable_in(0, 2) || c.unreachable_in(1, 2)
     });
@@ -276,9 +204,9 @@ fn a_short_sigstop_raises_nothing_and_a_long_one_gets_the_node_downed() {
     let mut c = Cluster::start(3);
     c.wait(LONG, "three Up members", |c| c.all_see_up(&[0, 1, 2]));
     // Demo profile: acceptable pause 300 ms; a 150 ms stop stays below suspicion.
-    c.nodes[2].signal("STOP");
+    assert!(c.nodes[2].signal("STOP"));
     std::thread::sleep(Duration::from_millis(150));
-    c.nodes[2].signal("CONT");
+    assert!(c.nodes[2].signal("CONT"));
     let quiet_until = Instant::now() + Duration::from_secs(3);
     while Instant::now() < quiet_until {
         assert!(
@@ -287,10 +215,10 @@ fn a_short_sigstop_raises_nothing_and_a_long_one_gets_the_node_downed() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    c.nodes[2].signal("STOP");
+    assert!(c.nodes[2].signal("STOP"));
     c.wait(LONG, "stopped node unreachable", |c| c.unreachable_in(0, 2));
     c.wait(LONG, "stopped node removed", |c| c.all_see_up(&[0, 1]));
-    c.nodes[2].signal("CONT");
+    assert!(c.nodes[2].signal("CONT"));
     let code = c.nodes[2].wait_exit(Duration::from_secs(30));
     assert!(
         matches!(code, Some(3) | Some(4)),
@@ -343,7 +271,7 @@ fn a_partition_downs_the_minority_which_exits_and_rejoins_when_restarted() {
 fn sigterm_leaves_gracefully_and_exits_zero() {
     let mut c = Cluster::start(3);
     c.wait(LONG, "three Up members", |c| c.all_see_up(&[0, 1, 2]));
-    c.nodes[1].signal("TERM");
+    assert!(c.nodes[1].signal("TERM"));
     let mut seen = Vec::new();
     let start = Instant::now();
     while start.elapsed() < LONG {

@@ -9,5 +9,6 @@ pub mod client;
 pub mod config;
 pub mod http;
 pub mod metrics;
+pub mod procs;
 pub mod runtime;
 pub mod transport;

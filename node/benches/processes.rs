@@ -1,0 +1,296 @@
+//! Real node processes on loopback, measured: process start to Up on all members;
+//! SIGKILL to unreachable on the first and on the last survivor, and to removed on
+//! all; the same for SIGSTOP; false alarms while both cores are saturated by a CPU
+//! burner; idle resident memory per node. In the demo profile and with Akka's defaults.
+//!
+//! Run: `cargo bench -p node --bench processes` (about 15 minutes: the soak alone is
+//! 5 minutes). `-- --quick` runs fewer trials and a 30-second soak.
+
+use node::client::request;
+use node::procs::{free_port, NodeProcess};
+use shared::api::MembersResponse;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const NODES: usize = 3;
+
+struct Bench {
+    binary: PathBuf,
+    logs: PathBuf,
+    rt: tokio::runtime::Runtime,
+}
+
+struct Cluster {
+    nodes: Vec<NodeProcess>,
+}
+
+impl Bench {
+    fn start(&self, profile: &str, tag: &str) -> (Cluster, Instant) {
+        let ports: Vec<(u16, u16)> = (0..NODES).map(|_| (free_port(), free_port())).collect();
+        let seeds = ports
+            .iter()
+            .map(|(c, _)| format!("127.0.0.1:{c}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let started = Instant::now();
+        let nodes = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (c, h))| {
+                let args: Vec<String> = ["--profile", profile, "--seeds", &seeds, "--demo", "true"]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect();
+                let log =
+                    File::create(self.logs.join(format!("{tag}-n{i}.log"))).expect("log file");
+                NodeProcess::spawn(
+                    &self.binary,
+                    format!("127.0.0.1:{c}"),
+                    format!("127.0.0.1:{h}"),
+                    &args,
+                    Stdio::from(log),
+                )
+                .expect("node starts")
+            })
+            .collect();
+        (Cluster { nodes }, started)
+    }
+
+    fn members(&self, node: &NodeProcess) -> Option<MembersResponse> {
+        let reply = self
+            .rt
+            .block_on(request(&node.http, "GET", "/cluster/members", None, None))
+            .ok()?;
+        serde_json::from_str(&reply.body).ok()
+    }
+
+    fn all_up(&self, c: &Cluster, live: &[usize]) -> bool {
+        live.iter().all(|i| {
+            self.members(&c.nodes[*i]).is_some_and(|m| {
+                m.unreachable.is_empty()
+                    && m.members.len() == live.len()
+                    && m.members.iter().all(|x| x.status == "Up")
+            })
+        })
+    }
+
+    /// Polls every 10 ms until `done`; the elapsed time since `from`.
+    fn until(
+        &self,
+        from: Instant,
+        limit: Duration,
+        mut done: impl FnMut() -> bool,
+    ) -> Option<Duration> {
+        while from.elapsed() < limit {
+            if done() {
+                return Some(from.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+}
+
+#[derive(Default)]
+struct Samples(Vec<f64>);
+
+impl Samples {
+    fn push(&mut self, d: Option<Duration>) {
+        self.0.push(d.map_or(f64::NAN, |d| d.as_secs_f64()));
+    }
+    fn summary(&self) -> String {
+        let mut v: Vec<f64> = self.0.iter().copied().filter(|x| x.is_finite()).collect();
+        if v.is_empty() {
+            return "n/a".into();
+        }
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let failed = self.0.len() - v.len();
+        format!(
+            "median {:.2} s (min {:.2}, max {:.2}, n={}{})",
+            v[v.len() / 2],
+            v[0],
+            v[v.len() - 1],
+            v.len(),
+            if failed > 0 {
+                format!(", {failed} timed out")
+            } else {
+                String::new()
+            }
+        )
+    }
+}
+
+fn trial(
+    bench: &Bench,
+    profile: &str,
+    signal: &str,
+    run: usize,
+    join: &mut Samples,
+    first: &mut Samples,
+    last: &mut Samples,
+    removed: &mut Samples,
+) {
+    let limit = if profile == "demo" {
+        Duration::from_secs(30)
+    } else {
+        Duration::from_secs(120)
+    };
+    let (mut c, started) = bench.start(profile, &format!("{profile}-{signal}-{run}"));
+    join.push(bench.until(started, limit, || bench.all_up(&c, &[0, 1, 2])));
+    std::thread::sleep(Duration::from_secs(2));
+    let victim = 2;
+    let victim_address = c.nodes[victim].cluster.clone();
+    let t0 = Instant::now();
+    c.nodes[victim].signal(signal);
+    let mut seen: [Option<Duration>; 2] = [None, None];
+    let _ = bench.until(t0, limit, || {
+        for (slot, observer) in [0usize, 1].iter().enumerate() {
+            if seen[slot].is_none()
+                && bench.members(&c.nodes[*observer]).is_some_and(|m| {
+                    m.unreachable.iter().any(|u| u.node == victim_address)
+                        || !m.members.iter().any(|x| x.node == victim_address)
+                })
+            {
+                seen[slot] = Some(t0.elapsed());
+            }
+        }
+        seen.iter().all(Option::is_some)
+    });
+    let mut times: Vec<Option<Duration>> = seen.to_vec();
+    times.sort();
+    first.push(times.iter().flatten().next().copied());
+    last.push(if times.iter().all(Option::is_some) {
+        times[1]
+    } else {
+        None
+    });
+    removed.push(bench.until(t0, limit, || bench.all_up(&c, &[0, 1])));
+    if signal == "STOP" {
+        c.nodes[victim].signal("CONT");
+    }
+    for n in &mut c.nodes {
+        n.kill();
+    }
+}
+
+fn soak(bench: &Bench, seconds: u64) -> (usize, Vec<u64>) {
+    let (c, started) = bench.start("demo", "soak");
+    bench
+        .until(started, Duration::from_secs(30), || {
+            bench.all_up(&c, &[0, 1, 2])
+        })
+        .expect("cluster forms");
+    std::thread::sleep(Duration::from_secs(5));
+    let rss: Vec<u64> = c.nodes.iter().filter_map(|n| n.rss_kib()).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let burners: Vec<_> = (0..2)
+        .map(|_| {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut x: u64 = 1;
+                while !stop.load(Ordering::Relaxed) {
+                    for _ in 0..100_000 {
+                        x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    }
+                    std::hint::black_box(x);
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(seconds));
+    stop.store(true, Ordering::Relaxed);
+    for b in burners {
+        let _ = b.join();
+    }
+    drop(c);
+    // Every UnreachableMember event any node logged during the soak is a false alarm.
+    let alarms = (0..NODES)
+        .map(|i| {
+            std::fs::read_to_string(bench.logs.join(format!("soak-n{i}.log"))).unwrap_or_default()
+        })
+        .map(|log| {
+            log.lines()
+                .filter(|l| {
+                    l.contains("event=\"UnreachableMember\"")
+                        || l.contains("event=UnreachableMember")
+                })
+                .count()
+        })
+        .sum();
+    (alarms, rss)
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let logs = std::env::temp_dir().join(format!("node-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&logs).expect("log dir");
+    let bench = Bench {
+        binary: Path::new(env!("CARGO_BIN_EXE_node")).to_path_buf(),
+        logs: logs.clone(),
+        rt: tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime"),
+    };
+    println!(
+        "{NODES} node processes on 127.0.0.1, 2 cores; logs in {}",
+        logs.display()
+    );
+    for profile in ["demo", "akka"] {
+        let trials = match (profile, quick) {
+            ("demo", false) => 5,
+            (_, false) => 2,
+            (_, true) => 1,
+        };
+        for signal in ["KILL", "STOP"] {
+            let (mut join, mut first, mut last, mut removed) = (
+                Samples::default(),
+                Samples::default(),
+                Samples::default(),
+                Samples::default(),
+            );
+            for run in 0..trials {
+                trial(
+                    &bench,
+                    profile,
+                    signal,
+                    run,
+                    &mut join,
+                    &mut first,
+                    &mut last,
+                    &mut removed,
+                );
+            }
+            println!(
+                "{profile:>5} SIG{signal:<4} start to all Up:           {}",
+                join.summary()
+            );
+            println!(
+                "{profile:>5} SIG{signal:<4} to unreachable, first:     {}",
+                first.summary()
+            );
+            println!(
+                "{profile:>5} SIG{signal:<4} to unreachable, last:      {}",
+                last.summary()
+            );
+            println!(
+                "{profile:>5} SIG{signal:<4} to removed on all:         {}",
+                removed.summary()
+            );
+        }
+    }
+    let soak_seconds = if quick { 30 } else { 300 };
+    let (alarms, rss) = soak(&bench, soak_seconds);
+    println!(" demo false alarms in {soak_seconds} s with both cores saturated: {alarms}");
+    println!(
+        " idle RSS per node: {} KiB",
+        rss.iter()
+            .map(|r| r.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+}
