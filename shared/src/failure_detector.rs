@@ -156,6 +156,29 @@ pub fn heartbeat_receivers(
     receivers
 }
 
+/// Who monitors `subject` on the ring: the up to `monitored_by` nodes before it (the
+/// ones whose next `monitored_by` include it when nobody is unreachable).
+pub fn ring_monitors(
+    nodes: &BTreeSet<UniqueAddress>,
+    subject: &UniqueAddress,
+    monitored_by: usize,
+) -> Vec<UniqueAddress> {
+    let mut ring: Vec<(u64, &UniqueAddress)> = nodes
+        .iter()
+        .chain(std::iter::once(subject))
+        .map(|n| (ring_hash(n), n))
+        .collect();
+    ring.sort();
+    ring.dedup();
+    let Some(at) = ring.iter().position(|(_, n)| *n == subject) else {
+        return Vec::new();
+    };
+    (1..ring.len())
+        .take(monitored_by)
+        .map(|back| ring[(at + ring.len() - back) % ring.len()].1.clone())
+        .collect()
+}
+
 /// Phi detectors for the nodes this node currently monitors.
 #[derive(Clone, Debug)]
 pub struct Monitor {

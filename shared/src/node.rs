@@ -102,6 +102,9 @@ enum Phase {
         /// Only the first seed may form a new cluster, after this time.
         form_self_at: Option<Millis>,
         next_attempt: Millis,
+        /// Seeds that answered "not in a cluster": once all other seeds have, the
+        /// first seed forms at once instead of waiting out the timeout (as Akka does).
+        nacked: BTreeSet<Address>,
     },
     /// Join sent; waiting for a welcome.
     AwaitingWelcome {
@@ -379,6 +382,7 @@ impl Node {
                 contacts,
                 form_self_at,
                 next_attempt,
+                ..
             } => {
                 if form_self_at.is_some_and(|t| now >= t) {
                     self.form_new_cluster(now);
@@ -421,7 +425,7 @@ impl Node {
                 cluster_size,
                 lowest_member,
             } => self.on_init_join_ack(from, cluster_size, lowest_member, now),
-            Message::InitJoinNack { .. } => {}
+            Message::InitJoinNack { from } => self.on_init_join_nack(from, now),
             Message::Join {
                 node,
                 roles,
@@ -534,6 +538,7 @@ impl Node {
             contacts,
             form_self_at,
             next_attempt: now + self.join_retry_interval(),
+            nacked: BTreeSet::new(),
         };
     }
 
@@ -609,6 +614,27 @@ impl Node {
             .keys()
             .next()
             .map_or_else(|| self.self_node.address.clone(), |n| n.address.clone())
+    }
+
+    fn on_init_join_nack(&mut self, from: UniqueAddress, now: Millis) {
+        let Phase::Seeking {
+            form_self_at: Some(_),
+            nacked,
+            ..
+        } = &mut self.phase
+        else {
+            return;
+        };
+        nacked.insert(from.address);
+        let me = &self.self_node.address;
+        let all_nacked = self
+            .seeds
+            .iter()
+            .filter(|s| *s != me)
+            .all(|s| nacked.contains(s));
+        if all_nacked {
+            self.form_new_cluster(now);
+        }
     }
 
     fn on_init_join_ack(
@@ -1185,15 +1211,19 @@ impl Node {
         let window =
             self.settings.acceptable_heartbeat_pause_ms + 2 * self.settings.heartbeat_interval_ms;
         let monitor = &self.monitor;
-        let resolution =
-            sbr::decide_with_evidence(&self.gossip, &self.self_node, &self.settings.downing, |n| {
-                monitor.answered_within(n, now, window)
-            });
+        let monitored_by = self.settings.monitored_by_nr_of_members;
+        let resolution = sbr::decide_with_evidence(
+            &self.gossip,
+            &self.self_node,
+            &self.settings.downing,
+            monitored_by,
+            |n| monitor.answered_within(n, now, window),
+        );
         let verdict = self
             .stability
             .verdict(&self.settings.downing, resolution.is_some(), now);
         let resolution = match (verdict, resolution) {
-            (StabilityVerdict::Decide, Some(r)) if r.decision == sbr::Decision::DownUnreachable => {
+            (StabilityVerdict::Decide, Some(r)) if !r.to_down.contains(&self.self_node) => {
                 match self.confirmed(r, now) {
                     Some(r) => r,
                     None => return,
@@ -1224,7 +1254,7 @@ impl Node {
         self.down_members(now, &resolution.to_down);
     }
 
-    /// A decision that keeps this side is applied only once every Up member it counts
+    /// A decision that keeps this node is applied only once every Up member it counts
     /// on (that this node monitors) has answered a heartbeat sent after the decision.
     /// A partition that began just before the decision, too recently for the detector
     /// to have seen it, shows up as a member that never answers; the view then changes

@@ -10,6 +10,7 @@
 //! two sides live on.
 
 use crate::address::UniqueAddress;
+use crate::failure_detector::ring_monitors;
 use crate::gossip::Gossip;
 use crate::member::{Member, MemberStatus};
 use crate::settings::{DowningSettings, DowningStrategy};
@@ -49,26 +50,57 @@ fn downable(m: &Member) -> bool {
     )
 }
 
-/// Members that are unreachable over some links only, as this view shows them: both
-/// ends of every unreachable record whose subject has seen the current gossip version.
-/// Having seen it proves a live path to this side, so the record is a broken link,
-/// not a partition or a crash.
+/// Members that are unreachable over some links only, as this view shows them.
+///
+/// A record (observer sees subject unreachable) is a broken link rather than a
+/// partition or a crash when there is fresh evidence that the subject still talks to
+/// this side: the subject has seen the current gossip version (it got our latest state
+/// somehow), or a member on this side that monitors the subject on the heartbeat ring
+/// does not see it unreachable. Both ends of such a record are indirectly connected.
+/// For a record about `self_node`, the evidence is that the observer has seen the
+/// current version (a node has always seen its own state, so that test says nothing).
 ///
 /// Akka also counts every observer that is itself unreachable (a cycle in the
 /// unreachability graph). That rule trusts records written before a partition: with a
 /// one-way cut between two survivors of a crash, each side then counted the other as
 /// indirectly connected, left it out of the count, and both kept running (the
-/// simulator found this, seed 80). Requiring fresh evidence keeps both sides' counts
-/// honest.
-///
-/// Records about `self_node` are no evidence: a node has always seen its own state, so
-/// "someone on the other side sees me unreachable" would otherwise look like a broken
-/// link instead of the partition it is (the simulator found this, seed 6389).
-pub fn indirectly_connected(gossip: &Gossip, self_node: &UniqueAddress) -> BTreeSet<UniqueAddress> {
+/// simulator found this, seed 80). Without the monitor test, a node cut from two of
+/// four members took a 2|2 "partition" for real and kept itself while the others
+/// downed it (seed 2785). A voucher must have answered heartbeats recently: one
+/// across a partition not yet detected would vouch with stale rows (seed 611).
+pub fn indirectly_connected(
+    gossip: &Gossip,
+    self_node: &UniqueAddress,
+    monitored_by: usize,
+    fresh: &dyn Fn(&UniqueAddress) -> bool,
+) -> BTreeSet<UniqueAddress> {
     let live = |n: &UniqueAddress| gossip.member(n).is_some_and(downable);
+    let unreachable = gossip.unreachable_excluding_downed_observers();
+    let live_members: BTreeSet<UniqueAddress> =
+        gossip.members.keys().filter(|n| live(n)).cloned().collect();
+    // A member on our side, heard from recently (so its rows are current), that
+    // monitors `subject` and still reaches it.
+    let vouched = |subject: &UniqueAddress| {
+        ring_monitors(&live_members, subject, monitored_by)
+            .iter()
+            .any(|m| {
+                m != self_node
+                    && !unreachable.contains(m)
+                    && fresh(m)
+                    && gossip.reachability.is_reachable_by(m, subject)
+            })
+    };
     let mut result = BTreeSet::new();
     for (observer, subject) in gossip.reachability.unreachable_pairs() {
-        if subject != self_node && live(observer) && live(subject) && gossip.seen_by(subject) {
+        if !live(observer) || !live(subject) {
+            continue;
+        }
+        let evidence = if subject == self_node {
+            observer != self_node && gossip.seen_by(observer)
+        } else {
+            gossip.seen_by(subject) || vouched(subject)
+        };
+        if evidence {
             result.insert(observer.clone());
             result.insert(subject.clone());
         }
@@ -83,17 +115,19 @@ pub fn decide(
     self_node: &UniqueAddress,
     settings: &DowningSettings,
 ) -> Option<Resolution> {
-    decide_with_evidence(gossip, self_node, settings, |_| true)
+    decide_with_evidence(gossip, self_node, settings, usize::MAX, |_| true)
 }
 
-/// As [`decide`], but a member counts for our side only if `fresh` says this node
-/// heard from it recently. A view can still show a member reachable that has just
+/// As [`decide`], with the heartbeat ring's `monitored_by` (who monitors whom, for the
+/// indirect-connection test) and a member counting for our side only if `fresh` says
+/// this node heard from it recently. A view can still show a member reachable that has just
 /// gone silent (its detector learned a slow link and is slow to suspect); counting it
 /// would let both sides claim it.
 pub fn decide_with_evidence(
     gossip: &Gossip,
     self_node: &UniqueAddress,
     settings: &DowningSettings,
+    monitored_by: usize,
     fresh: impl Fn(&UniqueAddress) -> bool,
 ) -> Option<Resolution> {
     let unreachable: BTreeSet<UniqueAddress> = gossip
@@ -101,7 +135,7 @@ pub fn decide_with_evidence(
         .into_iter()
         .filter(|n| n != self_node && gossip.member(n).is_some_and(downable))
         .collect();
-    let indirect = indirectly_connected(gossip, self_node);
+    let indirect = indirectly_connected(gossip, self_node, monitored_by, &fresh);
     if unreachable.is_empty() && indirect.is_empty() {
         return None;
     }
@@ -398,10 +432,15 @@ mod tests {
         }
     }
 
+    /// A clean partition as `observer` sees it: every member on its side (the ones not
+    /// in `unreachable`) has marked every member of `unreachable`.
     fn partitioned(ports: &[u16], observer: u16, unreachable: &[u16]) -> Gossip {
         let mut g = cluster(ports);
-        for u in unreachable {
-            g.reachability.mark_unreachable(&node(observer), &node(*u));
+        assert!(!unreachable.contains(&observer));
+        for ours in ports.iter().filter(|p| !unreachable.contains(p)) {
+            for u in unreachable {
+                g.reachability.mark_unreachable(&node(*ours), &node(*u));
+            }
         }
         g
     }
@@ -552,23 +591,29 @@ mod tests {
     fn both_sides_weigh_themselves_against_the_same_total() {
         // 5 members; side {1,2} already downed 4 (a broken link) just before the
         // partition {1,2} | {3,4,5}; side {3,4,5} never heard of it.
-        let mut low = cluster(&[1, 2, 3, 4, 5]);
+        let mut low = partitioned(&[1, 2, 3, 4, 5], 1, &[3, 5]);
         low.members.get_mut(&node(4)).unwrap().status = MemberStatus::Down;
-        for s in [3, 5] {
-            low.reachability.mark_unreachable(&node(1), &node(s));
-        }
         let r = decide(&low, &node(1), &settings(DowningStrategy::KeepMajority)).unwrap();
         assert_eq!(
             r.decision,
             Decision::DownReachable,
             "2 of 5 is not a majority, Down 4 still counts"
         );
-        let mut high = cluster(&[1, 2, 3, 4, 5]);
-        for s in [1, 2] {
-            high.reachability.mark_unreachable(&node(3), &node(s));
-        }
+        let high = partitioned(&[1, 2, 3, 4, 5], 3, &[1, 2]);
         let r = decide(&high, &node(3), &settings(DowningStrategy::KeepMajority)).unwrap();
         assert_eq!(r.decision, Decision::DownUnreachable, "3 of 5");
+    }
+
+    #[test]
+    fn a_member_cut_from_us_but_reached_by_its_other_monitors_is_indirectly_connected() {
+        // 1 lost its links to 3 and 4; 2 still reaches both. From 1's side this is not
+        // a 2|2 partition it could win on the tie: 1 is on the broken links.
+        let mut g = cluster(&[1, 2, 3, 4]);
+        g.reachability.mark_unreachable(&node(1), &node(3));
+        g.reachability.mark_unreachable(&node(1), &node(4));
+        let r = decide(&g, &node(1), &settings(DowningStrategy::KeepMajority)).unwrap();
+        assert_eq!(r.decision, Decision::DownIndirectlyConnected);
+        assert_eq!(r.to_down, [node(1)].into(), "1 is on both broken links");
     }
 
     #[test]
