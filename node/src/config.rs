@@ -31,6 +31,8 @@ pub enum CliCommand {
     Run(RunArgs),
     /// Operator commands against a running node's management API (like Petabridge.Cmd).
     Cluster(ClusterArgs),
+    /// Start a supervised demo cluster of node processes on this machine.
+    Demo(crate::launcher::DemoArgs),
 }
 
 /// Operator CLI arguments.

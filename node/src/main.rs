@@ -37,6 +37,16 @@ async fn main() -> ExitCode {
                 }
             }
         }
+        CliCommand::Demo(args) => {
+            tracing_subscriber::fmt().with_target(false).init();
+            match node::launcher::run(args).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("node demo: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         CliCommand::Cluster(args) => match node::cli::run(args).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

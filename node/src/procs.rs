@@ -70,19 +70,22 @@ impl NodeProcess {
         }
     }
 
-    /// Waits up to `limit` for the process to exit; its exit code (None if it did
-    /// not exit, or died by a signal).
+    /// Waits up to `limit` (zero: just checks) for the process to exit; its exit code,
+    /// -1 if a signal ended it, None if it is still running.
     pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
         let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
+        loop {
             let child = self.child.as_mut()?;
             if let Ok(Some(status)) = child.try_wait() {
                 self.child = None;
-                return status.code();
+                // Killed by a signal: no code; report it as -1 so "exited" is visible.
+                return Some(status.code().unwrap_or(-1));
+            }
+            if Instant::now() >= deadline {
+                return None;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        None
     }
 
     /// Resident memory in KiB (Linux), while it runs.

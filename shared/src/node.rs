@@ -155,7 +155,8 @@ pub struct Node {
     timers: Timers,
     /// Since when the leader has been unable to reach convergence (for WeaklyUp).
     not_converged_since: Option<Millis>,
-    /// Since when this node has been a Joining member (see `stuck_joining_after`).
+    /// Since when this node has been a member that was never Up (Joining, WeaklyUp;
+    /// see `stuck_joining_after`).
     joining_since: Option<Millis>,
     /// A "we survive" decision waiting for confirmation (see `confirmed`).
     pending_decision: Option<PendingDecision>,
@@ -453,12 +454,16 @@ impl Node {
                     self.monitor.heartbeat(&from, now);
                 }
             }
-            Message::Quarantined { from, to } => {
-                if to == self.self_node && self.is_member() && self.gossip.has_member(&from) {
+            Message::Quarantined { from, to } if to == self.self_node => {
+                if !self.is_member() {
+                    // Still joining, but the cluster already removed this incarnation.
+                    self.shut_down(ShutdownReason::Rejoin);
+                } else if self.gossip.has_member(&from) {
                     let reason = self.reason_for_removal();
                     self.shut_down(reason);
                 }
             }
+            Message::Quarantined { .. } => {}
         }
     }
 
@@ -578,6 +583,10 @@ impl Node {
     fn on_init_join(&mut self, from: UniqueAddress, cluster: String) {
         if cluster != self.settings.cluster_name {
             self.refuse(&from, format!("cluster name `{cluster}` does not match"));
+            return;
+        }
+        if self.is_member() && self.gossip.tombstones.contains_key(&from) {
+            self.quarantine_if_gone(&from);
             return;
         }
         let accepting = self.is_member()
@@ -717,10 +726,8 @@ impl Node {
             return;
         }
         if self.gossip.tombstones.contains_key(&node) {
-            self.refuse(
-                &node,
-                "this incarnation was removed; restart to get a new one".into(),
-            );
+            // Removed before it ever got its welcome: it must restart as a new one.
+            self.quarantine_if_gone(&node);
             return;
         }
         if !self.gossip.has_member(&node) {
@@ -1342,13 +1349,20 @@ impl Node {
             self.shut_down(ShutdownReason::Left);
         }
         if let (Some(since), Some(limit)) = (self.joining_since, self.stuck_joining_after()) {
+            // WeaklyUp members already serve, so they get twice as long.
+            let limit = if self.status() == Some(MemberStatus::WeaklyUp) {
+                2 * limit
+            } else {
+                limit
+            };
             if now.saturating_sub(since) > limit
                 && self.min_nr_of_members_fulfilled()
                 && !self.is_converged()
             {
-                // No leader has moved this node up (not even to WeaklyUp) in far longer
-                // than any decision takes: the cluster it joined is gone (its Up members
-                // were all downed). It never served, so restarting to join again is free.
+                // No leader has moved this node Up in far longer than any decision
+                // takes: the cluster it joined is gone (its Up members were all downed,
+                // or its contacts downed themselves right after letting it in).
+                // Restarting to join again costs little.
                 self.shut_down(ShutdownReason::Rejoin);
                 return;
             }
@@ -1417,7 +1431,10 @@ impl Node {
             }
             _ => {}
         }
-        if self.status() == Some(MemberStatus::Joining) {
+        if matches!(
+            self.status(),
+            Some(MemberStatus::Joining | MemberStatus::WeaklyUp)
+        ) {
             self.joining_since.get_or_insert(now);
         } else {
             self.joining_since = None;

@@ -1,0 +1,406 @@
+//! The demo launcher (`node demo`): starts N node processes on loopback in the demo
+//! profile, supervises them, and offers the actions a node cannot take on itself
+//! (restart, resume, add a node) through a small HTTP API for the dashboard.
+//!
+//! Supervision is what Kubernetes would do: a node that exits because it was downed
+//! (or must rejoin) is started again as a new incarnation after a short delay, unless
+//! an operator stopped it on purpose. Ctrl-C (or SIGTERM) stops every node and leaves
+//! no process behind.
+
+use crate::procs::NodeProcess;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use clap::Args;
+use serde::Serialize;
+use shared::api::ErrorBody;
+use std::fs::File;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// `node demo` flags.
+#[derive(Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// How many nodes to start.
+    #[arg(long, env = "DEMO_NODES", default_value_t = 3)]
+    pub nodes: usize,
+    /// Cluster port of the first node; node i uses base + i.
+    #[arg(long, env = "DEMO_CLUSTER_PORT", default_value_t = 2551)]
+    pub cluster_port: u16,
+    /// HTTP port of the first node; node i uses base + i.
+    #[arg(long, env = "DEMO_HTTP_PORT", default_value_t = 8551)]
+    pub http_port: u16,
+    /// Where the launcher's own API listens.
+    #[arg(long, env = "DEMO_LAUNCHER", default_value = "127.0.0.1:8550")]
+    pub launcher: std::net::SocketAddr,
+    /// Restart nodes that exit on their own (downed, removed), as a supervisor would.
+    #[arg(long, env = "DEMO_AUTO_RESTART", default_value_t = true, action = clap::ArgAction::Set)]
+    pub auto_restart: bool,
+    /// Roles every node gets.
+    #[arg(long, env = "DEMO_ROLES", default_value = "api,worker")]
+    pub roles: String,
+    /// Where node logs go.
+    #[arg(long, env = "DEMO_LOGS", default_value = "demo-logs")]
+    pub logs: PathBuf,
+}
+
+/// What the launcher knows of one slot.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum SlotState {
+    /// The process runs.
+    Running,
+    /// SIGSTOPped by the launcher.
+    Paused,
+    /// Stopped by an operator; not restarted.
+    Stopped,
+    /// Exited on its own; restarted soon if auto-restart is on.
+    Exited,
+}
+
+/// One slot as the API shows it.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SlotView {
+    /// Index.
+    pub slot: usize,
+    /// Cluster address.
+    pub cluster: String,
+    /// HTTP address of the node's API and dashboard.
+    pub http: String,
+    /// Process id, while running.
+    pub pid: Option<u32>,
+    /// State.
+    pub state: SlotState,
+    /// Exit code of the last incarnation, if it exited.
+    pub last_exit: Option<i32>,
+    /// Incarnations started so far.
+    pub starts: u32,
+}
+
+struct Slot {
+    process: Option<NodeProcess>,
+    cluster: String,
+    http: String,
+    state: SlotState,
+    last_exit: Option<i32>,
+    exited_at: Option<Instant>,
+    starts: u32,
+}
+
+/// The supervised processes.
+pub struct Launcher {
+    args: DemoArgs,
+    binary: PathBuf,
+    slots: Mutex<Vec<Slot>>,
+}
+
+impl Launcher {
+    /// A launcher for `args.nodes` nodes of `binary` (not started yet).
+    pub fn new(args: DemoArgs, binary: PathBuf) -> Arc<Launcher> {
+        Arc::new(Launcher {
+            args,
+            binary,
+            slots: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn seeds(&self, count: usize) -> String {
+        (0..count)
+            .map(|i| format!("127.0.0.1:{}", self.args.cluster_port + i as u16))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    fn spawn(&self, slot: usize, seed_count: usize) -> std::io::Result<NodeProcess> {
+        std::fs::create_dir_all(&self.args.logs)?;
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(self.args.logs.join(format!("n{slot}.log")))?;
+        let args: Vec<String> = [
+            "--demo",
+            "true",
+            "--profile",
+            "demo",
+            "--seeds",
+            &self.seeds(seed_count),
+            "--roles",
+            &self.args.roles,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        NodeProcess::spawn(
+            &self.binary,
+            format!("127.0.0.1:{}", self.args.cluster_port + slot as u16),
+            format!("127.0.0.1:{}", self.args.http_port + slot as u16),
+            &args,
+            Stdio::from(log),
+        )
+    }
+
+    /// Starts the initial nodes.
+    pub fn start_all(&self) -> std::io::Result<()> {
+        let count = self.args.nodes;
+        let mut slots = self.slots.lock().expect("slots");
+        for i in 0..count {
+            let process = self.spawn(i, count)?;
+            slots.push(Slot {
+                cluster: process.cluster.clone(),
+                http: process.http.clone(),
+                process: Some(process),
+                state: SlotState::Running,
+                last_exit: None,
+                exited_at: None,
+                starts: 1,
+            });
+        }
+        Ok(())
+    }
+
+    /// Every slot.
+    pub fn view(&self) -> Vec<SlotView> {
+        let slots = self.slots.lock().expect("slots");
+        slots
+            .iter()
+            .enumerate()
+            .map(|(i, s)| SlotView {
+                slot: i,
+                cluster: s.cluster.clone(),
+                http: s.http.clone(),
+                pid: s.process.as_ref().and_then(NodeProcess::pid),
+                state: s.state.clone(),
+                last_exit: s.last_exit,
+                starts: s.starts,
+            })
+            .collect()
+    }
+
+    /// Applies an action to a slot.
+    pub fn act(&self, slot: usize, action: &str) -> Result<String, (StatusCode, String)> {
+        let seed_count = self.args.nodes;
+        let mut slots = self.slots.lock().expect("slots");
+        let s = slots
+            .get_mut(slot)
+            .ok_or((StatusCode::NOT_FOUND, format!("no slot {slot}")))?;
+        let running = s.process.as_ref().and_then(NodeProcess::pid).is_some();
+        match action {
+            "kill" if running => {
+                if let Some(p) = s.process.as_mut() {
+                    p.kill();
+                }
+                s.process = None;
+                s.state = SlotState::Exited;
+                s.exited_at = Some(Instant::now());
+                s.last_exit = None;
+                Ok(format!("n{slot} killed (SIGKILL)"))
+            }
+            "pause" if running && s.state == SlotState::Running => {
+                s.process.as_ref().map(|p| p.signal("STOP"));
+                s.state = SlotState::Paused;
+                Ok(format!("n{slot} paused (SIGSTOP)"))
+            }
+            "resume" if s.state == SlotState::Paused => {
+                s.process.as_ref().map(|p| p.signal("CONT"));
+                s.state = SlotState::Running;
+                Ok(format!("n{slot} resumed (SIGCONT)"))
+            }
+            "stop" if running => {
+                if let Some(p) = s.process.as_mut() {
+                    p.signal("CONT");
+                    p.signal("TERM");
+                    s.last_exit = p.wait_exit(Duration::from_secs(20));
+                    p.kill();
+                }
+                s.process = None;
+                s.state = SlotState::Stopped;
+                Ok(format!("n{slot} left and stopped (SIGTERM)"))
+            }
+            "restart" => {
+                if let Some(p) = s.process.as_mut() {
+                    p.kill();
+                }
+                let process = self
+                    .spawn(slot, seed_count)
+                    .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+                s.process = Some(process);
+                s.state = SlotState::Running;
+                s.starts += 1;
+                Ok(format!("n{slot} restarted as a new incarnation"))
+            }
+            "kill" | "pause" | "resume" | "stop" => {
+                Err((StatusCode::CONFLICT, format!("n{slot} is {:?}", s.state)))
+            }
+            other => Err((StatusCode::BAD_REQUEST, format!("unknown action `{other}`"))),
+        }
+    }
+
+    /// Adds a node (scale out); returns its slot.
+    pub fn add(&self) -> std::io::Result<usize> {
+        let mut slots = self.slots.lock().expect("slots");
+        let slot = slots.len();
+        let process = self.spawn(slot, self.args.nodes)?;
+        slots.push(Slot {
+            cluster: process.cluster.clone(),
+            http: process.http.clone(),
+            process: Some(process),
+            state: SlotState::Running,
+            last_exit: None,
+            exited_at: None,
+            starts: 1,
+        });
+        Ok(slot)
+    }
+
+    /// One supervision pass: notes exits, restarts what should run.
+    pub fn supervise(&self) {
+        let mut slots = self.slots.lock().expect("slots");
+        for i in 0..slots.len() {
+            let s = &mut slots[i];
+            if s.state == SlotState::Running {
+                if let Some(p) = s.process.as_mut() {
+                    if let Some(code) = p.wait_exit(Duration::ZERO) {
+                        tracing::info!(slot = i, code, "node exited");
+                        s.process = None;
+                        s.state = SlotState::Exited;
+                        s.last_exit = Some(code);
+                        s.exited_at = Some(Instant::now());
+                    }
+                }
+            }
+            let due = s
+                .exited_at
+                .is_some_and(|t| t.elapsed() >= Duration::from_secs(1));
+            if self.args.auto_restart && s.state == SlotState::Exited && due {
+                match self.spawn(i, self.args.nodes) {
+                    Ok(process) => {
+                        tracing::info!(slot = i, "restarting node as a new incarnation");
+                        s.process = Some(process);
+                        s.state = SlotState::Running;
+                        s.starts += 1;
+                        s.exited_at = None;
+                    }
+                    Err(e) => tracing::warn!(slot = i, "restart failed: {e}"),
+                }
+            }
+        }
+    }
+
+    /// Stops every node: SIGTERM (a graceful leave), then SIGKILL what is left.
+    pub fn stop_all(&self) {
+        let mut slots = self.slots.lock().expect("slots");
+        for s in slots.iter_mut() {
+            if let Some(p) = s.process.as_ref() {
+                p.signal("CONT");
+                p.signal("TERM");
+            }
+        }
+        for s in slots.iter_mut() {
+            if let Some(mut p) = s.process.take() {
+                p.wait_exit(Duration::from_secs(5));
+                p.kill();
+            }
+            s.state = SlotState::Stopped;
+        }
+    }
+}
+
+fn error(status: StatusCode, message: String) -> Response {
+    (status, Json(ErrorBody { error: message })).into_response()
+}
+
+/// The launcher's HTTP API.
+pub fn app(launcher: Arc<Launcher>) -> Router {
+    Router::new()
+        .route("/launcher/nodes", get(list).post(add))
+        .route("/launcher/nodes/{slot}/{action}", post(act))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint".into()) })
+        .with_state(launcher)
+}
+
+async fn list(State(l): State<Arc<Launcher>>) -> Json<Vec<SlotView>> {
+    Json(l.view())
+}
+
+async fn add(State(l): State<Arc<Launcher>>) -> Response {
+    match tokio::task::spawn_blocking(move || l.add()).await {
+        Ok(Ok(slot)) => Json(serde_json::json!({ "slot": slot })).into_response(),
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+async fn act(
+    State(l): State<Arc<Launcher>>,
+    Path((slot, action)): Path<(String, String)>,
+) -> Response {
+    let Ok(slot) = slot.parse::<usize>() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("`{slot}` is not a slot number"),
+        );
+    };
+    match tokio::task::spawn_blocking(move || l.act(slot, &action)).await {
+        Ok(Ok(message)) => Json(serde_json::json!({ "message": message })).into_response(),
+        Ok(Err((status, message))) => error(status, message),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// Runs the demo until Ctrl-C or SIGTERM.
+pub async fn run(args: DemoArgs) -> Result<(), String> {
+    if args.nodes == 0 || args.nodes > 20 {
+        return Err("--nodes must be 1 to 20".into());
+    }
+    let binary = std::env::current_exe().map_err(|e| e.to_string())?;
+    let launcher = Launcher::new(args.clone(), binary);
+    let listener = tokio::net::TcpListener::bind(args.launcher)
+        .await
+        .map_err(|e| format!("launcher API on {}: {e}", args.launcher))?;
+    launcher
+        .start_all()
+        .map_err(|e| format!("starting nodes: {e}"))?;
+    println!(
+        "Globomantics demo: {} nodes (logs in {})",
+        args.nodes,
+        args.logs.display()
+    );
+    for slot in launcher.view() {
+        println!(
+            "  n{}: cluster {}  API http://{}/cluster/members",
+            slot.slot, slot.cluster, slot.http
+        );
+    }
+    println!(
+        "Launcher API: http://{}/launcher/nodes  (Ctrl-C stops everything)",
+        args.launcher
+    );
+    let supervisor = Arc::clone(&launcher);
+    let supervising = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let s = Arc::clone(&supervisor);
+            let _ = tokio::task::spawn_blocking(move || s.supervise()).await;
+        }
+    });
+    let server = axum::serve(listener, app(Arc::clone(&launcher)));
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| e.to_string())?;
+    tokio::select! {
+        r = server => { if let Err(e) = r { tracing::error!("launcher API failed: {e}"); } }
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    supervising.abort();
+    println!("stopping every node");
+    let l = Arc::clone(&launcher);
+    tokio::task::spawn_blocking(move || l.stop_all())
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
