@@ -172,6 +172,15 @@ impl Cluster {
     }
 }
 
+/// Method, path, body, whether the token is sent, the expected status.
+type BadRequest = (
+    &'static str,
+    String,
+    Option<(&'static str, String)>,
+    bool,
+    u16,
+);
+
 const FORM: &str = "application/x-www-form-urlencoded";
 const JSON: &str = "application/json";
 const LONG: Duration = Duration::from_secs(60);
@@ -321,7 +330,7 @@ fn bad_input_is_refused_and_changes_nothing() {
         &["--cluster-name", "other"],
     );
     // API: malformed JSON, unknown fields, unknown and malformed addresses, no token.
-    let cases: Vec<(&str, String, Option<(&str, String)>, bool, u16)> = vec![
+    let cases: Vec<BadRequest> = vec![
         (
             "POST",
             "/faults/links".into(),

@@ -124,23 +124,25 @@ impl Samples {
     }
 }
 
-fn trial(
-    bench: &Bench,
-    profile: &str,
-    signal: &str,
-    run: usize,
-    join: &mut Samples,
-    first: &mut Samples,
-    last: &mut Samples,
-    removed: &mut Samples,
-) {
+/// What one scenario measures, over its trials.
+#[derive(Default)]
+struct Figures {
+    join: Samples,
+    first: Samples,
+    last: Samples,
+    removed: Samples,
+}
+
+fn trial(bench: &Bench, profile: &str, signal: &str, run: usize, figures: &mut Figures) {
     let limit = if profile == "demo" {
         Duration::from_secs(30)
     } else {
         Duration::from_secs(120)
     };
     let (mut c, started) = bench.start(profile, &format!("{profile}-{signal}-{run}"));
-    join.push(bench.until(started, limit, || bench.all_up(&c, &[0, 1, 2])));
+    figures
+        .join
+        .push(bench.until(started, limit, || bench.all_up(&c, &[0, 1, 2])));
     std::thread::sleep(Duration::from_secs(2));
     let victim = 2;
     let victim_address = c.nodes[victim].cluster.clone();
@@ -162,13 +164,15 @@ fn trial(
     });
     let mut times: Vec<Option<Duration>> = seen.to_vec();
     times.sort();
-    first.push(times.iter().flatten().next().copied());
-    last.push(if times.iter().all(Option::is_some) {
+    figures.first.push(times.iter().flatten().next().copied());
+    figures.last.push(if times.iter().all(Option::is_some) {
         times[1]
     } else {
         None
     });
-    removed.push(bench.until(t0, limit, || bench.all_up(&c, &[0, 1])));
+    figures
+        .removed
+        .push(bench.until(t0, limit, || bench.all_up(&c, &[0, 1])));
     if signal == "STOP" {
         c.nodes[victim].signal("CONT");
     }
@@ -247,40 +251,19 @@ fn main() {
             (_, true) => 1,
         };
         for signal in ["KILL", "STOP"] {
-            let (mut join, mut first, mut last, mut removed) = (
-                Samples::default(),
-                Samples::default(),
-                Samples::default(),
-                Samples::default(),
-            );
+            let mut figures = Figures::default();
             for run in 0..trials {
-                trial(
-                    &bench,
-                    profile,
-                    signal,
-                    run,
-                    &mut join,
-                    &mut first,
-                    &mut last,
-                    &mut removed,
-                );
+                trial(&bench, profile, signal, run, &mut figures);
             }
-            println!(
-                "{profile:>5} SIG{signal:<4} start to all Up:           {}",
-                join.summary()
-            );
-            println!(
-                "{profile:>5} SIG{signal:<4} to unreachable, first:     {}",
-                first.summary()
-            );
-            println!(
-                "{profile:>5} SIG{signal:<4} to unreachable, last:      {}",
-                last.summary()
-            );
-            println!(
-                "{profile:>5} SIG{signal:<4} to removed on all:         {}",
-                removed.summary()
-            );
+            let rows = [
+                ("start to all Up:      ", &figures.join),
+                ("to unreachable, first:", &figures.first),
+                ("to unreachable, last: ", &figures.last),
+                ("to removed on all:    ", &figures.removed),
+            ];
+            for (what, samples) in rows {
+                println!("{profile:>5} SIG{signal:<4} {what} {}", samples.summary());
+            }
         }
     }
     let soak_seconds = if quick { 30 } else { 300 };
