@@ -4,12 +4,15 @@
 
 #![forbid(unsafe_code)]
 
+pub mod catalog;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod evaluation;
 pub mod http;
 pub mod launcher;
 pub mod metrics;
 pub mod procs;
+pub mod recommender;
 pub mod runtime;
 pub mod transport;

@@ -28,6 +28,7 @@ async fn main() -> ExitCode {
                         .unwrap_or_else(|_| "info".into()),
                 )
                 .with_target(false)
+                .with_writer(std::io::stderr)
                 .init();
             match args.resolve() {
                 Ok(config) => run(config).await,
@@ -38,7 +39,7 @@ async fn main() -> ExitCode {
             }
         }
         CliCommand::Demo(args) => {
-            tracing_subscriber::fmt().with_target(false).init();
+            tracing_subscriber::fmt().with_target(false).with_writer(std::io::stderr).init();
             match node::launcher::run(args).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
