@@ -155,14 +155,6 @@ impl Cluster {
         live.iter().all(|i| self.sees_up(*i, live))
     }
 
-    fn status_of(&self, observer: usize, target: usize) -> Option<String> {
-        self.members(observer)?
-            .members
-            .into_iter()
-            .find(|m| m.node == self.nodes[target].cluster)
-            .map(|m| m.status)
-    }
-
     fn unreachable_in(&self, observer: usize, target: usize) -> bool {
         self.members(observer).is_some_and(|m| {
             m.unreachable
@@ -276,32 +268,60 @@ fn a_partition_downs_the_minority_which_exits_and_rejoins_when_restarted() {
     assert!(!old_uid.contains(&n2.node_uid), "a new incarnation");
 }
 
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The next WebSocket message as JSON (panics after the deadline).
+fn next_json(rt: &tokio::runtime::Runtime, stream: &mut Ws) -> serde_json::Value {
+    use futures_util::StreamExt;
+    let read = rt.block_on(async { tokio::time::timeout(LONG, stream.next()).await });
+    let message = read
+        .expect("a message within the deadline")
+        .expect("stream open")
+        .expect("frame");
+    serde_json::from_str(message.to_text().expect("text frame")).expect("JSON")
+}
+
 #[test]
-fn sigterm_leaves_gracefully_and_exits_zero() {
+fn sigterm_leaves_gracefully_and_the_event_stream_shows_leaving_exiting_removed() {
     let mut c = Cluster::start(3);
     c.wait(LONG, "three Up members", |c| c.all_see_up(&[0, 1, 2]));
+    let leaver = c.nodes[1].cluster.clone();
+    let url = format!("ws://{}/ws", c.nodes[0].http);
+    let (mut stream, _) =
+        c.rt.block_on(tokio_tungstenite::connect_async(url))
+            .expect("websocket");
+    let first = next_json(&c.rt, &mut stream);
+    assert_eq!(
+        first["type"], "snapshot",
+        "the stream starts with a snapshot"
+    );
+    assert_eq!(
+        first["snapshot"]["members"].as_array().map(Vec::len),
+        Some(3)
+    );
+    let mut last_seq = first["seq"].as_u64().unwrap();
     assert!(c.nodes[1].signal("TERM"));
     let mut seen = Vec::new();
-    let start = Instant::now();
-    while start.elapsed() < LONG {
-        let status = c.status_of(0, 1).unwrap_or_else(|| "Removed".into());
-        if seen.last() != Some(&status) {
-            seen.push(status.clone());
+    while !seen.contains(&"MemberRemoved".to_string()) {
+        let message = next_json(&c.rt, &mut stream);
+        let seq = message["seq"].as_u64().unwrap();
+        assert!(seq > last_seq, "sequence numbers increase");
+        last_seq = seq;
+        let event = &message["event"];
+        if event["member"]["node"]["address"]["port"]
+            .as_u64()
+            .map(|p| format!("127.0.0.1:{p}"))
+            == Some(leaver.clone())
+        {
+            seen.push(event["type"].as_str().unwrap().to_string());
         }
-        if status == "Removed" {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(c.nodes[1].wait_exit(Duration::from_secs(30)), Some(0));
+    assert_eq!(seen, ["MemberLeft", "MemberExited", "MemberRemoved"]);
     assert_eq!(
-        seen.last().map(String::as_str),
-        Some("Removed"),
-        "saw {seen:?}"
-    );
-    assert!(
-        seen.iter().any(|s| s == "Leaving" || s == "Exiting"),
-        "saw {seen:?}"
+        c.nodes[1].wait_exit(Duration::from_secs(30)),
+        Some(0),
+        "a graceful leave exits 0"
     );
     c.wait(LONG, "two Up", |c| c.all_see_up(&[0, 2]));
 }

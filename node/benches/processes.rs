@@ -223,7 +223,9 @@ fn soak(bench: &Bench, seconds: u64) -> (usize, Vec<u64>) {
     }
     drop(c);
     // Every UnreachableMember event any node logged during the soak is a false alarm.
-    let alarms = (0..NODES).map(|i| alarms_in(&bench.logs.join(format!("soak-n{i}.log")))).sum();
+    let alarms = (0..NODES)
+        .map(|i| alarms_in(&bench.logs.join(format!("soak-n{i}.log"))))
+        .sum();
     (alarms, rss)
 }
 

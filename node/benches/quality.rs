@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 fn main() {
-    let dir = std::env::var("DATA_DIR").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../data/ml-100k").into());
+    let dir = std::env::var("DATA_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../data/ml-100k").into());
     let data = match Dataset::load(std::path::Path::new(&dir)) {
         Ok(d) => d,
         Err(e) => {
@@ -22,7 +23,11 @@ fn main() {
     let k = 10;
     let split = stratified_split(&data.ratings, 0.75, 42);
     let began = Instant::now();
-    let interactions: Vec<(u32, u32, f32)> = split.train.iter().map(|r| (r.user, r.item, r.rating)).collect();
+    let interactions: Vec<(u32, u32, f32)> = split
+        .train
+        .iter()
+        .map(|r| (r.user, r.item, r.rating))
+        .collect();
     let model = ItemItem::train(data.videos.keys().copied(), &interactions);
     let trained = began.elapsed();
     let mut history: BTreeMap<u32, Vec<(u32, f32)>> = BTreeMap::new();
@@ -35,7 +40,15 @@ fn main() {
         .keys()
         .map(|u| {
             let h = history.get(u).cloned().unwrap_or_default();
-            (*u, model.recommend(&h, k).0.into_iter().map(|s| s.item).collect())
+            (
+                *u,
+                model
+                    .recommend(&h, k)
+                    .0
+                    .into_iter()
+                    .map(|s| s.item)
+                    .collect(),
+            )
         })
         .collect();
     let per_user = began.elapsed() / split.test.len().max(1) as u32;
@@ -43,12 +56,25 @@ fn main() {
         .test
         .keys()
         .map(|u| {
-            let seen: BTreeSet<u32> = history.get(u).map(|h| h.iter().map(|(i, _)| *i).collect()).unwrap_or_default();
-            (*u, model.popular(k, &seen).into_iter().map(|s| s.item).collect())
+            let seen: BTreeSet<u32> = history
+                .get(u)
+                .map(|h| h.iter().map(|(i, _)| *i).collect())
+                .unwrap_or_default();
+            (
+                *u,
+                model
+                    .popular(k, &seen)
+                    .into_iter()
+                    .map(|s| s.item)
+                    .collect(),
+            )
         })
         .collect();
     let row = |name: &str, m: Metrics| {
-        println!("{name:<34} {:>7.3} {:>7.3} {:>7.3} {:>7.3}", m.precision, m.recall, m.ndcg, m.map);
+        println!(
+            "{name:<34} {:>7.3} {:>7.3} {:>7.3} {:>7.3}",
+            m.precision, m.recall, m.ndcg, m.map
+        );
     };
     println!(
         "MovieLens 100k: {} ratings, {} users, {} videos; per-user stratified 75/25 split (seed 42), k = {k}",
@@ -56,10 +82,23 @@ fn main() {
         split.test.len(),
         data.videos.len()
     );
-    println!("{:<34} {:>7} {:>7} {:>7} {:>7}", "", "P@10", "R@10", "nDCG@10", "MAP@10");
+    println!(
+        "{:<34} {:>7} {:>7} {:>7} {:>7}",
+        "", "P@10", "R@10", "nDCG@10", "MAP@10"
+    );
     row("popularity (ours)", evaluate(&popular, &split.test, k));
     row("item-item, Jaccard (ours)", evaluate(&ours, &split.test, k));
-    println!("{:<34} {:>7.3} {:>7.3} {:>7.3} {:>7.3}", "SAR (published)", 0.331, 0.176, 0.382, 0.111);
-    println!("{:<34} {:>7.3} {:>7} {:>7.3} {:>7}", "BPR (published)", 0.388, "", 0.442, "");
-    println!("training {:.0} ms; {:.0} µs per recommendation", trained.as_secs_f64() * 1e3, per_user.as_secs_f64() * 1e6);
+    println!(
+        "{:<34} {:>7.3} {:>7.3} {:>7.3} {:>7.3}",
+        "SAR (published)", 0.331, 0.176, 0.382, 0.111
+    );
+    println!(
+        "{:<34} {:>7.3} {:>7} {:>7.3} {:>7}",
+        "BPR (published)", 0.388, "", 0.442, ""
+    );
+    println!(
+        "training {:.0} ms; {:.0} µs per recommendation",
+        trained.as_secs_f64() * 1e3,
+        per_user.as_secs_f64() * 1e6
+    );
 }

@@ -80,12 +80,18 @@ impl Dataset {
             if line.trim().is_empty() {
                 continue;
             }
-            let malformed = |what: &str| DataError::Malformed { file: file.clone(), line: i + 1, what: what.into() };
+            let malformed = |what: &str| DataError::Malformed {
+                file: file.clone(),
+                line: i + 1,
+                what: what.into(),
+            };
             let fields: Vec<&str> = line.split('\t').collect();
             if fields.len() < 4 {
                 return Err(malformed("expected 4 tab-separated fields"));
             }
-            let id: u32 = fields[0].parse().map_err(|_| malformed("item id is not a number"))?;
+            let id: u32 = fields[0]
+                .parse()
+                .map_err(|_| malformed("item id is not a number"))?;
             dataset.videos.insert(
                 id,
                 Video {
@@ -102,17 +108,35 @@ impl Dataset {
             if line.trim().is_empty() {
                 continue;
             }
-            let malformed = |what: &str| DataError::Malformed { file: file.clone(), line: i + 1, what: what.into() };
+            let malformed = |what: &str| DataError::Malformed {
+                file: file.clone(),
+                line: i + 1,
+                what: what.into(),
+            };
             let mut fields = line.split('\t');
             let mut next = |what: &str| fields.next().ok_or_else(|| malformed(what));
-            let user = next("no user")?.parse().map_err(|_| malformed("user is not a number"))?;
-            let item = next("no item")?.parse().map_err(|_| malformed("item is not a number"))?;
-            let rating = next("no rating")?.parse().map_err(|_| malformed("rating is not a number"))?;
-            let timestamp = next("no timestamp")?.parse::<f64>().map_err(|_| malformed("timestamp is not a number"))? as u64;
+            let user = next("no user")?
+                .parse()
+                .map_err(|_| malformed("user is not a number"))?;
+            let item = next("no item")?
+                .parse()
+                .map_err(|_| malformed("item is not a number"))?;
+            let rating = next("no rating")?
+                .parse()
+                .map_err(|_| malformed("rating is not a number"))?;
+            let timestamp = next("no timestamp")?
+                .parse::<f64>()
+                .map_err(|_| malformed("timestamp is not a number"))?
+                as u64;
             if !dataset.videos.contains_key(&item) {
                 return Err(malformed("rating of an unknown item"));
             }
-            dataset.ratings.push(Rating { user, item, rating, timestamp });
+            dataset.ratings.push(Rating {
+                user,
+                item,
+                rating,
+                timestamp,
+            });
         }
         Ok(dataset)
     }
@@ -142,8 +166,17 @@ impl Dataset {
                 let same = (item - 1) % tastes == taste;
                 let p = if same { 0.35 } else { 0.03 };
                 if rng.random_bool(p) {
-                    let rating = if same { rng.random_range(3..=5) } else { rng.random_range(1..=3) } as f32;
-                    ratings.push(Rating { user, item, rating, timestamp: 1_000_000 + rng.random_range(0..1_000_000) });
+                    let rating = if same {
+                        rng.random_range(3..=5)
+                    } else {
+                        rng.random_range(1..=3)
+                    } as f32;
+                    ratings.push(Rating {
+                        user,
+                        item,
+                        rating,
+                        timestamp: 1_000_000 + rng.random_range(0..1_000_000),
+                    });
                 }
             }
         }
@@ -168,7 +201,10 @@ mod tests {
         assert_eq!(d.ratings.len(), 2);
         std::fs::write(dir.join("ml-100k.inter"), "header\n196\t9\t3\t1\n").unwrap();
         let err = Dataset::load(&dir).unwrap_err().to_string();
-        assert!(err.contains("line 2") && err.contains("unknown item"), "{err}");
+        assert!(
+            err.contains("line 2") && err.contains("unknown item"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -25,7 +25,10 @@ pub fn stratified_split(ratings: &[Rating], ratio: f64, seed: u64) -> Split {
         by_user.entry(r.user).or_default().push(*r);
     }
     let mut rng = SmallRng::seed_from_u64(seed);
-    let mut split = Split { train: Vec::new(), test: BTreeMap::new() };
+    let mut split = Split {
+        train: Vec::new(),
+        test: BTreeMap::new(),
+    };
     for (user, mut list) in by_user {
         list.sort_by_key(|r| r.item);
         list.shuffle(&mut rng);
@@ -33,7 +36,9 @@ pub fn stratified_split(ratings: &[Rating], ratio: f64, seed: u64) -> Split {
         let (train, test) = list.split_at(cut.min(list.len()));
         split.train.extend_from_slice(train);
         if !test.is_empty() {
-            split.test.insert(user, test.iter().map(|r| r.item).collect());
+            split
+                .test
+                .insert(user, test.iter().map(|r| r.item).collect());
         }
     }
     split
@@ -55,7 +60,11 @@ pub struct Metrics {
 }
 
 /// Scores ranked lists against the relevant items, per user, at `k`.
-pub fn evaluate(ranked: &BTreeMap<u32, Vec<u32>>, relevant: &BTreeMap<u32, BTreeSet<u32>>, k: usize) -> Metrics {
+pub fn evaluate(
+    ranked: &BTreeMap<u32, Vec<u32>>,
+    relevant: &BTreeMap<u32, BTreeSet<u32>>,
+    k: usize,
+) -> Metrics {
     let mut m = Metrics::default();
     for (user, truth) in relevant {
         let list = ranked.get(user).map(Vec::as_slice).unwrap_or(&[]);
@@ -67,7 +76,9 @@ pub fn evaluate(ranked: &BTreeMap<u32, Vec<u32>>, relevant: &BTreeMap<u32, BTree
                 ap += hits as f64 / (rank + 1) as f64;
             }
         }
-        let ideal: f64 = (0..truth.len().min(k)).map(|r| 1.0 / ((r + 2) as f64).log2()).sum();
+        let ideal: f64 = (0..truth.len().min(k))
+            .map(|r| 1.0 / ((r + 2) as f64).log2())
+            .sum();
         m.precision += hits as f64 / k as f64;
         m.recall += hits as f64 / truth.len() as f64;
         m.ndcg += if ideal > 0.0 { dcg / ideal } else { 0.0 };
@@ -75,7 +86,13 @@ pub fn evaluate(ranked: &BTreeMap<u32, Vec<u32>>, relevant: &BTreeMap<u32, BTree
         m.users += 1;
     }
     let n = m.users.max(1) as f64;
-    Metrics { precision: m.precision / n, recall: m.recall / n, ndcg: m.ndcg / n, map: m.map / n, users: m.users }
+    Metrics {
+        precision: m.precision / n,
+        recall: m.recall / n,
+        ndcg: m.ndcg / n,
+        map: m.map / n,
+        users: m.users,
+    }
 }
 
 #[cfg(test)]
@@ -98,7 +115,12 @@ mod tests {
     #[test]
     fn the_split_keeps_three_quarters_of_each_user_and_is_reproducible() {
         let ratings: Vec<Rating> = (0..40)
-            .map(|i| Rating { user: 1 + i % 2, item: i, rating: 4.0, timestamp: 0 })
+            .map(|i| Rating {
+                user: 1 + i % 2,
+                item: i,
+                rating: 4.0,
+                timestamp: 0,
+            })
             .collect();
         let a = stratified_split(&ratings, 0.75, 42);
         let b = stratified_split(&ratings, 0.75, 42);

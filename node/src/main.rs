@@ -39,7 +39,10 @@ async fn main() -> ExitCode {
             }
         }
         CliCommand::Demo(args) => {
-            tracing_subscriber::fmt().with_target(false).with_writer(std::io::stderr).init();
+            tracing_subscriber::fmt()
+                .with_target(false)
+                .with_writer(std::io::stderr)
+                .init();
             match node::launcher::run(args).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

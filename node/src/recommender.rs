@@ -35,8 +35,15 @@ pub struct ItemItem {
 
 impl ItemItem {
     /// Trains on `(user, item, weight)` interactions over the catalogue `items`.
-    pub fn train(items: impl IntoIterator<Item = u32>, interactions: &[(u32, u32, f32)]) -> ItemItem {
-        let items: Vec<u32> = items.into_iter().collect::<BTreeSet<_>>().into_iter().collect();
+    pub fn train(
+        items: impl IntoIterator<Item = u32>,
+        interactions: &[(u32, u32, f32)],
+    ) -> ItemItem {
+        let items: Vec<u32> = items
+            .into_iter()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
         let index: HashMap<u32, usize> = items.iter().enumerate().map(|(i, id)| (*id, i)).collect();
         let n = items.len();
         let mut by_user: HashMap<u32, BTreeSet<usize>> = HashMap::new();
@@ -69,15 +76,28 @@ impl ItemItem {
         let mut popular: Vec<Scored> = items
             .iter()
             .enumerate()
-            .map(|(i, id)| Scored { item: *id, score: count[i] as f32 })
+            .map(|(i, id)| Scored {
+                item: *id,
+                score: count[i] as f32,
+            })
             .collect();
         popular.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.item.cmp(&b.item)));
-        ItemItem { items, index, similarity, popular }
+        ItemItem {
+            items,
+            index,
+            similarity,
+            popular,
+        }
     }
 
     /// The `n` most popular videos not in `exclude`.
     pub fn popular(&self, n: usize, exclude: &BTreeSet<u32>) -> Vec<Scored> {
-        self.popular.iter().filter(|s| !exclude.contains(&s.item)).take(n).copied().collect()
+        self.popular
+            .iter()
+            .filter(|s| !exclude.contains(&s.item))
+            .take(n)
+            .copied()
+            .collect()
     }
 
     /// The top `n` unseen videos for a user whose history is `(video, affinity)`
@@ -85,7 +105,10 @@ impl ItemItem {
     /// whether the answer is personal.
     pub fn recommend(&self, history: &[(u32, f32)], n: usize) -> (Vec<Scored>, bool) {
         let seen: BTreeSet<u32> = history.iter().map(|(item, _)| *item).collect();
-        let known: Vec<(usize, f32)> = history.iter().filter_map(|(item, a)| self.index.get(item).map(|i| (*i, *a))).collect();
+        let known: Vec<(usize, f32)> = history
+            .iter()
+            .filter_map(|(item, a)| self.index.get(item).map(|i| (*i, *a)))
+            .collect();
         if known.len() < MIN_HISTORY {
             return (self.popular(n, &seen), false);
         }
@@ -101,7 +124,10 @@ impl ItemItem {
             .into_iter()
             .enumerate()
             .filter(|(j, s)| *s > 0.0 && !seen.contains(&self.items[*j]))
-            .map(|(j, s)| Scored { item: self.items[j], score: s })
+            .map(|(j, s)| Scored {
+                item: self.items[j],
+                score: s,
+            })
             .collect();
         ranked.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.item.cmp(&b.item)));
         ranked.truncate(n);
@@ -122,7 +148,11 @@ mod tests {
     use crate::catalog::Dataset;
 
     fn model(d: &Dataset) -> ItemItem {
-        let interactions: Vec<(u32, u32, f32)> = d.ratings.iter().map(|r| (r.user, r.item, r.rating)).collect();
+        let interactions: Vec<(u32, u32, f32)> = d
+            .ratings
+            .iter()
+            .map(|r| (r.user, r.item, r.rating))
+            .collect();
         ItemItem::train(d.videos.keys().copied(), &interactions)
     }
 
@@ -137,7 +167,10 @@ mod tests {
         assert_eq!(recs.len(), 10);
         assert!(recs.iter().all(|s| ![1, 5, 9].contains(&s.item)));
         let same_taste = recs.iter().filter(|s| (s.item - 1) % 4 == 0).count();
-        assert!(same_taste >= 9, "only {same_taste} of 10 match the taste: {recs:?}");
+        assert!(
+            same_taste >= 9,
+            "only {same_taste} of 10 match the taste: {recs:?}"
+        );
     }
 
     #[test]
@@ -148,7 +181,12 @@ mod tests {
         assert!(!personal);
         assert_eq!(cold, m.popular(5, &[2].into()));
         let before = m.recommend(&[(1, 5.0), (5, 5.0)], 10).0;
-        let after = m.recommend(&[(1, 5.0), (5, 5.0), (2, 5.0), (6, 5.0), (10, 5.0), (14, 5.0)], 10).0;
+        let after = m
+            .recommend(
+                &[(1, 5.0), (5, 5.0), (2, 5.0), (6, 5.0), (10, 5.0), (14, 5.0)],
+                10,
+            )
+            .0;
         assert_ne!(before, after);
         let taste_one = after.iter().filter(|s| (s.item - 1) % 4 == 1).count();
         assert!(taste_one >= 3, "the new watches (taste 1) show: {after:?}");
