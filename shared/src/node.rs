@@ -588,10 +588,9 @@ impl Node {
             self.refuse(&from, format!("cluster name `{cluster}` does not match"));
             return;
         }
-        if self.is_member() && self.gossip.tombstones.contains_key(&from) {
-            self.quarantine_if_gone(&from);
-            return;
-        }
+        // A removed incarnation still gets an Ack: if it is joining, its Join is then
+        // answered with Quarantined (see `on_join`); if it is a member of another
+        // cluster probing for islands, the Ack's size is what it needs (seed 2280).
         let accepting = self.is_member()
             && self
                 .status()
