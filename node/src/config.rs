@@ -293,6 +293,11 @@ impl RunArgs {
             }
         };
         let token = self.token.or(file.token);
+        if token.as_ref().is_some_and(|t| t.len() < 8) {
+            return Err(invalid(
+                "the admin token must be at least 8 characters".into(),
+            ));
+        }
         if token.is_none() && !demo {
             return Err(invalid(
                 "an admin token is required (--token or NODE_TOKEN) outside demo mode".into(),
@@ -330,7 +335,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("node-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("node.toml");
-        std::fs::write(&file, "cluster-name = \"from-file\"\nroles = [\"api\"]\nprofile = \"demo\"\nsecret = \"file-secret-123\"\ntoken = \"t\"\n").unwrap();
+        std::fs::write(&file, "cluster-name = \"from-file\"\nroles = [\"api\"]\nprofile = \"demo\"\nsecret = \"file-secret-123\"\ntoken = \"token-123\"\n").unwrap();
         let config = args(&["--config", file.to_str().unwrap(), "--roles", "worker,api"])
             .resolve()
             .unwrap();
@@ -350,14 +355,24 @@ mod tests {
     fn outside_demo_mode_a_secret_and_a_token_are_required() {
         assert!(args(&[]).resolve().is_err());
         assert!(args(&["--secret", "long-enough"]).resolve().is_err());
-        assert!(args(&["--secret", "short", "--token", "t"])
+        assert!(args(&["--secret", "short", "--token", "token-123"])
             .resolve()
             .is_err());
-        let config = args(&["--secret", "long-enough", "--token", "t"])
+        let config = args(&["--secret", "long-enough", "--token", "token-123"])
             .resolve()
             .unwrap();
-        assert_eq!(config.token.as_deref(), Some("t"));
+        assert_eq!(config.token.as_deref(), Some("token-123"));
         assert!(args(&["--demo", "true"]).resolve().unwrap().token.is_none());
+    }
+
+    #[test]
+    fn an_empty_or_short_token_is_refused() {
+        assert!(args(&["--secret", "long-enough", "--token", ""])
+            .resolve()
+            .is_err());
+        assert!(args(&["--secret", "long-enough", "--token", "short"])
+            .resolve()
+            .is_err());
     }
 
     #[test]

@@ -22,6 +22,9 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// Most nodes the launcher runs (ports are base + slot).
+pub const MAX_SLOTS: usize = 20;
+
 /// `node demo` flags.
 #[derive(Args, Debug, Clone)]
 pub struct DemoArgs {
@@ -211,14 +214,21 @@ impl Launcher {
                 Ok(format!("n{slot} resumed (SIGCONT)"))
             }
             "stop" if running => {
-                if let Some(p) = s.process.as_mut() {
-                    p.signal("CONT");
-                    p.signal("TERM");
-                    s.last_exit = p.wait_exit(Duration::from_secs(20));
-                    p.kill();
-                }
-                s.process = None;
+                // Ask it to leave, then wait without holding the lock (see `stop_slot`).
+                s.process
+                    .as_ref()
+                    .map(|p| p.signal("CONT") && p.signal("TERM"));
                 s.state = SlotState::Stopped;
+                let process = s.process.take();
+                drop(slots);
+                let code = process.and_then(|mut p| {
+                    let code = p.wait_exit(Duration::from_secs(20));
+                    p.kill();
+                    code
+                });
+                if let Some(s) = self.slots.lock().expect("slots").get_mut(slot) {
+                    s.last_exit = code;
+                }
                 Ok(format!("n{slot} left and stopped (SIGTERM)"))
             }
             "restart" => {
@@ -244,6 +254,9 @@ impl Launcher {
     pub fn add(&self) -> std::io::Result<usize> {
         let mut slots = self.slots.lock().expect("slots");
         let slot = slots.len();
+        if slot >= MAX_SLOTS {
+            return Err(std::io::Error::other(format!("at most {MAX_SLOTS} nodes")));
+        }
         let process = self.spawn(slot, self.args.nodes)?;
         slots.push(Slot {
             cluster: process.cluster.clone(),
@@ -323,8 +336,11 @@ pub fn app(launcher: Arc<Launcher>) -> Router {
         .with_state(launcher)
 }
 
-async fn list(State(l): State<Arc<Launcher>>) -> Json<Vec<SlotView>> {
-    Json(l.view())
+async fn list(State(l): State<Arc<Launcher>>) -> Response {
+    match tokio::task::spawn_blocking(move || l.view()).await {
+        Ok(view) => Json(view).into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
 }
 
 async fn add(State(l): State<Arc<Launcher>>) -> Response {
@@ -354,8 +370,13 @@ async fn act(
 
 /// Runs the demo until Ctrl-C or SIGTERM.
 pub async fn run(args: DemoArgs) -> Result<(), String> {
-    if args.nodes == 0 || args.nodes > 20 {
-        return Err("--nodes must be 1 to 20".into());
+    if args.nodes == 0 || args.nodes > MAX_SLOTS {
+        return Err(format!("--nodes must be 1 to {MAX_SLOTS}"));
+    }
+    if args.cluster_port.checked_add(MAX_SLOTS as u16).is_none()
+        || args.http_port.checked_add(MAX_SLOTS as u16).is_none()
+    {
+        return Err("base ports leave no room for the nodes".into());
     }
     let binary = std::env::current_exe().map_err(|e| e.to_string())?;
     let launcher = Launcher::new(args.clone(), binary);

@@ -2,7 +2,7 @@
 //!
 //! Exit codes tell a supervisor what happened: 0 after a graceful leave (SIGTERM or
 //! SIGINT start one), 3 when downed, 4 when removed without leaving, 5 when it must
-//! restart to join the real cluster, 2 on bad configuration.
+//! restart to join the real cluster, 2 on bad configuration, 1 if the core failed.
 
 use clap::Parser;
 use node::config::{Cli, CliCommand, NodeConfig};
@@ -122,9 +122,10 @@ async fn run(config: NodeConfig) -> ExitCode {
         reason = stopped(handle.stopped.clone()) => reason,
         _ = termination() => {
             tracing::info!("termination signal: leaving the cluster");
-            match handle.command(Command::Leave(me.address.clone())).await {
-                Ok(Ok(())) => {
-                    let bound = Duration::from_millis(exiting_timeout + 10_000);
+            let bound = Duration::from_millis(exiting_timeout + 10_000);
+            let asked = tokio::time::timeout(bound, handle.command(Command::Leave(me.address.clone()))).await;
+            match asked {
+                Ok(Ok(Ok(()))) => {
                     match tokio::time::timeout(bound, stopped(handle.stopped.clone())).await {
                         Ok(reason) => reason,
                         Err(_) => {
@@ -153,7 +154,9 @@ async fn stopped(
             return reason;
         }
         if watch.changed().await.is_err() {
-            return ShutdownReason::Removed;
+            // The core task ended without a reason: it crashed.
+            tracing::error!("the membership core stopped unexpectedly");
+            std::process::exit(1);
         }
     }
 }

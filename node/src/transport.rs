@@ -22,7 +22,7 @@ use shared::wire::{self, Message, MAX_FRAME_BYTES, PROTOCOL_VERSION};
 use shared::Address;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
@@ -107,12 +107,13 @@ enum Handshake {
     },
     Challenge {
         nonce: [u8; 32],
-        proof: [u8; 32],
     },
     Proof {
         proof: [u8; 32],
     },
-    Accepted,
+    Accepted {
+        proof: [u8; 32],
+    },
     Refused {
         reason: String,
     },
@@ -145,10 +146,23 @@ fn verify(expected: &[u8; 32], got: &[u8; 32]) -> bool {
         == 0
 }
 
-fn codec() -> LengthDelimitedCodec {
+/// Frames during the handshake are tiny; the full limit applies only once the peer is
+/// authenticated, so a stranger cannot make the node reserve megabytes.
+const HANDSHAKE_FRAME_BYTES: usize = 4096;
+/// An inbound connection with nothing to read for this long is closed (a live peer
+/// heartbeats far more often; it reconnects on its next send).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// A send that makes no progress for this long drops the connection.
+const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn handshake_codec() -> LengthDelimitedCodec {
     LengthDelimitedCodec::builder()
-        .max_frame_length(MAX_FRAME_BYTES)
+        .max_frame_length(HANDSHAKE_FRAME_BYTES)
         .new_codec()
+}
+
+fn authenticated(framed: &mut Framed<TcpStream, LengthDelimitedCodec>) {
+    framed.codec_mut().set_max_frame_length(MAX_FRAME_BYTES);
 }
 
 /// Why a connection was closed.
@@ -194,7 +208,7 @@ pub struct Transport {
     self_address: Address,
     cluster: String,
     secret: Arc<[u8]>,
-    peers: Mutex<HashMap<Address, mpsc::Sender<Bytes>>>,
+    peers: Mutex<HashMap<Address, mpsc::Sender<(Instant, Bytes)>>>,
     /// Injected faults per peer.
     pub faults: Arc<Faults>,
     metrics: Arc<Metrics>,
@@ -253,45 +267,61 @@ impl Transport {
                 })
                 .clone()
         };
-        if queue.try_send(bytes).is_err() {
+        if queue.try_send((Instant::now(), bytes)).is_err() {
             self.metrics.dropped(message.kind());
         }
     }
 
     /// Owns the outbound connection to one peer: connects on demand, delays per the
     /// link's fault, and reconnects after errors.
-    async fn peer_writer(self: Arc<Self>, peer: Address, mut queue: mpsc::Receiver<Bytes>) {
+    async fn peer_writer(
+        self: Arc<Self>,
+        peer: Address,
+        mut queue: mpsc::Receiver<(Instant, Bytes)>,
+    ) {
         let mut connection: Option<Framed<TcpStream, LengthDelimitedCodec>> = None;
-        while let Some(frame) = queue.recv().await {
+        while let Some((queued_at, frame)) = queue.recv().await {
             let fault = self.faults.get(&peer);
             if fault.cut_outbound {
                 continue;
             }
-            let delay = fault.delay_ms
-                + if fault.jitter_ms > 0 {
-                    self.rng
-                        .lock()
-                        .expect("rng")
-                        .random_range(0..=fault.jitter_ms)
-                } else {
-                    0
-                };
-            if delay > 0 {
-                tokio::time::sleep(Duration::from_millis(delay)).await;
-            }
+            // The delay counts from when the message was queued, so a slow link delays
+            // each message rather than throttling the link to one per delay.
+            let jitter = if fault.jitter_ms > 0 {
+                self.rng
+                    .lock()
+                    .expect("rng")
+                    .random_range(0..=fault.jitter_ms)
+            } else {
+                0
+            };
+            let due = queued_at + Duration::from_millis(fault.delay_ms + jitter);
+            tokio::time::sleep_until(due.into()).await;
             if connection.is_none() {
                 match self.connect(&peer).await {
                     Ok(c) => connection = Some(c),
                     Err(e) => {
                         tracing::debug!(peer = %peer, "connect failed: {e}");
+                        // What queued up meanwhile is stale; drop it rather than
+                        // paying a connect timeout per message.
+                        while queue.try_recv().is_ok() {
+                            self.metrics.dropped("stale");
+                        }
                         continue;
                     }
                 }
             }
             if let Some(c) = connection.as_mut() {
-                if let Err(e) = c.send(frame).await {
-                    tracing::debug!(peer = %peer, "send failed, reconnecting: {e}");
-                    connection = None;
+                match tokio::time::timeout(SEND_TIMEOUT, c.send(frame)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::debug!(peer = %peer, "send failed, reconnecting: {e}");
+                        connection = None;
+                    }
+                    Err(_) => {
+                        tracing::debug!(peer = %peer, "send stalled, reconnecting");
+                        connection = None;
+                    }
                 }
             }
         }
@@ -308,10 +338,11 @@ impl Transport {
         .await
         .map_err(|_| LinkError::Timeout)??;
         stream.set_nodelay(true)?;
-        let mut framed = Framed::new(stream, codec());
+        let mut framed = Framed::new(stream, handshake_codec());
         tokio::time::timeout(HANDSHAKE_TIMEOUT, self.client_handshake(&mut framed))
             .await
             .map_err(|_| LinkError::Timeout)??;
+        authenticated(&mut framed);
         Ok(framed)
     }
 
@@ -330,12 +361,30 @@ impl Transport {
             },
         )
         .await?;
-        let (server_nonce, server_proof) = match recv_handshake(framed).await? {
-            Handshake::Challenge { nonce, proof } => (nonce, proof),
+        let server_nonce = match recv_handshake(framed).await? {
+            Handshake::Challenge { nonce } => nonce,
             Handshake::Refused { reason } => return Err(LinkError::Refused(reason)),
             other => {
                 return Err(LinkError::BadFrame(format!(
                     "expected a challenge, got {other:?}"
+                )))
+            }
+        };
+        let mine = proof(
+            &self.secret,
+            b"client",
+            &self.cluster,
+            &self.self_address,
+            &client_nonce,
+            &server_nonce,
+        );
+        send_handshake(framed, &Handshake::Proof { proof: mine }).await?;
+        let server_proof = match recv_handshake(framed).await? {
+            Handshake::Accepted { proof } => proof,
+            Handshake::Refused { reason } => return Err(LinkError::Refused(reason)),
+            other => {
+                return Err(LinkError::BadFrame(format!(
+                    "expected acceptance, got {other:?}"
                 )))
             }
         };
@@ -347,26 +396,12 @@ impl Transport {
             &client_nonce,
             &server_nonce,
         );
-        if !verify(&expected, &server_proof) {
-            return Err(LinkError::Refused(
+        if verify(&expected, &server_proof) {
+            Ok(())
+        } else {
+            Err(LinkError::Refused(
                 "the peer does not know the cluster secret".into(),
-            ));
-        }
-        let mine = proof(
-            &self.secret,
-            b"client",
-            &self.cluster,
-            &self.self_address,
-            &client_nonce,
-            &server_nonce,
-        );
-        send_handshake(framed, &Handshake::Proof { proof: mine }).await?;
-        match recv_handshake(framed).await? {
-            Handshake::Accepted => Ok(()),
-            Handshake::Refused { reason } => Err(LinkError::Refused(reason)),
-            other => Err(LinkError::BadFrame(format!(
-                "expected acceptance, got {other:?}"
-            ))),
+            ))
         }
     }
 
@@ -393,6 +428,9 @@ impl Transport {
                     .await?;
                     return Err(LinkError::Refused(reason));
                 }
+                if from.host.is_empty() || from.host.len() > shared::address::MAX_HOST_LEN {
+                    return Err(LinkError::BadFrame("hello names an invalid address".into()));
+                }
                 (cluster, from, nonce)
             }
             other => {
@@ -415,20 +453,13 @@ impl Transport {
             .await?;
             return Err(LinkError::Refused(reason));
         }
+        // The client proves first: a stranger gets nothing signed with the secret to
+        // guess it from offline.
         let server_nonce: [u8; 32] = rand::rng().random();
-        let mine = proof(
-            &self.secret,
-            b"server",
-            &cluster,
-            &from,
-            &client_nonce,
-            &server_nonce,
-        );
         send_handshake(
             framed,
             &Handshake::Challenge {
                 nonce: server_nonce,
-                proof: mine,
             },
         )
         .await?;
@@ -459,7 +490,15 @@ impl Transport {
             .await?;
             return Err(LinkError::Refused(reason));
         }
-        send_handshake(framed, &Handshake::Accepted).await?;
+        let mine = proof(
+            &self.secret,
+            b"server",
+            &cluster,
+            &from,
+            &client_nonce,
+            &server_nonce,
+        );
+        send_handshake(framed, &Handshake::Accepted { proof: mine }).await?;
         Ok(from)
     }
 
@@ -495,13 +534,24 @@ impl Transport {
         inbound: mpsc::Sender<Message>,
     ) -> Result<(), LinkError> {
         stream.set_nodelay(true)?;
-        let mut framed = Framed::new(stream, codec());
+        let mut framed = Framed::new(stream, handshake_codec());
         let peer = tokio::time::timeout(HANDSHAKE_TIMEOUT, self.server_handshake(&mut framed))
             .await
             .map_err(|_| LinkError::Timeout)??;
-        while let Some(frame) = framed.next().await {
-            let frame = frame.map_err(|e| LinkError::BadFrame(e.to_string()))?;
+        authenticated(&mut framed);
+        loop {
+            let frame = match tokio::time::timeout(IDLE_TIMEOUT, framed.next()).await {
+                Err(_) | Ok(None) => return Ok(()),
+                Ok(Some(frame)) => frame.map_err(|e| LinkError::BadFrame(e.to_string()))?,
+            };
             let message = wire::decode(&frame).map_err(|e| LinkError::BadFrame(e.to_string()))?;
+            if message.sender() != &peer {
+                return Err(LinkError::Refused(format!(
+                    "{} sent a message as {}",
+                    peer,
+                    message.sender()
+                )));
+            }
             if self.faults.get(&peer).cut_inbound {
                 self.metrics.dropped(message.kind());
                 continue;
@@ -511,7 +561,6 @@ impl Transport {
                 return Ok(());
             }
         }
-        Ok(())
     }
 }
 
@@ -538,23 +587,24 @@ mod tests {
         (transport, address, rx)
     }
 
-    fn heartbeat(port: u16) -> Message {
+    /// A heartbeat from `from` with sequence number `seq`.
+    fn heartbeat(from: &Address, seq: u64) -> Message {
         Message::Heartbeat {
-            from: UniqueAddress::new(Address::new("127.0.0.1", port), 1),
-            seq: 7,
+            from: UniqueAddress::new(from.clone(), 1),
+            seq,
         }
     }
 
     #[tokio::test]
     async fn authenticated_peers_exchange_messages_and_a_cut_drops_them() {
-        let (a, _, _) = transport_on("c", "secret-123").await;
+        let (a, a_address, _) = transport_on("c", "secret-123").await;
         let (_, b_address, mut b_inbox) = transport_on("c", "secret-123").await;
-        a.send(&b_address, &heartbeat(1));
+        a.send(&b_address, &heartbeat(&a_address, 1));
         let got = tokio::time::timeout(Duration::from_secs(5), b_inbox.recv())
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(got, heartbeat(1));
+        assert_eq!(got, heartbeat(&a_address, 1));
         a.faults.set(
             b_address.clone(),
             LinkFault {
@@ -562,33 +612,46 @@ mod tests {
                 ..Default::default()
             },
         );
-        a.send(&b_address, &heartbeat(2));
+        a.send(&b_address, &heartbeat(&a_address, 2));
         assert!(
             tokio::time::timeout(Duration::from_millis(300), b_inbox.recv())
                 .await
                 .is_err()
         );
         a.faults.heal_all();
-        a.send(&b_address, &heartbeat(3));
+        a.send(&b_address, &heartbeat(&a_address, 3));
         let got = tokio::time::timeout(Duration::from_secs(5), b_inbox.recv())
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(got, heartbeat(3));
+        assert_eq!(got, heartbeat(&a_address, 3));
     }
 
     #[tokio::test]
     async fn a_wrong_secret_or_cluster_name_is_refused() {
         let (_, b_address, mut b_inbox) = transport_on("c", "secret-123").await;
-        let (wrong_secret, _, _) = transport_on("c", "other-secret").await;
+        let (wrong_secret, a_address, _) = transport_on("c", "other-secret").await;
         let (wrong_cluster, _, _) = transport_on("other", "secret-123").await;
         for t in [&wrong_secret, &wrong_cluster] {
             assert!(matches!(
                 t.connect(&b_address).await,
                 Err(LinkError::Refused(_))
             ));
-            t.send(&b_address, &heartbeat(9));
+            t.send(&b_address, &heartbeat(&a_address, 9));
         }
+        assert!(
+            tokio::time::timeout(Duration::from_millis(500), b_inbox.recv())
+                .await
+                .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_peer_cannot_speak_for_another_node() {
+        let (a, _, _) = transport_on("c", "secret-123").await;
+        let (_, b_address, mut b_inbox) = transport_on("c", "secret-123").await;
+        let someone_else = Address::new("127.0.0.1", 1);
+        a.send(&b_address, &heartbeat(&someone_else, 1));
         assert!(
             tokio::time::timeout(Duration::from_millis(500), b_inbox.recv())
                 .await
@@ -599,7 +662,7 @@ mod tests {
     #[tokio::test]
     async fn garbage_and_oversized_frames_close_only_that_connection() {
         use tokio::io::AsyncWriteExt;
-        let (a, _, _) = transport_on("c", "secret-123").await;
+        let (a, a_address, _) = transport_on("c", "secret-123").await;
         let (_, b_address, mut b_inbox) = transport_on("c", "secret-123").await;
         let mut garbage = TcpStream::connect(("127.0.0.1", b_address.port))
             .await
@@ -621,11 +684,15 @@ mod tests {
             matches!(closed, Ok(0) | Err(_)),
             "oversized frame closes the connection"
         );
-        a.send(&b_address, &heartbeat(4));
+        a.send(&b_address, &heartbeat(&a_address, 4));
         let got = tokio::time::timeout(Duration::from_secs(5), b_inbox.recv())
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(got, heartbeat(4), "other connections are unaffected");
+        assert_eq!(
+            got,
+            heartbeat(&a_address, 4),
+            "other connections are unaffected"
+        );
     }
 }

@@ -133,6 +133,24 @@ impl Message {
         }
     }
 
+    /// The address of the node that sent it (the transport checks it against the
+    /// authenticated peer, so no peer can speak for another).
+    pub fn sender(&self) -> &Address {
+        match self {
+            Message::InitJoin { from, .. }
+            | Message::InitJoinAck { from, .. }
+            | Message::InitJoinNack { from }
+            | Message::Welcome { from, .. }
+            | Message::JoinRefused { from, .. }
+            | Message::Gossip { from, .. }
+            | Message::GossipStatus { from, .. }
+            | Message::Heartbeat { from, .. }
+            | Message::HeartbeatRsp { from, .. }
+            | Message::Quarantined { from, .. } => &from.address,
+            Message::Join { node, .. } => &node.address,
+        }
+    }
+
     /// Whether it belongs to failure detection rather than gossip.
     pub fn is_heartbeat(&self) -> bool {
         matches!(
