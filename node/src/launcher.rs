@@ -95,6 +95,21 @@ struct Slot {
     starts: u32,
 }
 
+impl Slot {
+    /// A slot whose first incarnation was just started.
+    fn running(process: NodeProcess) -> Slot {
+        Slot {
+            cluster: process.cluster.clone(),
+            http: process.http.clone(),
+            process: Some(process),
+            state: SlotState::Running,
+            last_exit: None,
+            exited_at: None,
+            starts: 1,
+        }
+    }
+}
+
 /// The supervised processes.
 pub struct Launcher {
     args: DemoArgs,
@@ -153,15 +168,7 @@ impl Launcher {
         let mut slots = self.slots.lock().expect("slots");
         for i in 0..count {
             let process = self.spawn(i, count)?;
-            slots.push(Slot {
-                cluster: process.cluster.clone(),
-                http: process.http.clone(),
-                process: Some(process),
-                state: SlotState::Running,
-                last_exit: None,
-                exited_at: None,
-                starts: 1,
-            });
+            slots.push(Slot::running(process));
         }
         Ok(())
     }
@@ -258,15 +265,7 @@ impl Launcher {
             return Err(std::io::Error::other(format!("at most {MAX_SLOTS} nodes")));
         }
         let process = self.spawn(slot, self.args.nodes)?;
-        slots.push(Slot {
-            cluster: process.cluster.clone(),
-            http: process.http.clone(),
-            process: Some(process),
-            state: SlotState::Running,
-            last_exit: None,
-            exited_at: None,
-            starts: 1,
-        });
+        slots.push(Slot::running(process));
         Ok(slot)
     }
 

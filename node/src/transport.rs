@@ -203,6 +203,17 @@ async fn recv_handshake(
     }
 }
 
+/// Tells the peer why it is refused (best effort) and returns the error to log.
+async fn refuse(framed: &mut Framed<TcpStream, LengthDelimitedCodec>, reason: String) -> LinkError {
+    let refused = Handshake::Refused {
+        reason: reason.clone(),
+    };
+    if let Err(e) = send_handshake(framed, &refused).await {
+        tracing::debug!("could not send the refusal: {e}");
+    }
+    LinkError::Refused(reason)
+}
+
 /// The transport of one node.
 pub struct Transport {
     self_address: Address,
@@ -419,14 +430,7 @@ impl Transport {
             } => {
                 if protocol != PROTOCOL_VERSION {
                     let reason = format!("protocol {protocol} is not supported (this node speaks {PROTOCOL_VERSION})");
-                    send_handshake(
-                        framed,
-                        &Handshake::Refused {
-                            reason: reason.clone(),
-                        },
-                    )
-                    .await?;
-                    return Err(LinkError::Refused(reason));
+                    return Err(refuse(framed, reason).await);
                 }
                 if from.host.is_empty() || from.host.len() > shared::address::MAX_HOST_LEN {
                     return Err(LinkError::BadFrame("hello names an invalid address".into()));
@@ -444,14 +448,7 @@ impl Transport {
                 "cluster name `{}` does not match",
                 cluster.chars().take(64).collect::<String>()
             );
-            send_handshake(
-                framed,
-                &Handshake::Refused {
-                    reason: reason.clone(),
-                },
-            )
-            .await?;
-            return Err(LinkError::Refused(reason));
+            return Err(refuse(framed, reason).await);
         }
         // The client proves first: a stranger gets nothing signed with the secret to
         // guess it from offline.
@@ -480,15 +477,7 @@ impl Transport {
             &server_nonce,
         );
         if !verify(&expected, &client_proof) {
-            let reason = "wrong cluster secret".to_string();
-            send_handshake(
-                framed,
-                &Handshake::Refused {
-                    reason: reason.clone(),
-                },
-            )
-            .await?;
-            return Err(LinkError::Refused(reason));
+            return Err(refuse(framed, "wrong cluster secret".into()).await);
         }
         let mine = proof(
             &self.secret,

@@ -124,6 +124,21 @@ fn ring_hash(node: &UniqueAddress) -> u64 {
     hash.finish()
 }
 
+/// `nodes` and `also` in ring order (by hash of the unique address), without duplicates.
+fn hashed_ring<'a>(
+    nodes: &'a BTreeSet<UniqueAddress>,
+    also: &'a UniqueAddress,
+) -> Vec<(u64, &'a UniqueAddress)> {
+    let mut ring: Vec<(u64, &UniqueAddress)> = nodes
+        .iter()
+        .chain(std::iter::once(also))
+        .map(|n| (ring_hash(n), n))
+        .collect();
+    ring.sort();
+    ring.dedup();
+    ring
+}
+
 /// Who `self_node` monitors: the next `monitored_by` nodes after it on the hashed ring.
 /// Unreachable nodes on the way are monitored too (to see them come back) but do not
 /// count toward the limit, so a few failures never leave a node unwatched.
@@ -133,13 +148,7 @@ pub fn heartbeat_receivers(
     unreachable: &BTreeSet<UniqueAddress>,
     monitored_by: usize,
 ) -> BTreeSet<UniqueAddress> {
-    let mut ring: Vec<(u64, &UniqueAddress)> = nodes
-        .iter()
-        .chain(std::iter::once(self_node))
-        .map(|n| (ring_hash(n), n))
-        .collect();
-    ring.sort();
-    ring.dedup();
+    let ring = hashed_ring(nodes, self_node);
     let start = ring.iter().position(|(_, n)| *n == self_node).unwrap_or(0);
     let mut receivers = BTreeSet::new();
     let mut counted = 0;
@@ -163,13 +172,7 @@ pub fn ring_monitors(
     subject: &UniqueAddress,
     monitored_by: usize,
 ) -> Vec<UniqueAddress> {
-    let mut ring: Vec<(u64, &UniqueAddress)> = nodes
-        .iter()
-        .chain(std::iter::once(subject))
-        .map(|n| (ring_hash(n), n))
-        .collect();
-    ring.sort();
-    ring.dedup();
+    let ring = hashed_ring(nodes, subject);
     let Some(at) = ring.iter().position(|(_, n)| *n == subject) else {
         return Vec::new();
     };
