@@ -1,6 +1,8 @@
-//! Item-item collaborative filtering in the style of SAR: Jaccard similarity of
-//! co-occurrence counts, a user's affinity to what they watched (the rating), and a
-//! score for every unseen video that sums affinity times similarity. Users with too
+//! Item-item collaborative filtering in the style of SAR: cosine similarity of
+//! co-occurrence counts (`c_ij / sqrt(c_i c_j)`), a user's affinity to what they
+//! watched (1 per watch; a rating can be passed instead), and a score for every unseen
+//! video that sums affinity times similarity. Cosine beat SAR's Jaccard on
+//! MovieLens 100k (see the quality program), and so did plain watches over ratings. Users with too
 //! little history get the popularity list. Ties break by video id, so the same data
 //! gives the same answer on every node.
 //!
@@ -27,7 +29,7 @@ pub const MIN_HISTORY: usize = 2;
 pub struct ItemItem {
     items: Vec<u32>,
     index: HashMap<u32, usize>,
-    /// Dense `n * n` Jaccard similarities.
+    /// Dense `n * n` cosine similarities.
     similarity: Vec<f32>,
     /// Items by interaction count, most popular first.
     popular: Vec<Scored>,
@@ -69,7 +71,8 @@ impl ItemItem {
             for j in 0..n {
                 let c = co[i * n + j];
                 if i != j && c > 0 {
-                    similarity[i * n + j] = c as f32 / (count[i] + count[j] - c) as f32;
+                    similarity[i * n + j] =
+                        c as f32 / ((count[i] as f32) * (count[j] as f32)).sqrt();
                 }
             }
         }
