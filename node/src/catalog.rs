@@ -70,21 +70,48 @@ fn read_latin1(path: &Path) -> Result<String, DataError> {
     Ok(bytes.into_iter().map(char::from).collect())
 }
 
+/// Where a data line came from, to name it in an error.
+struct LineRef {
+    file: String,
+    line: usize,
+}
+
+impl LineRef {
+    fn error(&self, what: &str) -> DataError {
+        DataError::Malformed {
+            file: self.file.clone(),
+            line: self.line,
+            what: what.into(),
+        }
+    }
+}
+
+/// The non-empty lines of a RecBole atomic file after its header, with their places.
+fn data_lines(path: &Path) -> Result<Vec<(String, LineRef)>, DataError> {
+    let file = path.display().to_string();
+    Ok(read_latin1(path)?
+        .lines()
+        .enumerate()
+        .skip(1)
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            (
+                l.to_string(),
+                LineRef {
+                    file: file.clone(),
+                    line: i + 1,
+                },
+            )
+        })
+        .collect())
+}
+
 impl Dataset {
     /// Loads `ml-100k.inter` and `ml-100k.item` from `dir`.
     pub fn load(dir: &Path) -> Result<Dataset, DataError> {
         let mut dataset = Dataset::default();
-        let items_path = dir.join("ml-100k.item");
-        let file = items_path.display().to_string();
-        for (i, line) in read_latin1(&items_path)?.lines().enumerate().skip(1) {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let malformed = |what: &str| DataError::Malformed {
-                file: file.clone(),
-                line: i + 1,
-                what: what.into(),
-            };
+        for (line, malformed) in data_lines(&dir.join("ml-100k.item"))? {
+            let malformed = |what: &str| malformed.error(what);
             let fields: Vec<&str> = line.split('\t').collect();
             if fields.len() < 4 {
                 return Err(malformed("expected 4 tab-separated fields"));
@@ -102,17 +129,8 @@ impl Dataset {
                 },
             );
         }
-        let ratings_path = dir.join("ml-100k.inter");
-        let file = ratings_path.display().to_string();
-        for (i, line) in read_latin1(&ratings_path)?.lines().enumerate().skip(1) {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let malformed = |what: &str| DataError::Malformed {
-                file: file.clone(),
-                line: i + 1,
-                what: what.into(),
-            };
+        for (line, malformed) in data_lines(&dir.join("ml-100k.inter"))? {
+            let malformed = |what: &str| malformed.error(what);
             let mut fields = line.split('\t');
             let mut next = |what: &str| fields.next().ok_or_else(|| malformed(what));
             let user = next("no user")?
