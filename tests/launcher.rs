@@ -102,6 +102,10 @@ fn the_launcher_starts_kills_restarts_adds_and_stops_cleanly() {
             &format!("127.0.0.1:{launcher_port}"),
             "--logs",
             logs.to_str().unwrap(),
+            "--state",
+            logs.join("state").to_str().unwrap(),
+            "--node-args",
+            "--synthetic-data true",
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())

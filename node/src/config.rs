@@ -28,7 +28,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum CliCommand {
     /// Run a cluster node.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Operator commands against a running node's management API (like Petabridge.Cmd).
     Cluster(ClusterArgs),
     /// Start a supervised demo cluster of node processes on this machine.
@@ -148,6 +148,21 @@ pub struct RunArgs {
     /// Demo mode: fault and admin endpoints open, a built-in secret if none is given.
     #[arg(long, env = "NODE_DEMO")]
     pub demo: Option<bool>,
+    /// The MovieLens folder written by `scripts/fetch-data.sh`. Default `data/ml-100k`.
+    #[arg(long, env = "NODE_DATA")]
+    pub data: Option<PathBuf>,
+    /// Serve a small synthetic catalogue instead of MovieLens (tests; no download).
+    #[arg(long, env = "NODE_SYNTHETIC_DATA")]
+    pub synthetic_data: Option<bool>,
+    /// Folder of this node's watch-history store. Default `state/node-<cluster port>`.
+    #[arg(long, env = "NODE_STORE")]
+    pub store: Option<PathBuf>,
+    /// The built dashboard to serve at `/`. Default `dist`.
+    #[arg(long, env = "NODE_WEB_ROOT")]
+    pub web_root: Option<PathBuf>,
+    /// The demo launcher's HTTP address, shown to the dashboard.
+    #[arg(long, env = "NODE_LAUNCHER")]
+    pub launcher: Option<String>,
 }
 
 /// The resolved configuration.
@@ -171,6 +186,23 @@ pub struct NodeConfig {
     pub token: Option<String>,
     /// Demo mode.
     pub demo: bool,
+    /// Where the catalogue comes from.
+    pub data: DataSource,
+    /// Folder of the watch-history store.
+    pub store: PathBuf,
+    /// The built dashboard.
+    pub web_root: PathBuf,
+    /// The demo launcher's HTTP address.
+    pub launcher: Option<String>,
+}
+
+/// Where a node's catalogue comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DataSource {
+    /// MovieLens 100k in this folder.
+    MovieLens(PathBuf),
+    /// The synthetic catalogue (tests).
+    Synthetic,
 }
 
 /// Why the configuration is unusable.
@@ -303,6 +335,24 @@ impl RunArgs {
                 "an admin token is required (--token or NODE_TOKEN) outside demo mode".into(),
             ));
         }
+        let data = if self.synthetic_data.or(file.synthetic_data).unwrap_or(false) {
+            DataSource::Synthetic
+        } else {
+            DataSource::MovieLens(
+                self.data
+                    .or(file.data)
+                    .unwrap_or_else(|| PathBuf::from("data/ml-100k")),
+            )
+        };
+        let store = self
+            .store
+            .or(file.store)
+            .unwrap_or_else(|| PathBuf::from(format!("state/node-{}", advertise.port)));
+        let web_root = self
+            .web_root
+            .or(file.web_root)
+            .unwrap_or_else(|| PathBuf::from("dist"));
+        let launcher = self.launcher.or(file.launcher);
         Ok(NodeConfig {
             bind,
             advertise,
@@ -313,6 +363,10 @@ impl RunArgs {
             secret,
             token: if demo { None } else { token },
             demo,
+            data,
+            store,
+            web_root,
+            launcher,
         })
     }
 }
@@ -325,7 +379,7 @@ mod tests {
         let mut full = vec!["node", "run"];
         full.extend_from_slice(list);
         match Cli::try_parse_from(full).unwrap().command {
-            CliCommand::Run(a) => a,
+            CliCommand::Run(a) => *a,
             _ => unreachable!(),
         }
     }

@@ -42,7 +42,7 @@ pub struct AppState {
 }
 
 /// An error answer.
-pub struct ApiError(StatusCode, String);
+pub struct ApiError(pub StatusCode, pub String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -104,6 +104,58 @@ fn parse_address(text: &str) -> Result<Address, ApiError> {
         .map_err(|e| bad_request(e.to_string()))
 }
 
+/// The management router joined with the service API (`/api/...`) and the built
+/// dashboard (`web_root`, served at `/`; an unknown path under it gets `index.html`,
+/// so the app's own routes work). Unknown API paths get a JSON 404. Every answer
+/// allows any origin (CORS), because the dashboard loaded from one node talks to
+/// all of them; mutating endpoints still need the token outside demo mode.
+pub fn with_service_and_dashboard(
+    management: Router,
+    service: Arc<crate::service::Service>,
+    web_root: &std::path::Path,
+) -> Router {
+    let web_root = web_root.to_path_buf();
+    management
+        .merge(crate::service::api::router(service))
+        .fallback(move |request: axum::extract::Request| {
+            let web_root = web_root.clone();
+            async move { serve_dashboard(&web_root, request).await }
+        })
+        .layer(
+            tower_http::cors::CorsLayer::new()
+                .allow_origin(tower_http::cors::Any)
+                .allow_methods(tower_http::cors::Any)
+                .allow_headers(tower_http::cors::Any),
+        )
+}
+
+async fn serve_dashboard(web_root: &std::path::Path, request: axum::extract::Request) -> Response {
+    let path = request.uri().path();
+    let api = [
+        "/api", "/cluster", "/faults", "/metrics", "/ws", "/alive", "/ready",
+    ];
+    if api
+        .iter()
+        .any(|p| path == *p || path.starts_with(&format!("{p}/")))
+    {
+        return ApiError(StatusCode::NOT_FOUND, "no such endpoint".into()).into_response();
+    }
+    let index = web_root.join("index.html");
+    if !index.exists() {
+        return (
+            StatusCode::NOT_FOUND,
+            "The dashboard is not built: run scripts/build-web.sh (scripts/demo.sh does it).",
+        )
+            .into_response();
+    }
+    let mut files = tower_http::services::ServeDir::new(web_root)
+        .fallback(tower_http::services::ServeFile::new(index));
+    match files.try_call(request).await {
+        Ok(response) => response.into_response(),
+        Err(e) => ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
 /// The router.
 pub fn app(state: AppState) -> Router {
     Router::new()
@@ -120,7 +172,6 @@ pub fn app(state: AppState) -> Router {
         .route("/faults/freeze", post(freeze))
         .route("/faults/crash", post(crash))
         .route("/ws", get(ws))
-        .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such endpoint".into()) })
         .with_state(state)
 }
 

@@ -14,8 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use clap::Args;
-use serde::Serialize;
-use shared::api::ErrorBody;
+use shared::api::{ErrorBody, SlotState, SlotView};
 use std::fs::File;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -49,40 +48,18 @@ pub struct DemoArgs {
     /// Where node logs go.
     #[arg(long, env = "DEMO_LOGS", default_value = "demo-logs")]
     pub logs: PathBuf,
-}
-
-/// What the launcher knows of one slot.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub enum SlotState {
-    /// The process runs.
-    Running,
-    /// SIGSTOPped by the launcher.
-    Paused,
-    /// Stopped by an operator; not restarted.
-    Stopped,
-    /// Exited on its own; restarted soon if auto-restart is on.
-    Exited,
-}
-
-/// One slot as the API shows it.
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SlotView {
-    /// Index.
-    pub slot: usize,
-    /// Cluster address.
-    pub cluster: String,
-    /// HTTP address of the node's API and dashboard.
-    pub http: String,
-    /// Process id, while running.
-    pub pid: Option<u32>,
-    /// State.
-    pub state: SlotState,
-    /// Exit code of the last incarnation, if it exited.
-    pub last_exit: Option<i32>,
-    /// Incarnations started so far.
-    pub starts: u32,
+    /// Where each slot keeps its watch-history store (kept across restarts, like a
+    /// persistent volume).
+    #[arg(long, env = "DEMO_STATE", default_value = "demo-state")]
+    pub state: PathBuf,
+    /// Extra flags passed to every `node run` (for example `--synthetic-data true`).
+    #[arg(
+        long,
+        env = "DEMO_NODE_ARGS",
+        allow_hyphen_values = true,
+        value_delimiter = ' '
+    )]
+    pub node_args: Vec<String>,
 }
 
 struct Slot {
@@ -149,9 +126,25 @@ impl Launcher {
             &self.seeds(seed_count),
             "--roles",
             &self.args.roles,
+            "--store",
+            &self
+                .args
+                .state
+                .join(format!("n{slot}"))
+                .display()
+                .to_string(),
+            "--launcher",
+            &self.args.launcher.to_string(),
         ]
         .iter()
         .map(|s| s.to_string())
+        .chain(
+            self.args
+                .node_args
+                .iter()
+                .filter(|a| !a.is_empty())
+                .cloned(),
+        )
         .collect();
         NodeProcess::spawn(
             &self.binary,
@@ -333,6 +326,13 @@ pub fn app(launcher: Arc<Launcher>) -> Router {
         .route("/launcher/nodes/{slot}/{action}", post(act))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint".into()) })
         .with_state(launcher)
+        // The dashboard, served by the nodes, calls the launcher from another origin.
+        .layer(
+            tower_http::cors::CorsLayer::new()
+                .allow_origin(tower_http::cors::Any)
+                .allow_methods(tower_http::cors::Any)
+                .allow_headers(tower_http::cors::Any),
+        )
 }
 
 async fn list(State(l): State<Arc<Launcher>>) -> Response {

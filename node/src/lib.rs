@@ -15,4 +15,5 @@ pub mod metrics;
 pub mod procs;
 pub mod recommender;
 pub mod runtime;
+pub mod service;
 pub mod transport;

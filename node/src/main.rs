@@ -5,13 +5,16 @@
 //! restart to join the real cluster, 2 on bad configuration, 1 if the core failed.
 
 use clap::Parser;
-use node::config::{Cli, CliCommand, NodeConfig};
+use node::catalog::Dataset;
+use node::config::{Cli, CliCommand, DataSource, NodeConfig};
 use node::http::{app, AppState};
 use node::metrics::Metrics;
 use node::runtime::{self, clock_ms};
+use node::service::store::WatchStore;
+use node::service::{Identity, Library, Service, Timing};
 use node::transport::Transport;
 use rand::Rng;
-use shared::{Command, Node, ShutdownReason, UniqueAddress};
+use shared::{Command, Message, Node, ShutdownReason, UniqueAddress};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -94,7 +97,32 @@ async fn run(config: NodeConfig) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let (inbound_tx, inbound_rx) = tokio::sync::mpsc::channel(4096);
+    let dataset = match &config.data {
+        DataSource::Synthetic => Dataset::synthetic(200, 300, 6, 7),
+        DataSource::MovieLens(folder) => match Dataset::load(folder) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("node: {e} (or pass --synthetic-data true)");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let store = match WatchStore::open(&config.store) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("node: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let library = Arc::new(Library::build(dataset));
+    tracing::info!(
+        videos = library.videos.len(),
+        users = library.base_history.len(),
+        recorded_watches = store.len(),
+        "catalogue loaded and model trained"
+    );
+    let (inbound_tx, mut inbound_rx) = tokio::sync::mpsc::channel(4096);
+    let (core_tx, core_rx) = tokio::sync::mpsc::channel(4096);
     tokio::spawn(Arc::clone(&transport).accept_loop(cluster_listener, inbound_tx));
     let exiting_timeout = config.settings.exiting_timeout_ms;
     let core = Node::new(
@@ -105,15 +133,44 @@ async fn run(config: NodeConfig) -> ExitCode {
         rand::rng().random(),
         clock_ms(),
     );
-    let handle = runtime::start(core, inbound_rx, Arc::clone(&transport));
+    let handle = runtime::start(core, core_rx, Arc::clone(&transport));
+    let identity = Identity {
+        me: me.clone(),
+        http: config.http.to_string(),
+        roles: config.roles.clone(),
+        demo: config.demo,
+        launcher: config.launcher.clone(),
+    };
+    let (service, service_tx) = Service::start(
+        identity,
+        library,
+        store,
+        Timing::default(),
+        Arc::clone(&transport),
+        handle.clone(),
+    );
+    // One reader of the transport: membership messages go to the core, service
+    // messages to the service.
+    tokio::spawn(async move {
+        while let Some(message) = inbound_rx.recv().await {
+            let delivered = match message {
+                Message::Service { from, body } => service_tx.send((from, body)).await.is_ok(),
+                other => core_tx.send(other).await.is_ok(),
+            };
+            if !delivered {
+                return;
+            }
+        }
+    });
     let state = AppState {
         handle: handle.clone(),
         transport: Arc::clone(&transport),
         metrics,
         token: config.token.clone(),
     };
+    let router = node::http::with_service_and_dashboard(app(state), service, &config.web_root);
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(http_listener, app(state)).await {
+        if let Err(e) = axum::serve(http_listener, router).await {
             tracing::error!("http server failed: {e}");
         }
     });

@@ -151,3 +151,175 @@ pub enum StreamMessage {
         description: String,
     },
 }
+
+/// A video as the service API shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VideoJson {
+    /// Catalogue id.
+    pub id: u32,
+    /// Title.
+    pub title: String,
+    /// Release year, when known.
+    pub year: Option<u16>,
+    /// Genres.
+    pub genres: Vec<String>,
+}
+
+/// `GET /api/videos?query=&genre=&page=`: one page of matching videos.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VideosPage {
+    /// The videos on this page.
+    pub items: Vec<VideoJson>,
+    /// Page number, from 1.
+    pub page: u32,
+    /// Videos per page.
+    pub page_size: u32,
+    /// Matching videos over all pages.
+    pub total: u32,
+}
+
+/// One video a user watched.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WatchedJson {
+    /// The video.
+    pub video: VideoJson,
+    /// When it was recorded by the service (ms since the epoch); `None` for the
+    /// dataset's own history.
+    pub recorded_at_ms: Option<u64>,
+}
+
+/// `GET /api/users/{id}/history`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryResponse {
+    /// The user.
+    pub user: u32,
+    /// Watched videos: the dataset's, then those recorded through the service.
+    pub watched: Vec<WatchedJson>,
+    /// The worker that read it (`host:port` of its cluster address).
+    pub served_by: String,
+    /// Replicas whose copies were merged into this answer.
+    pub replicas_read: u32,
+}
+
+/// `POST /api/users/{id}/watched` body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WatchRequest {
+    /// The video watched.
+    pub video: u32,
+}
+
+/// `POST /api/users/{id}/watched` answer (201: a majority of replicas hold it on disk).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WatchResponse {
+    /// The user.
+    pub user: u32,
+    /// The video.
+    pub video: u32,
+    /// The worker that coordinated the write.
+    pub served_by: String,
+    /// Replicas that acknowledged it durably before the answer.
+    pub acknowledged_by: Vec<String>,
+    /// Replicas the write was sent to.
+    pub replicas: u32,
+}
+
+/// One recommended video.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecommendedJson {
+    /// The video.
+    pub video: VideoJson,
+    /// Higher is better.
+    pub score: f32,
+}
+
+/// `GET /api/recommendations/{user}?n=10`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecommendationsResponse {
+    /// The user.
+    pub user: u32,
+    /// Best first.
+    pub items: Vec<RecommendedJson>,
+    /// The worker that computed it, or the api node itself when degraded.
+    pub served_by: String,
+    /// The api node that answered the HTTP request.
+    pub answered_by: String,
+    /// True when built from the user's history; false for the popularity list.
+    pub personal: bool,
+    /// True when no worker could answer in time and the api node fell back to the
+    /// popularity list.
+    pub degraded: bool,
+    /// Workers tried (1 when the first owner answered).
+    pub attempts: u32,
+    /// Time from receiving the request to answering it, in milliseconds.
+    pub elapsed_ms: f64,
+}
+
+/// What the demo launcher knows of one slot (`GET /launcher/nodes`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SlotState {
+    /// The process runs.
+    Running,
+    /// SIGSTOPped by the launcher.
+    Paused,
+    /// Stopped by an operator; not restarted.
+    Stopped,
+    /// Exited on its own; restarted soon if auto-restart is on.
+    Exited,
+}
+
+/// One launcher slot as its API shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SlotView {
+    /// Index.
+    pub slot: usize,
+    /// Cluster address.
+    pub cluster: String,
+    /// HTTP address of the node's API and dashboard.
+    pub http: String,
+    /// Process id, while running.
+    pub pid: Option<u32>,
+    /// State.
+    pub state: SlotState,
+    /// Exit code of the last incarnation, if it exited.
+    pub last_exit: Option<i32>,
+    /// Incarnations started so far.
+    pub starts: u32,
+}
+
+/// A peer's HTTP address, learned over the cluster transport.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeerHttp {
+    /// Cluster address, `host:port`.
+    pub node: String,
+    /// HTTP address, `host:port`.
+    pub http: String,
+}
+
+/// `GET /api/dashboard`: what the web app needs to connect to the whole cluster.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DashboardInfo {
+    /// This node's cluster address.
+    pub self_node: String,
+    /// This node's HTTP address.
+    pub http: String,
+    /// Its roles.
+    pub roles: Vec<String>,
+    /// Demo mode: no token needed for faults and membership changes.
+    pub demo: bool,
+    /// The demo launcher's HTTP address, when a launcher started this node.
+    pub launcher: Option<String>,
+    /// HTTP addresses of the other nodes this node has heard from.
+    pub peers: Vec<PeerHttp>,
+}

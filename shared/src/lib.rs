@@ -21,6 +21,7 @@ pub mod member;
 pub mod node;
 pub mod reachability;
 pub mod sbr;
+pub mod service;
 pub mod settings;
 pub mod sim;
 pub mod vclock;

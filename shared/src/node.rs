@@ -464,6 +464,8 @@ impl Node {
                 }
             }
             Message::Quarantined { .. } => {}
+            // The node routes service messages elsewhere; one arriving here is ignored.
+            Message::Service { .. } => {}
         }
     }
 

@@ -10,6 +10,7 @@ use crate::address::{Address, UniqueAddress, MAX_HOST_LEN};
 use crate::gossip::Gossip;
 use crate::member::{Member, MAX_ROLES, MAX_ROLE_LEN};
 use crate::reachability::{ObserverRows, Reachability};
+use crate::service::ServiceBody;
 use crate::vclock::VectorClock;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -113,6 +114,14 @@ pub enum Message {
         /// The incarnation that must stop.
         to: UniqueAddress,
     },
+    /// A recommendation-service message (see `crate::service`); the membership core
+    /// ignores it, the node hands it to the service.
+    Service {
+        /// Sender.
+        from: UniqueAddress,
+        /// The message.
+        body: ServiceBody,
+    },
 }
 
 impl Message {
@@ -130,6 +139,7 @@ impl Message {
             Message::Heartbeat { .. } => "heartbeat",
             Message::HeartbeatRsp { .. } => "heartbeat_rsp",
             Message::Quarantined { .. } => "quarantined",
+            Message::Service { body, .. } => body.kind(),
         }
     }
 
@@ -146,7 +156,8 @@ impl Message {
             | Message::GossipStatus { from, .. }
             | Message::Heartbeat { from, .. }
             | Message::HeartbeatRsp { from, .. }
-            | Message::Quarantined { from, .. } => &from.address,
+            | Message::Quarantined { from, .. }
+            | Message::Service { from, .. } => &from.address,
             Message::Join { node, .. } => &node.address,
         }
     }
@@ -272,6 +283,10 @@ pub fn validate(message: &Message) -> Result<(), WireError> {
         | Message::Heartbeat { from, .. }
         | Message::HeartbeatRsp { from, .. }
         | Message::Quarantined { from, .. } => check_address(&from.address)?,
+        Message::Service { from, body } => {
+            check_address(&from.address)?;
+            body.validate().map_err(invalid)?;
+        }
     }
     Ok(())
 }

@@ -1,0 +1,280 @@
+//! Replication of the watch history over the workers, in the style of Akka
+//! Distributed Data with write- and read-majority over a grow-only set.
+//!
+//! - A write goes to every replica; it is acknowledged once a majority (this node
+//!   included, when it is a replica) hold it on disk.
+//! - A read merges the copies of a majority of replicas, so it meets every
+//!   acknowledged write: two majorities of the same replicas always share one.
+//! - Anti-entropy: every period, each replica sends one random other replica its 64
+//!   bucket digests; buckets that differ are exchanged both ways and merged. Copies
+//!   converge, and a watch held by only a majority reaches the rest.
+//! - Catch-up: after it starts, a replica's copy does not count toward reads until it
+//!   has merged the copies of a majority of the *other* replicas. A node that lost its
+//!   disk, or a new one, cannot make a read miss a write it never saw.
+//!
+//! Majorities count every replica in the view, reachable or not, so a partitioned
+//! minority can neither acknowledge a write nor answer a read on its own.
+
+use super::Service;
+use rand::seq::IndexedRandom;
+use shared::service::{RequestId, ServiceBody, Watch, BUCKETS, MAX_WATCHES_PER_MESSAGE};
+use shared::Address;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// The catch-up conversation after start.
+pub struct CatchUp {
+    /// The id of our digests; answers carrying it count.
+    pub id: RequestId,
+    /// Replicas whose full answer has been merged.
+    pub merged_from: BTreeSet<Address>,
+}
+
+impl CatchUp {
+    /// A new conversation.
+    pub fn new(seed: u64) -> CatchUp {
+        CatchUp {
+            id: seed.rotate_left(32) | 1,
+            merged_from: BTreeSet::new(),
+        }
+    }
+}
+
+/// Why a read or write did not reach a majority.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum QuorumError {
+    /// No worker is a member.
+    #[error("no worker holds the watch history")]
+    NoReplicas,
+    /// Not enough replicas answered in time.
+    #[error("{got} of the {needed} replicas needed answered in time")]
+    NotEnough {
+        /// Answers merged.
+        got: usize,
+        /// A majority.
+        needed: usize,
+    },
+    /// This node's own store failed.
+    #[error(transparent)]
+    Store(#[from] super::store::StoreError),
+}
+
+impl Service {
+    /// The user's recorded watches, merged from a majority of replicas; and how many
+    /// replicas were merged.
+    pub async fn read_user(&self, user: u32) -> Result<(Vec<Watch>, u32), QuorumError> {
+        let view = self.view();
+        if view.replicas.is_empty() {
+            return Err(QuorumError::NoReplicas);
+        }
+        let needed = view.majority();
+        let me = &self.identity.me.address;
+        let mut merged: BTreeMap<u32, u64> = BTreeMap::new();
+        let mut merge = |watches: Vec<Watch>| {
+            for w in watches.into_iter().filter(|w| w.user == user) {
+                let at = merged.entry(w.video).or_insert(w.at_ms);
+                *at = (*at).min(w.at_ms);
+            }
+        };
+        let mut answered: BTreeSet<Address> = BTreeSet::new();
+        if view.replicas.contains(me) && self.is_ready() {
+            merge(self.store.user(user));
+            answered.insert(me.clone());
+        }
+        if answered.len() < needed {
+            let mut call = self.open_call();
+            for r in view.replicas.iter().filter(|r| *r != me) {
+                self.send(r, ServiceBody::Fetch { id: call.id, user });
+            }
+            let deadline = tokio::time::Instant::now() + self.timing.replica;
+            while answered.len() < needed {
+                match tokio::time::timeout_at(deadline, call.replies.recv()).await {
+                    Ok(Some((from, ServiceBody::Fetched { ready, watches, .. }))) => {
+                        if ready && view.replicas.contains(&from) && answered.insert(from) {
+                            merge(watches);
+                        }
+                    }
+                    Ok(Some(_)) => {}
+                    Ok(None) | Err(_) => {
+                        return Err(QuorumError::NotEnough {
+                            got: answered.len(),
+                            needed,
+                        })
+                    }
+                }
+            }
+        }
+        let watches = merged
+            .into_iter()
+            .map(|(video, at_ms)| Watch { user, video, at_ms })
+            .collect();
+        Ok((watches, answered.len() as u32))
+    }
+
+    /// Writes watches to every replica; returns the replicas that acknowledged once
+    /// they are a majority, and how many replicas were written to.
+    pub async fn write(&self, watches: Vec<Watch>) -> Result<(Vec<Address>, u32), QuorumError> {
+        let view = self.view();
+        if view.replicas.is_empty() {
+            return Err(QuorumError::NoReplicas);
+        }
+        let needed = view.majority();
+        let me = &self.identity.me.address;
+        let mut call = self.open_call();
+        for r in view.replicas.iter().filter(|r| *r != me) {
+            self.send(
+                r,
+                ServiceBody::Store {
+                    id: call.id,
+                    watches: watches.clone(),
+                },
+            );
+        }
+        let mut acknowledged: Vec<Address> = Vec::new();
+        if view.replicas.contains(me) {
+            self.store.put(watches).await?;
+            acknowledged.push(me.clone());
+        }
+        let deadline = tokio::time::Instant::now() + self.timing.replica;
+        while acknowledged.len() < needed {
+            match tokio::time::timeout_at(deadline, call.replies.recv()).await {
+                Ok(Some((from, ServiceBody::Stored { .. }))) => {
+                    if view.replicas.contains(&from) && !acknowledged.contains(&from) {
+                        acknowledged.push(from);
+                    }
+                }
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => {
+                    return Err(QuorumError::NotEnough {
+                        got: acknowledged.len(),
+                        needed,
+                    })
+                }
+            }
+        }
+        Ok((acknowledged, view.replicas.len() as u32))
+    }
+
+    /// Answers a digest: our watches in the buckets that differ, asking for theirs.
+    pub(super) fn answer_digest(&self, to: &Address, id: RequestId, theirs: &[u64]) {
+        let ours = self.store.digests();
+        let differing: Vec<u16> = (0..BUCKETS)
+            .filter(|b| ours[*b] != theirs[*b])
+            .map(|b| b as u16)
+            .collect();
+        let watches = self.store.in_buckets(&differing);
+        self.send_buckets(to, id, differing, watches);
+    }
+
+    /// Sends watches in chunks that fit a frame; the last chunk says so.
+    fn send_buckets(&self, to: &Address, id: RequestId, ask: Vec<u16>, watches: Vec<Watch>) {
+        let chunks: Vec<&[Watch]> = if watches.is_empty() {
+            vec![&[]]
+        } else {
+            watches.chunks(MAX_WATCHES_PER_MESSAGE / 2).collect()
+        };
+        let count = chunks.len();
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            self.send(
+                to,
+                ServiceBody::Buckets {
+                    id,
+                    ask: if i == 0 { ask.clone() } else { Vec::new() },
+                    watches: chunk.to_vec(),
+                    last: i + 1 == count,
+                },
+            );
+        }
+    }
+
+    /// Merges `Buckets` answers one at a time, in arrival order, so the last chunk of
+    /// a catch-up answer is on disk only after the chunks before it.
+    pub(super) async fn merge_loop(
+        self: Arc<Self>,
+        mut merges: mpsc::UnboundedReceiver<(Address, ServiceBody)>,
+    ) {
+        while let Some((from, body)) = merges.recv().await {
+            let ServiceBody::Buckets {
+                id,
+                ask,
+                watches,
+                last,
+            } = body
+            else {
+                continue;
+            };
+            if !ask.is_empty() {
+                // They asked for our copy of the buckets that differ.
+                self.send_buckets(&from, id, Vec::new(), self.store.in_buckets(&ask));
+            }
+            if !watches.is_empty() {
+                if let Err(e) = self.store.put(watches).await {
+                    tracing::error!("anti-entropy merge failed: {e}");
+                    continue;
+                }
+            }
+            if last {
+                let mut catch_up = self.catch_up.lock().expect("catch-up");
+                if id == catch_up.id {
+                    catch_up.merged_from.insert(from);
+                }
+            }
+        }
+    }
+
+    /// Catch-up after start, then gossip of digests with one random replica per period.
+    pub(super) async fn anti_entropy_loop(self: Arc<Self>) {
+        let mut ticker = tokio::time::interval(self.timing.anti_entropy);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            let view = self.view();
+            let me = &self.identity.me.address;
+            if !view.replicas.contains(me) {
+                continue;
+            }
+            let others: Vec<Address> = view.replicas.iter().filter(|r| *r != me).cloned().collect();
+            if !self.is_ready() {
+                let (id, merged) = {
+                    let c = self.catch_up.lock().expect("catch-up");
+                    (c.id, c.merged_from.clone())
+                };
+                let needed = if others.is_empty() {
+                    0
+                } else {
+                    others.len() / 2 + 1
+                };
+                let done = others.iter().filter(|o| merged.contains(*o)).count();
+                if done >= needed {
+                    self.ready.store(true, Ordering::SeqCst);
+                    tracing::info!(
+                        merged = done,
+                        watches = self.store.len(),
+                        "watch history caught up with a majority of replicas"
+                    );
+                    continue;
+                }
+                let digests = self.store.digests();
+                for o in others.iter().filter(|o| !merged.contains(*o)) {
+                    self.send(
+                        o,
+                        ServiceBody::Digest {
+                            id,
+                            buckets: digests.clone(),
+                        },
+                    );
+                }
+            } else if let Some(peer) = others.choose(&mut rand::rng()) {
+                self.send(
+                    peer,
+                    ServiceBody::Digest {
+                        id: rand::random(),
+                        buckets: self.store.digests(),
+                    },
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,353 @@
+//! Process-level tests of the recommendation service: real node processes on
+//! loopback (three nodes with roles `api` and `worker`, the synthetic catalogue),
+//! real SIGKILLs, and clients that count every answer.
+
+mod support;
+
+use node::client::request;
+use shared::api::{ErrorBody, HistoryResponse, RecommendationsResponse, WatchResponse};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use support::Cluster;
+
+const LONG: Duration = Duration::from_secs(60);
+const JSON: &str = "application/json";
+/// Users and videos of the synthetic catalogue (`Dataset::synthetic(200, 300, 6, 7)`).
+const USERS: u32 = 200;
+const VIDEOS: u32 = 300;
+
+fn recommendations(c: &Cluster, i: usize, user: u32) -> Result<RecommendationsResponse, String> {
+    let reply = c.call(i, "GET", &format!("/api/recommendations/{user}?n=10"), None)?;
+    if reply.status != 200 {
+        return Err(format!("{}: {}", reply.status, reply.body));
+    }
+    serde_json::from_str(&reply.body).map_err(|e| e.to_string())
+}
+
+fn history(c: &Cluster, i: usize, user: u32) -> Result<HistoryResponse, String> {
+    let reply = c.call(i, "GET", &format!("/api/users/{user}/history"), None)?;
+    if reply.status != 200 {
+        return Err(format!("{}: {}", reply.status, reply.body));
+    }
+    serde_json::from_str(&reply.body).map_err(|e| e.to_string())
+}
+
+fn watch(c: &Cluster, i: usize, user: u32, video: u32) -> Result<WatchResponse, String> {
+    let body = format!("{{\"video\":{video}}}");
+    let reply = c.call(
+        i,
+        "POST",
+        &format!("/api/users/{user}/watched"),
+        Some((JSON, body)),
+    )?;
+    if reply.status != 201 {
+        return Err(format!("{}: {}", reply.status, reply.body));
+    }
+    serde_json::from_str(&reply.body).map_err(|e| e.to_string())
+}
+
+fn recorded_videos(h: &HistoryResponse) -> BTreeSet<u32> {
+    h.watched
+        .iter()
+        .filter(|w| w.recorded_at_ms.is_some())
+        .map(|w| w.video.id)
+        .collect()
+}
+
+/// Three Up members, and the service answering personally from node 0.
+fn start_service() -> Cluster {
+    let c = Cluster::start(3);
+    c.wait(LONG, "three Up members", |c| c.all_see_up(&[0, 1, 2]));
+    c.wait(LONG, "a watch acknowledged by a majority", |c| {
+        watch(c, 0, 1, 1).is_ok()
+    });
+    c
+}
+
+/// What a steady client saw.
+#[derive(Default)]
+struct Tally {
+    ok: u64,
+    degraded: u64,
+    failures: Vec<String>,
+    acknowledged: Vec<(u32, u32)>,
+}
+
+/// Sends recommendation requests and watches to the given api nodes, alternating,
+/// until `stop` is set.
+fn steady_client(
+    http: Vec<String>,
+    seed: u32,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    tally: Arc<Mutex<Tally>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut k: u32 = seed;
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            k = k.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            let user = 1 + (k >> 8) % USERS;
+            let video = 1 + (k >> 4) % VIDEOS;
+            let node = &http[(k as usize >> 3) % http.len()];
+            if k.is_multiple_of(2) {
+                let path = format!("/api/recommendations/{user}?n=10");
+                let result = rt.block_on(request(node, "GET", &path, None, None));
+                let mut t = tally.lock().unwrap();
+                match result {
+                    Ok(r) if r.status == 200 => {
+                        let answer: RecommendationsResponse =
+                            serde_json::from_str(&r.body).unwrap();
+                        if answer.degraded {
+                            t.degraded += 1;
+                        } else {
+                            t.ok += 1;
+                        }
+                    }
+                    Ok(r) => t
+                        .failures
+                        .push(format!("GET {path} on {node}: {} {}", r.status, r.body)),
+                    Err(e) => t.failures.push(format!("GET {path} on {node}: {e}")),
+                }
+            } else {
+                let path = format!("/api/users/{user}/watched");
+                let body = format!("{{\"video\":{video}}}");
+                let result = rt.block_on(request(node, "POST", &path, None, Some((JSON, body))));
+                let mut t = tally.lock().unwrap();
+                match result {
+                    Ok(r) if r.status == 201 => {
+                        t.ok += 1;
+                        t.acknowledged.push((user, video));
+                    }
+                    Ok(r) => t
+                        .failures
+                        .push(format!("POST {path} on {node}: {} {}", r.status, r.body)),
+                    Err(e) => t.failures.push(format!("POST {path} on {node}: {e}")),
+                }
+            }
+        }
+    })
+}
+
+/// Every acknowledged watch, read back through node `i`; the ones missing.
+fn missing_watches(c: &Cluster, i: usize, acknowledged: &[(u32, u32)]) -> Vec<(u32, u32)> {
+    let mut by_user: BTreeMap<u32, BTreeSet<u32>> = BTreeMap::new();
+    for (user, video) in acknowledged {
+        by_user.entry(*user).or_default().insert(*video);
+    }
+    let mut missing = Vec::new();
+    for (user, videos) in by_user {
+        let recorded = history(c, i, user)
+            .map(|h| recorded_videos(&h))
+            .unwrap_or_else(|e| panic!("history of user {user}: {e}"));
+        missing.extend(videos.difference(&recorded).map(|v| (user, *v)));
+    }
+    missing
+}
+
+#[test]
+fn a_sigkilled_worker_fails_no_request_and_loses_no_acknowledged_watch() {
+    let mut c = start_service();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    // The clients talk to the api nodes that stay up.
+    let api = vec![c.nodes[0].http.clone(), c.nodes[1].http.clone()];
+    let clients: Vec<_> = (0..4)
+        .map(|i| steady_client(api.clone(), 7 + i, Arc::clone(&stop), Arc::clone(&tally)))
+        .collect();
+    std::thread::sleep(Duration::from_secs(4));
+    let before_kill = tally.lock().unwrap().ok;
+    c.nodes[2].kill();
+    let killed_at = Instant::now();
+    c.wait(LONG, "n2 removed, two Up", |c| c.all_see_up(&[0, 1]));
+    let removed_after = killed_at.elapsed();
+    std::thread::sleep(Duration::from_secs(4));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for client in clients {
+        client.join().unwrap();
+    }
+    let t = tally.lock().unwrap();
+    eprintln!(
+        "{} answered ({} before the kill), {} degraded, {} failed, {} watches acknowledged; n2 removed {:?} after the kill",
+        t.ok,
+        before_kill,
+        t.degraded,
+        t.failures.len(),
+        t.acknowledged.len(),
+        removed_after
+    );
+    assert!(before_kill > 20, "the load ran before the kill");
+    assert!(t.ok > before_kill + 20, "the load ran after the kill");
+    assert!(
+        t.failures.is_empty(),
+        "failed requests: {:#?}",
+        &t.failures[..t.failures.len().min(10)]
+    );
+    assert_eq!(
+        t.degraded, 0,
+        "two of three workers stay up: no answer should degrade"
+    );
+    let missing = missing_watches(&c, 1, &t.acknowledged);
+    assert!(missing.is_empty(), "acknowledged watches lost: {missing:?}");
+}
+
+#[test]
+fn a_full_cluster_restart_keeps_every_acknowledged_watch() {
+    let mut c = start_service();
+    let mut acknowledged = Vec::new();
+    for k in 0..30u32 {
+        let (user, video) = (1 + (k * 37) % USERS, 1 + (k * 53) % VIDEOS);
+        let answer = watch(&c, (k % 3) as usize, user, video).expect("watch acknowledged");
+        assert!(
+            answer.acknowledged_by.len() >= 2,
+            "a majority of 3 acknowledged"
+        );
+        acknowledged.push((user, video));
+    }
+    for i in 0..3 {
+        c.nodes[i].kill();
+    }
+    for i in 0..3 {
+        c.restart(i);
+    }
+    c.wait(LONG, "three Up members again", |c| c.all_see_up(&[0, 1, 2]));
+    c.wait(LONG, "history readable from a majority", |c| {
+        history(c, 2, 1).is_ok()
+    });
+    let missing = missing_watches(&c, 2, &acknowledged);
+    assert!(
+        missing.is_empty(),
+        "watches lost in the restart: {missing:?}"
+    );
+}
+
+#[test]
+fn recommendations_follow_what_the_user_watches() {
+    let c = start_service();
+    // User 2 likes taste group 1 (videos 2, 8, 14, ...); they now watch taste group 4.
+    let user = 2;
+    let before = recommendations(&c, 0, user).unwrap();
+    assert!(before.personal && !before.degraded);
+    let watched: Vec<u32> = (0..8).map(|k| 5 + 6 * k).collect();
+    for v in &watched {
+        watch(&c, 1, user, *v).unwrap();
+    }
+    let h = history(&c, 2, user).unwrap();
+    assert!(recorded_videos(&h).is_superset(&watched.iter().copied().collect()));
+    let after = recommendations(&c, 0, user).unwrap();
+    let after_ids: Vec<u32> = after.items.iter().map(|r| r.video.id).collect();
+    assert!(
+        watched.iter().all(|v| !after_ids.contains(v)),
+        "watched videos are not recommended again"
+    );
+    let scores = |r: &RecommendationsResponse| -> BTreeMap<u32, f32> {
+        r.items.iter().map(|i| (i.video.id, i.score)).collect()
+    };
+    let (old, new) = (scores(&before), scores(&after));
+    let rescored = old
+        .iter()
+        .any(|(id, s)| new.get(id).is_some_and(|n| (n - s).abs() > 1e-6));
+    let new_taste = after_ids.iter().filter(|id| (*id - 1) % 6 == 4).count();
+    assert!(
+        rescored || new_taste > 0,
+        "the new history changed neither scores nor picks: before {old:?}, after {new:?}"
+    );
+}
+
+/// Method, path, body, expected status.
+type BadCase = (&'static str, String, Option<(&'static str, String)>, u16);
+
+#[test]
+fn bad_service_input_gets_a_4xx_json_error_and_changes_nothing() {
+    let c = start_service();
+    let user = 3;
+    let before = recorded_videos(&history(&c, 0, user).unwrap());
+    let cases: Vec<BadCase> = vec![
+        ("GET", "/api/recommendations/abc".into(), None, 400),
+        ("GET", "/api/recommendations/99999".into(), None, 404),
+        ("GET", format!("/api/recommendations/{user}?n=0"), None, 400),
+        (
+            "GET",
+            format!("/api/recommendations/{user}?n=101"),
+            None,
+            400,
+        ),
+        (
+            "GET",
+            format!("/api/recommendations/{user}?n=ten"),
+            None,
+            400,
+        ),
+        (
+            "GET",
+            format!("/api/recommendations/{user}?bogus=1"),
+            None,
+            400,
+        ),
+        ("GET", "/api/videos/abc".into(), None, 400),
+        ("GET", "/api/videos/999999".into(), None, 404),
+        ("GET", "/api/videos?page=0".into(), None, 400),
+        ("GET", "/api/videos?genre=Nope".into(), None, 400),
+        ("GET", "/api/users/-1/history".into(), None, 400),
+        ("GET", "/api/users/99999/history".into(), None, 404),
+        (
+            "POST",
+            format!("/api/users/{user}/watched"),
+            Some((JSON, "not json".into())),
+            400,
+        ),
+        (
+            "POST",
+            format!("/api/users/{user}/watched"),
+            Some((JSON, "{\"video\":999999}".into())),
+            404,
+        ),
+        (
+            "POST",
+            format!("/api/users/{user}/watched"),
+            Some((JSON, "{\"video\":-4}".into())),
+            400,
+        ),
+        (
+            "POST",
+            format!("/api/users/{user}/watched"),
+            Some((JSON, "{\"video\":4,\"x\":1}".into())),
+            400,
+        ),
+        (
+            "POST",
+            format!("/api/users/{user}/watched"),
+            Some(("text/plain", "{\"video\":4}".into())),
+            400,
+        ),
+        (
+            "POST",
+            "/api/users/99999/watched".into(),
+            Some((JSON, "{\"video\":4}".into())),
+            404,
+        ),
+        ("GET", "/api/nothing-here".into(), None, 404),
+    ];
+    for (method, path, body, expected) in cases {
+        let reply = c.call(0, method, &path, body).unwrap();
+        assert_eq!(reply.status, expected, "{method} {path}: {}", reply.body);
+        let error: ErrorBody = serde_json::from_str(&reply.body)
+            .unwrap_or_else(|e| panic!("{method} {path}: not a JSON error ({e}): {}", reply.body));
+        assert!(!error.error.is_empty());
+    }
+    assert_eq!(
+        recorded_videos(&history(&c, 0, user).unwrap()),
+        before,
+        "nothing was recorded"
+    );
+    assert_eq!(c.call(0, "GET", "/ready", None).unwrap().status, 200);
+    let r = recommendations(&c, 0, user).unwrap();
+    assert_eq!(r.items.len(), 10);
+    let page = c
+        .call(0, "GET", "/api/videos?query=video%201&page=1", None)
+        .unwrap();
+    assert_eq!(page.status, 200, "{}", page.body);
+}
