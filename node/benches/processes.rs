@@ -43,9 +43,12 @@ impl Bench {
             .iter()
             .enumerate()
             .map(|(i, (c, h))| {
+                let store = self.logs.join(format!("{tag}-n{i}-store"));
                 let args: Vec<String> = ["--profile", profile, "--seeds", &seeds, "--demo", "true"]
                     .iter()
                     .map(|s| s.to_string())
+                    .chain(["--synthetic-data".into(), "true".into(), "--store".into()])
+                    .chain([store.display().to_string()])
                     .collect();
                 let log =
                     File::create(self.logs.join(format!("{tag}-n{i}.log"))).expect("log file");

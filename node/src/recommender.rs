@@ -123,16 +123,29 @@ impl ItemItem {
                 *score += affinity * s;
             }
         }
+        for (item, _) in history {
+            if let Some(i) = self.index.get(item) {
+                // Seen videos drop out below.
+                scores[*i] = 0.0;
+            }
+        }
         let mut ranked: Vec<Scored> = scores
             .into_iter()
             .enumerate()
-            .filter(|(j, s)| *s > 0.0 && !seen.contains(&self.items[*j]))
+            .filter(|(_, s)| *s > 0.0)
             .map(|(j, s)| Scored {
                 item: self.items[j],
                 score: s,
             })
             .collect();
-        ranked.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.item.cmp(&b.item)));
+        let best_first =
+            |a: &Scored, b: &Scored| b.score.total_cmp(&a.score).then(a.item.cmp(&b.item));
+        // Only the top n need ordering: partition around the n-th, then sort those.
+        if ranked.len() > n && n > 0 {
+            ranked.select_nth_unstable_by(n - 1, best_first);
+            ranked.truncate(n);
+        }
+        ranked.sort_by(best_first);
         ranked.truncate(n);
         if ranked.len() < n {
             // Top up with popular videos the user has not seen.

@@ -307,7 +307,11 @@ impl Transport {
                 0
             };
             let due = queued_at + Duration::from_millis(fault.delay_ms + jitter);
-            tokio::time::sleep_until(due.into()).await;
+            // Only sleep on a slow link: the timer's millisecond granularity would
+            // otherwise add up to a millisecond to every message.
+            if due > Instant::now() {
+                tokio::time::sleep_until(due.into()).await;
+            }
             if connection.is_none() {
                 match self.connect(&peer).await {
                     Ok(c) => connection = Some(c),

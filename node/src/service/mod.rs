@@ -42,6 +42,8 @@ pub const WORKER_ROLE: &str = "worker";
 pub struct Timing {
     /// How long an owner waits for a majority of replicas.
     pub replica: Duration,
+    /// A read asks just a majority first; after this long it asks the rest too.
+    pub replica_hedge: Duration,
     /// How long an api node waits for one owner.
     pub attempt: Duration,
     /// After this long without an answer, the next owner is asked too.
@@ -56,6 +58,7 @@ impl Default for Timing {
     fn default() -> Self {
         Timing {
             replica: Duration::from_millis(1000),
+            replica_hedge: Duration::from_millis(40),
             attempt: Duration::from_millis(2000),
             hedge: Duration::from_millis(300),
             total: Duration::from_millis(6000),
@@ -214,7 +217,7 @@ pub struct Service {
     /// Deadlines.
     pub timing: Timing,
     transport: Arc<Transport>,
-    view: RwLock<ServiceView>,
+    view: RwLock<Arc<ServiceView>>,
     pending: Pending,
     next_id: AtomicU64,
     /// Caught up with a majority of the other replicas since start.
@@ -244,7 +247,7 @@ impl Service {
             store,
             timing,
             transport,
-            view: RwLock::new(ServiceView::default()),
+            view: RwLock::new(Arc::default()),
             pending: Arc::default(),
             next_id: AtomicU64::new(seed >> 16),
             ready: AtomicBool::new(false),
@@ -265,9 +268,9 @@ impl Service {
         (service, inbound_tx)
     }
 
-    /// The current view.
-    pub fn view(&self) -> ServiceView {
-        self.view.read().expect("view").clone()
+    /// The current view (shared, not copied: requests read it on every call).
+    pub fn view(&self) -> Arc<ServiceView> {
+        Arc::clone(&self.view.read().expect("view"))
     }
 
     /// Whether this replica has caught up since it started.
@@ -277,7 +280,7 @@ impl Service {
 
     /// HTTP addresses of the current members other than this node.
     pub fn peers_http(&self) -> Vec<(Address, String)> {
-        let members = self.view().members;
+        let members = &self.view().members;
         let known = self.peers_http.lock().expect("peers");
         members
             .iter()
@@ -387,7 +390,7 @@ impl Service {
             };
             let view = ServiceView::from_snapshot(&snapshot);
             self.greet_new_members(&view);
-            *self.view.write().expect("view") = view;
+            *self.view.write().expect("view") = Arc::new(view);
             tokio::select! {
                 _ = events.recv() => {}
                 _ = tokio::time::sleep(Duration::from_millis(500)) => {}

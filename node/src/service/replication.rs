@@ -85,18 +85,35 @@ impl Service {
         }
         if answered.len() < needed {
             let mut call = self.open_call();
-            for r in view.replicas.iter().filter(|r| *r != me) {
+            // Ask just enough replicas, reachable ones first; ask the rest only if
+            // they are slow to answer (a speculative retry, as in Dynamo-style
+            // stores), so a healthy cluster does not pay for answers it ignores.
+            let mut others: Vec<&Address> = view.replicas.iter().filter(|r| *r != me).collect();
+            others.sort_by_key(|r| !view.routees.members().contains(r));
+            let first = (needed - answered.len()).min(others.len());
+            let (asked, spare) = others.split_at(first);
+            for r in asked {
                 self.send(r, ServiceBody::Fetch { id: call.id, user });
             }
+            let mut spare = Some(spare);
+            let hedge_at = tokio::time::Instant::now() + self.timing.replica_hedge;
             let deadline = tokio::time::Instant::now() + self.timing.replica;
             while answered.len() < needed {
-                match tokio::time::timeout_at(deadline, call.replies.recv()).await {
+                if let Some(rest) = spare.filter(|_| tokio::time::Instant::now() >= hedge_at) {
+                    for r in rest {
+                        self.send(r, ServiceBody::Fetch { id: call.id, user });
+                    }
+                    spare = None;
+                }
+                let wake = if spare.is_some() { hedge_at } else { deadline };
+                match tokio::time::timeout_at(wake, call.replies.recv()).await {
                     Ok(Some((from, ServiceBody::Fetched { ready, watches, .. }))) => {
                         if ready && view.replicas.contains(&from) && answered.insert(from) {
                             merge(watches);
                         }
                     }
                     Ok(Some(_)) => {}
+                    Err(_) if spare.is_some() => {}
                     Ok(None) | Err(_) => {
                         return Err(QuorumError::NotEnough {
                             got: answered.len(),

@@ -1,0 +1,430 @@
+//! The recommendation service under load, measured on loopback with real node
+//! processes (three nodes with roles `api` and `worker`, MovieLens 100k if fetched):
+//!
+//! 1. peak throughput and p50/p99 latency of `GET /api/recommendations/{user}` with
+//!    64 keep-alive connections spread over the three api nodes, next to a bare axum
+//!    handler that returns a fixed body of the same size, in the same run: the ratio
+//!    is the figure;
+//! 2. latency at half of the cluster's peak rate (open loop: requests are sent on a
+//!    schedule, and latency counts from the scheduled time, so a stall is not hidden);
+//! 3. success rate and latency per second while a node is SIGKILLed halfway through
+//!    (open loop to the two api nodes that stay up).
+//!
+//! Run: `cargo bench -p node --bench service` (about a minute; `-- --quick` halves it).
+
+use node::client::request;
+use node::procs::{free_port, NodeProcess};
+use shared::api::MembersResponse;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::sync::Mutex;
+
+const CONNECTIONS: usize = 64;
+
+/// A keep-alive HTTP/1.1 connection that sends GETs one at a time.
+struct Conn {
+    address: String,
+    stream: Option<BufReader<TcpStream>>,
+}
+
+impl Conn {
+    fn new(address: String) -> Conn {
+        Conn {
+            address,
+            stream: None,
+        }
+    }
+
+    /// Status and body; a stale keep-alive connection is reopened once.
+    async fn get(&mut self, path: &str) -> Result<(u16, Vec<u8>), String> {
+        let reused = self.stream.is_some();
+        match self.try_get(path).await {
+            Ok(r) => Ok(r),
+            Err(_) if reused => {
+                self.stream = None;
+                self.try_get(path).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn try_get(&mut self, path: &str) -> Result<(u16, Vec<u8>), String> {
+        if self.stream.is_none() {
+            let s = TcpStream::connect(&self.address)
+                .await
+                .map_err(|e| e.to_string())?;
+            s.set_nodelay(true).map_err(|e| e.to_string())?;
+            self.stream = Some(BufReader::new(s));
+        }
+        let result = async {
+            let s = self.stream.as_mut().expect("connected");
+            let head = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", self.address);
+            s.get_mut()
+                .write_all(head.as_bytes())
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut line = String::new();
+            s.read_line(&mut line).await.map_err(|e| e.to_string())?;
+            let status: u16 = line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|c| c.parse().ok())
+                .ok_or_else(|| format!("bad status line {line:?}"))?;
+            let mut length = 0usize;
+            loop {
+                line.clear();
+                s.read_line(&mut line).await.map_err(|e| e.to_string())?;
+                if line == "\r\n" || line.is_empty() {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':') {
+                    if name.eq_ignore_ascii_case("content-length") {
+                        length = value.trim().parse().map_err(|_| "bad length")?;
+                    }
+                }
+            }
+            let mut body = vec![0; length];
+            s.read_exact(&mut body).await.map_err(|e| e.to_string())?;
+            Ok((status, body))
+        }
+        .await;
+        if result.is_err() {
+            self.stream = None;
+        }
+        result
+    }
+}
+
+/// Latencies in microseconds and outcome counts.
+#[derive(Default, Clone)]
+struct Sample {
+    latencies_us: Vec<u64>,
+    ok: u64,
+    degraded: u64,
+    failed: u64,
+}
+
+impl Sample {
+    fn add(&mut self, other: &Sample) {
+        self.latencies_us.extend_from_slice(&other.latencies_us);
+        self.ok += other.ok;
+        self.degraded += other.degraded;
+        self.failed += other.failed;
+    }
+
+    fn percentile_ms(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return f64::NAN;
+        }
+        let mut sorted = self.latencies_us.clone();
+        sorted.sort_unstable();
+        let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+        sorted[i] as f64 / 1000.0
+    }
+
+    fn total(&self) -> u64 {
+        self.ok + self.degraded + self.failed
+    }
+}
+
+fn record(sample: &mut Sample, result: &Result<(u16, Vec<u8>), String>, started: Instant) {
+    sample
+        .latencies_us
+        .push(started.elapsed().as_micros() as u64);
+    match result {
+        Ok((200, body)) => {
+            if body.windows(15).any(|w| w == b"\"degraded\":true") {
+                sample.degraded += 1;
+            } else {
+                sample.ok += 1;
+            }
+        }
+        _ => sample.failed += 1,
+    }
+}
+
+/// A request path for a pseudo-random user.
+fn path_for(k: &mut u64, users: u32, bare: bool) -> String {
+    *k = k
+        .wrapping_mul(6_364_136_223_846_793_005)
+        .wrapping_add(1_442_695_040_888_963_407);
+    if bare {
+        "/".into()
+    } else {
+        format!(
+            "/api/recommendations/{}?n=10",
+            1 + (*k >> 33) as u32 % users
+        )
+    }
+}
+
+/// Closed loop: every connection sends its next request as soon as the last answers.
+async fn closed_loop(targets: &[String], users: u32, bare: bool, duration: Duration) -> Sample {
+    let deadline = Instant::now() + duration;
+    let tasks: Vec<_> = (0..CONNECTIONS)
+        .map(|i| {
+            let mut conn = Conn::new(targets[i % targets.len()].clone());
+            tokio::spawn(async move {
+                let mut sample = Sample::default();
+                let mut k = i as u64 + 1;
+                while Instant::now() < deadline {
+                    let path = path_for(&mut k, users, bare);
+                    let started = Instant::now();
+                    let result = conn.get(&path).await;
+                    record(&mut sample, &result, started);
+                }
+                sample
+            })
+        })
+        .collect();
+    let mut all = Sample::default();
+    for t in tasks {
+        all.add(&t.await.expect("client task"));
+    }
+    all
+}
+
+/// Open loop at `rate` per second for `duration`; samples per second of schedule.
+async fn open_loop(targets: &[String], users: u32, rate: f64, duration: Duration) -> Vec<Sample> {
+    let seconds = duration.as_secs() as usize;
+    let per_second: Arc<std::sync::Mutex<Vec<Sample>>> =
+        Arc::new(std::sync::Mutex::new(vec![Sample::default(); seconds + 1]));
+    let (jobs_tx, jobs_rx) = tokio::sync::mpsc::channel::<(Instant, String)>(100_000);
+    let jobs_rx = Arc::new(Mutex::new(jobs_rx));
+    let start = Instant::now();
+    let workers: Vec<_> = (0..CONNECTIONS)
+        .map(|i| {
+            let mut conn = Conn::new(targets[i % targets.len()].clone());
+            let jobs = Arc::clone(&jobs_rx);
+            let per_second = Arc::clone(&per_second);
+            tokio::spawn(async move {
+                loop {
+                    let job = jobs.lock().await.recv().await;
+                    let Some((scheduled, path)) = job else { return };
+                    let result = conn.get(&path).await;
+                    let second = scheduled.duration_since(start).as_secs() as usize;
+                    let mut all = per_second.lock().expect("samples");
+                    record(&mut all[second.min(seconds)], &result, scheduled);
+                }
+            })
+        })
+        .collect();
+    let total = (rate * duration.as_secs_f64()) as u64;
+    let mut k = 99u64;
+    for n in 0..total {
+        let scheduled = start + Duration::from_secs_f64(n as f64 / rate);
+        tokio::time::sleep_until(scheduled.into()).await;
+        let _ = jobs_tx
+            .send((scheduled, path_for(&mut k, users, false)))
+            .await;
+    }
+    drop(jobs_tx);
+    for w in workers {
+        let _ = w.await;
+    }
+    let mut out = per_second.lock().expect("samples").clone();
+    out.truncate(seconds);
+    out
+}
+
+fn print_row(name: &str, s: &Sample, seconds: f64) {
+    println!(
+        "{name:<34} {:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  ok {} degraded {} failed {}",
+        s.total() as f64 / seconds,
+        s.percentile_ms(0.5),
+        s.percentile_ms(0.99),
+        s.ok,
+        s.degraded,
+        s.failed
+    );
+}
+
+fn members(rt: &tokio::runtime::Runtime, http: &str) -> Option<MembersResponse> {
+    let reply = rt
+        .block_on(request(http, "GET", "/cluster/members", None, None))
+        .ok()?;
+    serde_json::from_str(&reply.body).ok()
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let phase = Duration::from_secs(if quick { 5 } else { 10 });
+    let kill_run = Duration::from_secs(if quick { 12 } else { 20 });
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let data = repo.join("data/ml-100k");
+    let (data_args, users): (Vec<String>, u32) = if data.join("ml-100k.inter").exists() {
+        (vec!["--data".into(), data.display().to_string()], 943)
+    } else {
+        println!("MovieLens not fetched (scripts/fetch-data.sh): using the synthetic catalogue");
+        (vec!["--synthetic-data".into(), "true".into()], 200)
+    };
+    let scratch = std::env::temp_dir().join(format!("service-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).expect("scratch folder");
+    let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
+    let seeds = ports
+        .iter()
+        .map(|(c, _)| format!("127.0.0.1:{c}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let binary = PathBuf::from(env!("CARGO_BIN_EXE_node"));
+    let mut nodes: Vec<NodeProcess> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, (c, h))| {
+            let mut args: Vec<String> = ["--profile", "demo", "--demo", "true", "--seeds", &seeds]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            args.extend(["--roles".into(), "api,worker".into(), "--store".into()]);
+            args.push(scratch.join(format!("n{i}")).display().to_string());
+            args.extend(data_args.iter().cloned());
+            let log = std::fs::File::create(scratch.join(format!("n{i}.log"))).expect("log");
+            NodeProcess::spawn(
+                &binary,
+                format!("127.0.0.1:{c}"),
+                format!("127.0.0.1:{h}"),
+                &args,
+                Stdio::from(log),
+            )
+            .expect("node starts")
+        })
+        .collect();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let http: Vec<String> = nodes.iter().map(|n| n.http.clone()).collect();
+    let ready = Instant::now();
+    loop {
+        let up = http.iter().all(|h| {
+            members(&rt, h).is_some_and(|m| {
+                m.members.len() == 3
+                    && m.unreachable.is_empty()
+                    && m.members.iter().all(|x| x.status == "Up")
+            })
+        });
+        let serving = up
+            && http.iter().all(|h| {
+                rt.block_on(request(h, "GET", "/api/recommendations/1", None, None))
+                    .is_ok_and(|r| r.status == 200 && r.body.contains("\"degraded\":false"))
+            });
+        if serving {
+            break;
+        }
+        assert!(
+            ready.elapsed() < Duration::from_secs(60),
+            "cluster did not form"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    println!(
+        "3 nodes (api,worker) serving {} users; {} s per phase, {CONNECTIONS} connections",
+        users,
+        phase.as_secs()
+    );
+
+    // The bare handler, on its own runtime thread like a separate server.
+    let body = rt
+        .block_on(request(
+            &http[0],
+            "GET",
+            "/api/recommendations/1?n=10",
+            None,
+            None,
+        ))
+        .expect("a recommendation")
+        .body;
+    let bare_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let bare_address = bare_listener.local_addr().expect("address").to_string();
+    bare_listener.set_nonblocking(true).expect("nonblocking");
+    std::thread::spawn(move || {
+        let server_rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        server_rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(bare_listener).expect("listener");
+            let fixed: &'static str = Box::leak(body.into_boxed_str());
+            let app = axum::Router::new().route(
+                "/",
+                axum::routing::get(move || async move {
+                    ([("content-type", "application/json")], fixed)
+                }),
+            );
+            axum::serve(listener, app).await.expect("bare server");
+        });
+    });
+
+    rt.block_on(closed_loop(&http, users, false, Duration::from_secs(2))); // warm-up
+    let bare = rt.block_on(closed_loop(&[bare_address], users, true, phase));
+    let cluster = rt.block_on(closed_loop(&http, users, false, phase));
+    let secs = phase.as_secs_f64();
+    println!("\nPeak (closed loop)");
+    print_row("bare axum handler, fixed body", &bare, secs);
+    print_row("GET /api/recommendations (cluster)", &cluster, secs);
+    let peak = cluster.total() as f64 / secs;
+    println!(
+        "ratio: cluster / bare = {:.1}%",
+        100.0 * cluster.total() as f64 / bare.total().max(1) as f64
+    );
+
+    let half = (peak / 2.0).max(1.0);
+    let at_half = rt.block_on(open_loop(&http, users, half, phase));
+    let mut merged = Sample::default();
+    at_half.iter().for_each(|s| merged.add(s));
+    println!("\nHalf of peak (open loop, {half:.0} req/s)");
+    print_row("GET /api/recommendations (cluster)", &merged, secs);
+
+    let rate = half.min(400.0);
+    println!(
+        "\nSIGKILL of n2 halfway through {} s at {rate:.0} req/s to n0 and n1 (open loop)",
+        kill_run.as_secs()
+    );
+    let survivors = vec![http[0].clone(), http[1].clone()];
+    let victim_pid = nodes[2].pid().expect("n2 runs");
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(kill_run / 2);
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &victim_pid.to_string()])
+            .status();
+    });
+    let seconds = rt.block_on(open_loop(&survivors, users, rate, kill_run));
+    killer.join().expect("killer");
+    nodes[2].kill();
+    println!("second  sent   ok  degraded failed   p50 ms   p99 ms");
+    let mut total = Sample::default();
+    for (i, s) in seconds.iter().enumerate() {
+        let mark = if i == kill_run.as_secs() as usize / 2 {
+            "  <- SIGKILL n2"
+        } else {
+            ""
+        };
+        println!(
+            "{i:>6} {:>6} {:>4} {:>9} {:>6} {:>8.2} {:>8.2}{mark}",
+            s.total(),
+            s.ok,
+            s.degraded,
+            s.failed,
+            s.percentile_ms(0.5),
+            s.percentile_ms(0.99)
+        );
+        total.add(s);
+    }
+    println!(
+        "success: {:.3}% of {} ({} degraded answers counted as success, {} failed); p99 {:.1} ms, max {:.1} ms",
+        100.0 * (total.ok + total.degraded) as f64 / total.total().max(1) as f64,
+        total.total(),
+        total.degraded,
+        total.failed,
+        total.percentile_ms(0.99),
+        total.percentile_ms(1.0)
+    );
+    drop(nodes);
+    let _ = std::fs::remove_dir_all(&scratch);
+}
