@@ -348,3 +348,11 @@ fn the_operator_cli_shows_members_and_downs_one() {
     );
     c.wait(LONG, "n2 removed", |c| c.all_see_up(&[0, 1]));
 }
+
+#[test]
+fn nodes_seeded_by_a_dns_name_that_resolves_to_loopback_form_one_cluster() {
+    // `localhost` resolves to 127.0.0.1 here; every node gets the same DNS seed,
+    // which expands to the first node's address.
+    let c = Cluster::start_seeded(3, |ports| format!("dns:localhost:{}", ports[0].0));
+    c.wait(LONG, "three Up members", |c| c.all_see_up(&[0, 1, 2]));
+}

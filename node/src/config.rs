@@ -113,8 +113,9 @@ pub struct RunArgs {
     /// Where the management API and dashboard listen. Default `127.0.0.1:8558`.
     #[arg(long, env = "NODE_HTTP")]
     pub http: Option<SocketAddr>,
-    /// Seed nodes, comma-separated `host:port`; the same list on every node. Only the
-    /// first may form a new cluster. Empty: wait for a join through the API.
+    /// Seed nodes, comma-separated `host:port` or `dns:name:port` (every IPv4 address
+    /// the name resolves to, re-resolved while running); the same list on every node.
+    /// Only the first may form a new cluster. Empty: wait for a join through the API.
     #[arg(long, env = "NODE_SEEDS", value_delimiter = ',')]
     pub seeds: Option<Vec<String>>,
     /// Roles, comma-separated (for example `api,worker`).
@@ -175,7 +176,7 @@ pub struct NodeConfig {
     /// Where the HTTP API listens.
     pub http: SocketAddr,
     /// Seeds.
-    pub seeds: Vec<Address>,
+    pub seeds: Vec<crate::seeds::SeedSpec>,
     /// Roles.
     pub roles: BTreeSet<String>,
     /// Membership settings.
@@ -258,7 +259,7 @@ impl RunArgs {
             .filter(|s| !s.trim().is_empty())
             .map(|s| {
                 s.trim()
-                    .parse::<Address>()
+                    .parse::<crate::seeds::SeedSpec>()
                     .map_err(|e| invalid(format!("--seeds: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;

@@ -15,5 +15,6 @@ pub mod metrics;
 pub mod procs;
 pub mod recommender;
 pub mod runtime;
+pub mod seeds;
 pub mod service;
 pub mod transport;

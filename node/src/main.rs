@@ -125,15 +125,43 @@ async fn run(config: NodeConfig) -> ExitCode {
     let (core_tx, core_rx) = tokio::sync::mpsc::channel(4096);
     tokio::spawn(Arc::clone(&transport).accept_loop(cluster_listener, inbound_tx));
     let exiting_timeout = config.settings.exiting_timeout_ms;
+    let seeds = node::seeds::resolve(&config.seeds).await;
     let core = Node::new(
         me.clone(),
         config.roles.clone(),
-        config.seeds.clone(),
+        seeds.clone(),
         config.settings.clone(),
         rand::rng().random(),
         clock_ms(),
     );
     let handle = runtime::start(core, core_rx, Arc::clone(&transport));
+    if config
+        .seeds
+        .iter()
+        .any(|s| matches!(s, node::seeds::SeedSpec::Dns { .. }))
+    {
+        // DNS seeds: resolve again on the join retry period (seed-node timeout),
+        // so seeds that start after this node are found.
+        let (specs, handle, period) = (
+            config.seeds.clone(),
+            handle.clone(),
+            Duration::from_millis(config.settings.seed_node_timeout_ms.max(500)),
+        );
+        tokio::spawn(async move {
+            let mut last = seeds;
+            loop {
+                tokio::time::sleep(period).await;
+                let now = node::seeds::resolve(&specs).await;
+                if now != last {
+                    tracing::info!(?now, "seed list re-resolved");
+                    if handle.update_seeds(now.clone()).await.is_err() {
+                        return;
+                    }
+                    last = now;
+                }
+            }
+        });
+    }
     let identity = Identity {
         me: me.clone(),
         http: config.http.to_string(),

@@ -44,6 +44,8 @@ pub enum Request {
     Freeze(Duration),
     /// Record an injected fault in the event stream.
     Fault(String),
+    /// Replace the seed list (re-resolved DNS seeds).
+    UpdateSeeds(Vec<shared::Address>),
 }
 
 /// The API's handle on the running core.
@@ -86,6 +88,14 @@ impl Handle {
     pub async fn freeze(&self, duration: Duration) -> Result<(), Stopped> {
         self.requests
             .send(Request::Freeze(duration))
+            .await
+            .map_err(|_| Stopped)
+    }
+
+    /// Gives the core a new seed list.
+    pub async fn update_seeds(&self, seeds: Vec<shared::Address>) -> Result<(), Stopped> {
+        self.requests
+            .send(Request::UpdateSeeds(seeds))
             .await
             .map_err(|_| Stopped)
     }
@@ -150,6 +160,7 @@ impl Core {
                         tokio::time::sleep(duration).await;
                     }
                     Request::Fault(description) => self.publish_fault(description),
+                    Request::UpdateSeeds(seeds) => self.node.update_seeds(clock_ms(), seeds),
                 },
                 _ = async { match wake { Some(at) => tokio::time::sleep_until(at).await, None => std::future::pending().await } } => {
                     self.node.tick(clock_ms());

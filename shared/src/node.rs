@@ -469,6 +469,41 @@ impl Node {
         }
     }
 
+    /// Replaces the seed list (for seeds given as a DNS name, re-resolved while
+    /// joining). A node still looking for its cluster asks the new seeds from its next
+    /// attempt on; whether it may form a cluster itself follows the new list (only the
+    /// first seed may). A member ignores its seeds except to probe for islands.
+    pub fn update_seeds(&mut self, now: Millis, seeds: Vec<Address>) {
+        let mut unique: Vec<Address> = Vec::new();
+        for seed in seeds {
+            if !unique.contains(&seed) {
+                unique.push(seed);
+            }
+        }
+        if unique == self.seeds {
+            return;
+        }
+        self.seeds = unique;
+        let first = self.seeds.first() == Some(&self.self_node.address);
+        let timeout = self.settings.seed_node_timeout_ms;
+        match &mut self.phase {
+            Phase::Seeking {
+                contacts,
+                form_self_at,
+                ..
+            } => {
+                *contacts = self.seeds.clone();
+                match (first, form_self_at.is_some()) {
+                    (true, false) => *form_self_at = Some(now + timeout),
+                    (false, true) => *form_self_at = None,
+                    _ => {}
+                }
+            }
+            Phase::Idle if !self.seeds.is_empty() => self.start_seeking(self.seeds.clone(), now),
+            _ => {}
+        }
+    }
+
     /// Applies an operator or application command.
     pub fn handle_command(&mut self, now: Millis, command: Command) -> Result<(), CommandError> {
         self.now = self.now.max(now);

@@ -503,3 +503,75 @@ fn a_message_from_a_removed_incarnation_never_brings_it_back() {
     assert!(!sim.view(0).unwrap().has_member(&frozen));
     assert!(!sim.is_running(2));
 }
+
+/// Delivers every message between the given nodes, ticking them, until `done` or the
+/// time limit; returns the time reached.
+fn pump(
+    nodes: &mut [&mut Node],
+    mut now: u64,
+    limit: u64,
+    done: impl Fn(&[&mut Node]) -> bool,
+) -> u64 {
+    while now < limit && !done(nodes) {
+        now += 10;
+        let mut mail = Vec::new();
+        for n in nodes.iter_mut() {
+            n.tick(now);
+            for out in n.take_outputs() {
+                if let Output::Send { to, message } = out {
+                    mail.push((to, message));
+                }
+            }
+        }
+        for (to, message) in mail {
+            if let Some(n) = nodes
+                .iter_mut()
+                .find(|n| n.snapshot().self_node.address == to)
+            {
+                n.handle_message(now, message);
+            }
+        }
+    }
+    now
+}
+
+#[test]
+fn a_joining_node_follows_a_re_resolved_seed_list() {
+    let settings = Settings::demo("dns");
+    let a_addr = Address::new("10.0.0.1", 2551);
+    let b_addr = Address::new("10.0.0.2", 2551);
+    let gone = Address::new("10.0.0.9", 2551);
+    let mut a = Node::new(
+        UniqueAddress::new(a_addr.clone(), 1),
+        Default::default(),
+        vec![a_addr.clone()],
+        settings.clone(),
+        1,
+        0,
+    );
+    // B's name resolved, at start, only to an address where nothing runs, and it is
+    // not the first seed, so it cannot form a cluster of its own.
+    let mut b = Node::new(
+        UniqueAddress::new(b_addr.clone(), 2),
+        Default::default(),
+        vec![gone.clone(), b_addr.clone()],
+        settings,
+        2,
+        0,
+    );
+    let is_member = |n: &Node| n.snapshot().self_status == Some(MemberStatus::Up);
+    let now = pump(&mut [&mut a, &mut b], 0, 10_000, |_| false);
+    assert!(is_member(&a), "A formed its cluster");
+    assert!(!is_member(&b), "B waits: its only other seed is gone");
+    // Re-resolution now finds A first.
+    b.update_seeds(now, vec![a_addr.clone(), b_addr.clone()]);
+    let joined_at = pump(&mut [&mut a, &mut b], now, now + 10_000, |n| {
+        n.iter()
+            .all(|x| x.snapshot().self_status == Some(MemberStatus::Up))
+            && n[0].snapshot().members.len() == 2
+    });
+    assert!(
+        joined_at < now + 10_000,
+        "B joined A after the seeds changed"
+    );
+}

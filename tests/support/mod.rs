@@ -29,16 +29,23 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 impl Cluster {
     /// `n` nodes, every one a seed, demo profile, token-protected admin endpoints.
     pub fn start(n: usize) -> Cluster {
+        Cluster::start_seeded(n, |ports| {
+            ports
+                .iter()
+                .map(|(c, _)| format!("127.0.0.1:{c}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+    }
+
+    /// `n` nodes whose seed list `seeds` makes from their (cluster, http) ports.
+    pub fn start_seeded(n: usize, seeds: impl Fn(&[(u16, u16)]) -> String) -> Cluster {
         // Lock before choosing ports: another test's restarted node could take them.
         let serial = SERIAL
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
-        let seeds = ports
-            .iter()
-            .map(|(c, _)| format!("127.0.0.1:{c}"))
-            .collect::<Vec<_>>()
-            .join(",");
+        let seeds = seeds(&ports);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
