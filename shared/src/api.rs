@@ -323,3 +323,58 @@ pub struct DashboardInfo {
     /// HTTP addresses of the other nodes this node has heard from.
     pub peers: Vec<PeerHttp>,
 }
+
+/// What a link action does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum LinkKind {
+    /// Drop everything both ways.
+    Cut,
+    /// Drop everything from `from` to `to`; the other direction still works.
+    OneWay,
+    /// 300 ms delay with 100 ms jitter, both ways.
+    Slow,
+    /// Remove any fault on the link, both ways.
+    Heal,
+}
+
+/// `POST /launcher/links`: a fault on the link between two slots.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LauncherLinkRequest {
+    /// Slot at one end (the sender, for a one-way cut).
+    pub from: usize,
+    /// Slot at the other end.
+    pub to: usize,
+    /// The fault.
+    pub kind: LinkKind,
+}
+
+/// `GET /launcher/policy`: the rules the launcher applies to visitors' actions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LauncherPolicy {
+    /// Public mode: faults heal themselves, actions are rate-limited, and at most a
+    /// minority of nodes may be impaired at once.
+    pub public: bool,
+    /// Link faults and partitions heal after this long (public mode).
+    pub fault_ttl_secs: u64,
+    /// Paused nodes resume after this long (public mode).
+    pub pause_max_secs: u64,
+    /// Actions each client may take per minute (public mode).
+    pub actions_per_minute: u32,
+    /// Nodes visitors may add beyond the initial ones (public mode); added nodes
+    /// leave again after `fault_ttl_secs` times ten.
+    pub extra_nodes: usize,
+    /// Nodes impaired now (not running, paused, recently restarted, or behind a fault).
+    pub impaired: Vec<usize>,
+    /// How many may be impaired at once (public mode).
+    pub max_impaired: usize,
+}
+
+/// The answer to a launcher action.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionResult {
+    /// What was done, for a person.
+    pub message: String,
+}

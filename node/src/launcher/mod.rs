@@ -1,20 +1,26 @@
 //! The demo launcher (`node demo`): starts N node processes on loopback in the demo
 //! profile, supervises them, and offers the actions a node cannot take on itself
-//! (restart, resume, add a node) through a small HTTP API for the dashboard.
+//! (restart, resume, add a node) through a small HTTP API for the dashboard
+//! (`api.rs`), which also relays the nodes' own fault and membership actions.
 //!
 //! Supervision is what Kubernetes would do: a node that exits because it was downed
 //! (or must rejoin) is started again as a new incarnation after a short delay, unless
 //! an operator stopped it on purpose. Ctrl-C (or SIGTERM) stops every node and leaves
 //! no process behind.
+//!
+//! In public mode (`--public`) strangers press the buttons: the nodes' own fault
+//! endpoints need a token only the launcher holds, every action goes through the
+//! launcher's rules (`policy.rs`), and every fault undoes itself.
+
+pub mod api;
+pub mod policy;
 
 use crate::procs::NodeProcess;
-use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use clap::Args;
-use shared::api::{ErrorBody, SlotState, SlotView};
+use policy::{Limits, Policy, Undo};
+use rand::Rng;
+use shared::api::{SlotState, SlotView};
 use std::fs::File;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -60,7 +66,31 @@ pub struct DemoArgs {
         value_delimiter = ' '
     )]
     pub node_args: Vec<String>,
+    /// Public mode, for a hosted demo: faults heal themselves, actions are
+    /// rate-limited per client, at most a minority of nodes may be impaired at once,
+    /// and stopping nodes needs `--operator-token`.
+    #[arg(long, env = "DEMO_PUBLIC", default_value_t = false, action = clap::ArgAction::Set)]
+    pub public: bool,
+    /// Bearer token for operator actions in public mode (at least 8 characters).
+    #[arg(long, env = "DEMO_OPERATOR_TOKEN", hide_env_values = true)]
+    pub operator_token: Option<String>,
+    /// Public mode: link faults and partitions heal after this many seconds.
+    #[arg(long, env = "DEMO_FAULT_TTL_SECS", default_value_t = 30)]
+    pub fault_ttl_secs: u64,
+    /// Public mode: paused nodes resume after this many seconds.
+    #[arg(long, env = "DEMO_PAUSE_MAX_SECS", default_value_t = 20)]
+    pub pause_max_secs: u64,
+    /// Public mode: actions per client per minute.
+    #[arg(long, env = "DEMO_ACTIONS_PER_MINUTE", default_value_t = 12)]
+    pub actions_per_minute: u32,
+    /// Public mode: nodes visitors may add beyond `--nodes`.
+    #[arg(long, env = "DEMO_EXTRA_NODES", default_value_t = 2)]
+    pub extra_nodes: usize,
 }
+
+/// How long a node counts as impaired after an action that disrupts it (the time
+/// to be noticed, decided on, restarted and back Up, in the demo profile).
+const IMPAIRED_AFTER_ACTION: Duration = Duration::from_secs(15);
 
 struct Slot {
     process: Option<NodeProcess>,
@@ -92,16 +122,46 @@ pub struct Launcher {
     args: DemoArgs,
     binary: PathBuf,
     slots: Mutex<Vec<Slot>>,
+    /// Public-mode rules (no limits outside public mode).
+    pub policy: Mutex<Policy>,
+    /// The nodes' admin token in public mode (only the launcher knows it); `None`
+    /// when the nodes run in demo mode with open endpoints.
+    pub node_token: Option<String>,
+    node_secret: Option<String>,
+}
+
+fn random_hex() -> String {
+    let bytes: [u8; 16] = rand::rng().random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Launcher {
     /// A launcher for `args.nodes` nodes of `binary` (not started yet).
     pub fn new(args: DemoArgs, binary: PathBuf) -> Arc<Launcher> {
+        let limits = args.public.then(|| Limits {
+            fault_ttl: Duration::from_secs(args.fault_ttl_secs),
+            pause_max: Duration::from_secs(args.pause_max_secs),
+            actions_per_minute: args.actions_per_minute,
+            extra_nodes: args.extra_nodes,
+        });
+        let (node_token, node_secret) = if args.public {
+            (Some(random_hex()), Some(random_hex()))
+        } else {
+            (None, None)
+        };
         Arc::new(Launcher {
             args,
             binary,
             slots: Mutex::new(Vec::new()),
+            policy: Mutex::new(Policy::new(limits)),
+            node_token,
+            node_secret,
         })
+    }
+
+    /// The flags.
+    pub fn args(&self) -> &DemoArgs {
+        &self.args
     }
 
     fn seeds(&self, count: usize) -> String {
@@ -117,9 +177,18 @@ impl Launcher {
             .create(true)
             .append(true)
             .open(self.args.logs.join(format!("n{slot}.log")))?;
+        let access: Vec<String> = match (&self.node_token, &self.node_secret) {
+            (Some(token), Some(secret)) => vec![
+                "--demo".into(),
+                "false".into(),
+                "--token".into(),
+                token.clone(),
+                "--secret".into(),
+                secret.clone(),
+            ],
+            _ => vec!["--demo".into(), "true".into()],
+        };
         let args: Vec<String> = [
-            "--demo",
-            "true",
             "--profile",
             "demo",
             "--seeds",
@@ -138,6 +207,7 @@ impl Launcher {
         ]
         .iter()
         .map(|s| s.to_string())
+        .chain(access)
         .chain(
             self.args
                 .node_args
@@ -250,16 +320,93 @@ impl Launcher {
         }
     }
 
-    /// Adds a node (scale out); returns its slot.
-    pub fn add(&self) -> std::io::Result<usize> {
+    /// Adds a node (scale out); returns its slot. A slot added earlier and since
+    /// stopped is reused, so adding and retiring nodes forever never runs out.
+    pub fn add(&self) -> Result<usize, (StatusCode, String)> {
         let mut slots = self.slots.lock().expect("slots");
-        let slot = slots.len();
-        if slot >= MAX_SLOTS {
-            return Err(std::io::Error::other(format!("at most {MAX_SLOTS} nodes")));
+        let in_service = slots
+            .iter()
+            .filter(|s| s.state != SlotState::Stopped)
+            .count();
+        let cap = match &self.policy.lock().expect("policy").limits {
+            Some(limits) => self.args.nodes + limits.extra_nodes,
+            None => MAX_SLOTS,
+        };
+        if in_service >= cap {
+            return Err((
+                StatusCode::CONFLICT,
+                format!("at most {cap} nodes run at once here"),
+            ));
         }
-        let process = self.spawn(slot, self.args.nodes)?;
-        slots.push(Slot::running(process));
+        let reuse = (self.args.nodes..slots.len()).find(|i| slots[*i].state == SlotState::Stopped);
+        let slot = reuse.unwrap_or(slots.len());
+        if slot >= MAX_SLOTS {
+            return Err((StatusCode::CONFLICT, format!("at most {MAX_SLOTS} nodes")));
+        }
+        let process = self
+            .spawn(slot, self.args.nodes)
+            .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        match reuse {
+            Some(i) => {
+                let starts = slots[i].starts;
+                slots[i] = Slot::running(process);
+                slots[i].starts = starts + 1;
+            }
+            None => slots.push(Slot::running(process)),
+        }
+        let mut policy = self.policy.lock().expect("policy");
+        if let Some(limits) = policy.limits.clone() {
+            policy.schedule(Instant::now() + limits.fault_ttl * 10, Undo::Retire(slot));
+        }
         Ok(slot)
+    }
+
+    /// Slots not stopped by an operator (the ones that count for a majority).
+    pub fn in_service(&self) -> usize {
+        self.slots
+            .lock()
+            .expect("slots")
+            .iter()
+            .filter(|s| s.state != SlotState::Stopped)
+            .count()
+    }
+
+    /// Slots impaired now: not running, paused, or recently disrupted by an action.
+    pub fn impaired(&self, now: Instant) -> Vec<usize> {
+        let mut out: Vec<usize> = self
+            .slots
+            .lock()
+            .expect("slots")
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| matches!(s.state, SlotState::Paused | SlotState::Exited))
+            .map(|(i, _)| i)
+            .collect();
+        out.extend(self.policy.lock().expect("policy").recently_impaired(now));
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// The cluster and HTTP addresses of a slot.
+    pub fn addresses(&self, slot: usize) -> Option<(String, String)> {
+        self.slots
+            .lock()
+            .expect("slots")
+            .get(slot)
+            .map(|s| (s.cluster.clone(), s.http.clone()))
+    }
+
+    /// HTTP addresses of the running slots.
+    pub fn running_http(&self) -> Vec<(usize, String)> {
+        self.slots
+            .lock()
+            .expect("slots")
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.state == SlotState::Running)
+            .map(|(i, s)| (i, s.http.clone()))
+            .collect()
     }
 
     /// One supervision pass: notes exits, restarts what should run.
@@ -315,58 +462,6 @@ impl Launcher {
     }
 }
 
-fn error(status: StatusCode, message: String) -> Response {
-    (status, Json(ErrorBody { error: message })).into_response()
-}
-
-/// The launcher's HTTP API.
-pub fn app(launcher: Arc<Launcher>) -> Router {
-    Router::new()
-        .route("/launcher/nodes", get(list).post(add))
-        .route("/launcher/nodes/{slot}/{action}", post(act))
-        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint".into()) })
-        .with_state(launcher)
-        // The dashboard, served by the nodes, calls the launcher from another origin.
-        .layer(
-            tower_http::cors::CorsLayer::new()
-                .allow_origin(tower_http::cors::Any)
-                .allow_methods(tower_http::cors::Any)
-                .allow_headers(tower_http::cors::Any),
-        )
-}
-
-async fn list(State(l): State<Arc<Launcher>>) -> Response {
-    match tokio::task::spawn_blocking(move || l.view()).await {
-        Ok(view) => Json(view).into_response(),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    }
-}
-
-async fn add(State(l): State<Arc<Launcher>>) -> Response {
-    match tokio::task::spawn_blocking(move || l.add()).await {
-        Ok(Ok(slot)) => Json(serde_json::json!({ "slot": slot })).into_response(),
-        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    }
-}
-
-async fn act(
-    State(l): State<Arc<Launcher>>,
-    Path((slot, action)): Path<(String, String)>,
-) -> Response {
-    let Ok(slot) = slot.parse::<usize>() else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!("`{slot}` is not a slot number"),
-        );
-    };
-    match tokio::task::spawn_blocking(move || l.act(slot, &action)).await {
-        Ok(Ok(message)) => Json(serde_json::json!({ "message": message })).into_response(),
-        Ok(Err((status, message))) => error(status, message),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    }
-}
-
 /// Runs the demo until Ctrl-C or SIGTERM.
 pub async fn run(args: DemoArgs) -> Result<(), String> {
     if args.nodes == 0 || args.nodes > MAX_SLOTS {
@@ -376,6 +471,9 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
         || args.http_port.checked_add(MAX_SLOTS as u16).is_none()
     {
         return Err("base ports leave no room for the nodes".into());
+    }
+    if args.public && args.operator_token.as_ref().is_none_or(|t| t.len() < 8) {
+        return Err("public mode needs --operator-token of at least 8 characters".into());
     }
     let binary = std::env::current_exe().map_err(|e| e.to_string())?;
     let launcher = Launcher::new(args.clone(), binary);
@@ -406,9 +504,20 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
             tokio::time::sleep(Duration::from_millis(200)).await;
             let s = Arc::clone(&supervisor);
             let _ = tokio::task::spawn_blocking(move || s.supervise()).await;
+            api::undo_due(&supervisor).await;
         }
     });
-    let server = axum::serve(listener, app(Arc::clone(&launcher)));
+    if args.public {
+        println!(
+            "Public mode: faults heal after {} s, pauses after {} s, {} actions per client per minute",
+            args.fault_ttl_secs, args.pause_max_secs, args.actions_per_minute
+        );
+    }
+    let server = axum::serve(
+        listener,
+        api::app(Arc::clone(&launcher))
+            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    );
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| e.to_string())?;
     tokio::select! {
