@@ -117,6 +117,9 @@ enum Phase {
     Stopped(ShutdownReason),
 }
 
+/// The largest phi a snapshot reports.
+pub const PHI_CAP: f64 = 1000.0;
+
 /// Timers the node asks to be called back for.
 #[derive(Clone, Debug, Default)]
 struct Timers {
@@ -326,7 +329,23 @@ impl Node {
             converged: self.is_converged(),
             version_digest: g.version.digest(),
             resolver: self.resolver_status(),
-            phi: self.monitor.phis(self.now).into_iter().collect(),
+            // Capped: an infinite phi (a long silence) has no JSON form, and past a
+            // few dozen it means the same thing: certainly failed.
+            phi: self
+                .monitor
+                .phis(self.now)
+                .into_iter()
+                .map(|(node, phi)| {
+                    (
+                        node,
+                        if phi.is_finite() {
+                            phi.min(PHI_CAP)
+                        } else {
+                            PHI_CAP
+                        },
+                    )
+                })
+                .collect(),
         }
     }
 

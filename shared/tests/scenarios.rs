@@ -575,3 +575,24 @@ fn a_joining_node_follows_a_re_resolved_seed_list() {
         "B joined A after the seeds changed"
     );
 }
+
+#[test]
+fn a_snapshot_of_a_long_silent_member_survives_json() {
+    let mut sim = formed(3, 5);
+    sim.crash(2);
+    // Long enough for phi to overflow to infinity before the member is removed.
+    sim.run_for(2_500);
+    let snapshot = sim.node(0).unwrap().snapshot();
+    assert!(snapshot.phi.iter().all(|(_, phi)| phi.is_finite()));
+    assert!(
+        snapshot
+            .phi
+            .iter()
+            .any(|(_, phi)| *phi >= shared::node::PHI_CAP),
+        "the silent member's phi reached the cap: {:?}",
+        snapshot.phi
+    );
+    let json = serde_json::to_string(&snapshot).unwrap();
+    let back: shared::ClusterSnapshot = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.phi.len(), snapshot.phi.len());
+}

@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod demo;
+
 use node::client::{request, Reply};
 use node::procs::{free_port, NodeProcess as Proc};
 use shared::api::MembersResponse;

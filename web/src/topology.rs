@@ -1,0 +1,166 @@
+//! Geometry and derived tables for drawing a view: members placed on a ring in a fixed
+//! SVG box (so streaming events never move the layout), directed edges shortened to
+//! end at the circles, the observer x subject reachability matrix, and status colours.
+
+use crate::state::NodeView;
+use shared::{MemberStatus, UniqueAddress};
+
+/// Position of member `i` of `n` on a circle of radius `r` around (`cx`, `cy`),
+/// starting at the top and going clockwise.
+pub fn ring_position(i: usize, n: usize, cx: f64, cy: f64, r: f64) -> (f64, f64) {
+    if n <= 1 {
+        return (cx, cy);
+    }
+    let angle = -std::f64::consts::FRAC_PI_2 + std::f64::consts::TAU * i as f64 / n as f64;
+    (cx + r * angle.cos(), cy + r * angle.sin())
+}
+
+/// A directed edge from `from` to `to` whose ends stop `gap` short of the centres, moved
+/// sideways by `offset` (to the right of the direction of travel) so the edges A->B and
+/// B->A are both visible.
+pub fn edge(from: (f64, f64), to: (f64, f64), gap: f64, offset: f64) -> (f64, f64, f64, f64) {
+    let (dx, dy) = (to.0 - from.0, to.1 - from.1);
+    let len = (dx * dx + dy * dy).sqrt();
+    if len <= 2.0 * gap || len == 0.0 {
+        return (from.0, from.1, to.0, to.1);
+    }
+    let (ux, uy) = (dx / len, dy / len);
+    let (ox, oy) = (-uy * offset, ux * offset);
+    (
+        from.0 + ux * gap + ox,
+        from.1 + uy * gap + oy,
+        to.0 - ux * gap + ox,
+        to.1 - uy * gap + oy,
+    )
+}
+
+/// CSS class of a status (`st-up`, `st-weaklyup`, ...).
+pub fn status_class(status: MemberStatus) -> String {
+    format!("st-{}", status.to_string().to_lowercase())
+}
+
+/// A cell of the reachability matrix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cell {
+    /// The observer itself.
+    Itself,
+    /// The observer does not report the subject unreachable.
+    Reachable,
+    /// The observer reports the subject unreachable.
+    Unreachable,
+}
+
+/// The reachability matrix of a view: rows are observers, columns subjects, both the
+/// view's members in address order (Removed ones left out).
+pub fn matrix(view: &NodeView) -> (Vec<UniqueAddress>, Vec<Vec<Cell>>) {
+    let nodes: Vec<UniqueAddress> = view
+        .display_members()
+        .into_iter()
+        .filter(|m| m.status != MemberStatus::Removed)
+        .map(|m| m.node.clone())
+        .collect();
+    let rows = nodes
+        .iter()
+        .map(|observer| {
+            nodes
+                .iter()
+                .map(|subject| {
+                    if observer == subject {
+                        Cell::Itself
+                    } else if view.sees_unreachable(observer, subject) {
+                        Cell::Unreachable
+                    } else {
+                        Cell::Reachable
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    (nodes, rows)
+}
+
+/// Every (observer, subject) pair the view reports unreachable, for drawing red edges.
+pub fn unreachable_edges(view: &NodeView) -> Vec<(UniqueAddress, UniqueAddress)> {
+    view.unreachable
+        .iter()
+        .flat_map(|(subject, observers)| {
+            observers
+                .iter()
+                .filter(move |o| *o != subject)
+                .map(move |o| (o.clone(), subject.clone()))
+        })
+        .collect()
+}
+
+/// The port of `host:port`, as a short label (the whole text if there is none).
+pub fn short(addr: &str) -> &str {
+    addr.rsplit_once(':').map_or(addr, |(_, port)| port)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::tests::{event, member, node, snapshot, three_up};
+    use shared::events::ClusterEvent;
+
+    fn close(a: (f64, f64), b: (f64, f64)) -> bool {
+        (a.0 - b.0).abs() < 1e-9 && (a.1 - b.1).abs() < 1e-9
+    }
+
+    #[test]
+    fn members_sit_on_the_ring_from_the_top_clockwise() {
+        assert!(close(
+            ring_position(0, 4, 100.0, 100.0, 50.0),
+            (100.0, 50.0)
+        ));
+        assert!(close(
+            ring_position(1, 4, 100.0, 100.0, 50.0),
+            (150.0, 100.0)
+        ));
+        assert!(close(
+            ring_position(0, 1, 100.0, 100.0, 50.0),
+            (100.0, 100.0)
+        ));
+    }
+
+    #[test]
+    fn edges_stop_at_the_circles_and_opposite_edges_do_not_overlap() {
+        let (x1, y1, x2, y2) = edge((0.0, 0.0), (100.0, 0.0), 10.0, 0.0);
+        assert_eq!((x1, y1, x2, y2), (10.0, 0.0, 90.0, 0.0));
+        let there = edge((0.0, 0.0), (100.0, 0.0), 10.0, 4.0);
+        let back = edge((100.0, 0.0), (0.0, 0.0), 10.0, 4.0);
+        assert_eq!(there.1, 4.0);
+        assert_eq!(back.1, -4.0);
+    }
+
+    #[test]
+    fn status_classes_are_lower_case_names() {
+        assert_eq!(status_class(MemberStatus::WeaklyUp), "st-weaklyup");
+        assert_eq!(status_class(MemberStatus::Up), "st-up");
+    }
+
+    #[test]
+    fn the_matrix_marks_what_each_observer_sees_unreachable() {
+        let mut v = NodeView::new("h");
+        v.apply(&snapshot(1, 2551, &three_up()));
+        v.apply(&event(
+            2,
+            10,
+            ClusterEvent::UnreachableMember {
+                member: member(2553, shared::MemberStatus::Up, 3),
+                observed_by: vec![node(2551), node(2552)],
+            },
+        ));
+        let (nodes, rows) = matrix(&v);
+        assert_eq!(nodes, [node(2551), node(2552), node(2553)]);
+        assert_eq!(
+            rows[0],
+            [Cell::Itself, Cell::Reachable, Cell::Unreachable],
+            "2551 sees 2553 unreachable"
+        );
+        assert_eq!(rows[2], [Cell::Reachable, Cell::Reachable, Cell::Itself]);
+        let edges = unreachable_edges(&v);
+        assert_eq!(edges, [(node(2551), node(2553)), (node(2552), node(2553))]);
+        assert_eq!(short("127.0.0.1:2553"), "2553");
+    }
+}
