@@ -1,10 +1,28 @@
 #!/usr/bin/env bash
-# The README's test command: installs what the tests need (skipping what is present),
-# then runs format and lint checks, every test, and the wasm32 build of the core.
+# The README's test command (and CI's): installs what the tests need, skipping what
+# is present (rustfmt, clippy, the wasm32 target, wasm-bindgen-cli at the Cargo.lock
+# version, trunk, Debian's chromium and chromium-driver), builds the dashboard, then
+# runs the format and lint checks, every test (unit, simulation seeds, process-level,
+# browser) and the wasm32 build of the membership core. Prints each stage's time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 began=$(date +%s)
-step() { echo "== [$(( $(date +%s) - began ))s] $*"; }
+stage_names=()
+stage_secs=()
+stage_start=$began
+current=""
+step() {
+  local now
+  now=$(date +%s)
+  if [ -n "$current" ]; then
+    stage_names+=("$current")
+    stage_secs+=($((now - stage_start)))
+  fi
+  current="$*"
+  stage_start=$now
+  echo "== [$((now - began))s] $*"
+}
 
 step "toolchain: rustfmt, clippy, wasm32 target"
 for component in rustfmt clippy; do
@@ -12,16 +30,31 @@ for component in rustfmt clippy; do
 done
 rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
 
+step "system packages: chromium, chromium-driver (browser tests)"
+./scripts/install-browser.sh
+
+step "crates: cargo fetch"
+cargo fetch --locked
+
+step "dashboard: wasm-bindgen-cli, trunk, trunk build"
+./scripts/build-web.sh
+
 step "format"
 cargo fmt --all -- --check
 
-step "clippy"
+step "clippy (native, and the web app for wasm32)"
 cargo clippy --workspace --all-targets --release -- -D warnings
+cargo clippy -p web --target wasm32-unknown-unknown --release -- -D warnings
 
-step "tests: unit, scenarios, merge properties, ${SIM_SEEDS:-1000} seeded fault schedules"
+step "tests: unit, scenarios, merge properties, ${SIM_SEEDS:-1000} seeded fault schedules, processes, browser"
 cargo test --workspace --release
 
 step "wasm32 build of the membership core"
 cargo build -p shared --target wasm32-unknown-unknown --release
 
-step "all passed"
+step "done"
+echo "== stage times"
+for i in "${!stage_names[@]}"; do
+  printf '   %5ss  %s\n' "${stage_secs[$i]}" "${stage_names[$i]}"
+done
+echo "== all passed in $(( $(date +%s) - began ))s"

@@ -494,6 +494,9 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
             slot.slot, slot.cluster, slot.http
         );
     }
+    if let Some(first) = launcher.view().first() {
+        println!("Dashboard: http://{}/", first.http);
+    }
     println!(
         "Launcher API: http://{}/launcher/nodes  (Ctrl-C stops everything)",
         args.launcher
