@@ -139,6 +139,15 @@ pub struct RunArgs {
     /// Override the profile's stable-after (ms).
     #[arg(long, env = "NODE_STABLE_AFTER_MS")]
     pub stable_after_ms: Option<u64>,
+    /// Override the profile's heartbeat interval (ms).
+    #[arg(long, env = "NODE_HEARTBEAT_INTERVAL_MS")]
+    pub heartbeat_interval_ms: Option<u64>,
+    /// Override the profile's acceptable heartbeat pause (ms).
+    #[arg(long, env = "NODE_ACCEPTABLE_HEARTBEAT_PAUSE_MS")]
+    pub acceptable_heartbeat_pause_ms: Option<u64>,
+    /// Override the profile's gossip interval (ms).
+    #[arg(long, env = "NODE_GOSSIP_INTERVAL_MS")]
+    pub gossip_interval_ms: Option<u64>,
     /// Shared cluster secret for node authentication (never sent over the wire).
     /// Required unless `--demo`.
     #[arg(long, env = "NODE_SECRET", hide_env_values = true)]
@@ -280,6 +289,33 @@ impl RunArgs {
             Profile::Akka => Settings::akka_defaults(cluster_name),
             Profile::Demo => Settings::demo(cluster_name),
         };
+        if let Some(ms) = self.heartbeat_interval_ms.or(file.heartbeat_interval_ms) {
+            if !(10..=60_000).contains(&ms) {
+                return Err(invalid(
+                    "--heartbeat-interval-ms must be 10 to 60000".into(),
+                ));
+            }
+            settings.heartbeat_interval_ms = ms;
+            settings.expected_response_after_ms = ms;
+        }
+        if let Some(ms) = self
+            .acceptable_heartbeat_pause_ms
+            .or(file.acceptable_heartbeat_pause_ms)
+        {
+            if ms > 600_000 {
+                return Err(invalid(
+                    "--acceptable-heartbeat-pause-ms must be at most 600000".into(),
+                ));
+            }
+            settings.acceptable_heartbeat_pause_ms = ms;
+        }
+        if let Some(ms) = self.gossip_interval_ms.or(file.gossip_interval_ms) {
+            if !(10..=60_000).contains(&ms) {
+                return Err(invalid("--gossip-interval-ms must be 10 to 60000".into()));
+            }
+            settings.gossip_interval_ms = ms;
+            settings.leader_actions_interval_ms = ms;
+        }
         settings.min_nr_of_members = self
             .min_nr_of_members
             .or(file.min_nr_of_members)
