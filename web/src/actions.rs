@@ -1,13 +1,22 @@
 //! What each button does, as a list of HTTP requests: launcher actions, leave and
-//! down, link faults between two nodes, partitioning a node from the rest, healing.
+//! down, link faults between two nodes, partitioning a node from the rest, healing,
+//! freezing; and how each answer reads in the timeline.
 //!
-//! Planning is pure so the tests pin down which node each request goes to (a two-way
-//! cut is set on both ends, a single link heals with an all-default fault, a down goes
-//! to a live node other than the target); the browser code only sends the plan and
-//! writes each result into the timeline.
+//! When the page knows a demo launcher, every node and link action goes through it,
+//! addressed by slot: the launcher relays membership and fault actions to the nodes
+//! (in public mode only it holds their token) and applies the public rules. Without
+//! one, the page calls the nodes itself: a two-way cut is set on both ends, a single
+//! link heals with an all-default fault, a down goes to a live node other than the
+//! target. Freezing and lossy links have no launcher relay, so they go to the nodes
+//! directly and are offered only where the page may do that (not in public mode).
+//!
+//! Planning is pure so the tests pin down which URL each request goes to; the browser
+//! code only sends the plan and writes each result into the timeline.
 
 use crate::model::Model;
-use shared::api::LinkFaultRequest;
+use crate::protocol::{error_text, message_text};
+use crate::timeline::Level;
+use shared::api::{ErrorBody, FreezeRequest, LauncherLinkRequest, LinkFaultRequest, LinkKind};
 
 /// HTTP method.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,7 +63,8 @@ pub struct Planned {
     pub url: String,
     /// Body.
     pub body: Body,
-    /// Whether it needs the bearer token (node management calls).
+    /// Whether it sends the bearer token from the token field, if any (node management
+    /// calls, and launcher calls, where it is the operator token).
     pub auth: bool,
     /// What it does, for the timeline.
     pub what: String,
@@ -81,11 +91,13 @@ pub enum NodeAction {
     Partition,
     /// Heal every link of the node.
     Heal,
+    /// Stop processing for a few seconds (the node's own fault API; no launcher relay).
+    Freeze,
 }
 
 impl NodeAction {
     /// Every action, in button order.
-    pub const ALL: [NodeAction; 9] = [
+    pub const ALL: [NodeAction; 10] = [
         NodeAction::Kill,
         NodeAction::Pause,
         NodeAction::Resume,
@@ -95,6 +107,7 @@ impl NodeAction {
         NodeAction::Down,
         NodeAction::Partition,
         NodeAction::Heal,
+        NodeAction::Freeze,
     ];
 
     /// The `data-action` name (also the launcher's action name).
@@ -109,6 +122,7 @@ impl NodeAction {
             NodeAction::Down => "down",
             NodeAction::Partition => "partition",
             NodeAction::Heal => "heal",
+            NodeAction::Freeze => "freeze",
         }
     }
 
@@ -136,6 +150,7 @@ impl NodeAction {
             NodeAction::Down => "mark the member Down (management API)",
             NodeAction::Partition => "cut every link between this node and the others",
             NodeAction::Heal => "heal every link of this node",
+            NodeAction::Freeze => "stop processing for 5 s; the process stays up (node API)",
         }
     }
 }
@@ -151,6 +166,8 @@ pub enum LinkAction {
     Slow,
     /// Remove the faults of this link on both ends.
     Heal,
+    /// Drop a share of the messages both ways (the nodes' fault API; no launcher relay).
+    Lossy,
 }
 
 impl LinkAction {
@@ -161,6 +178,29 @@ impl LinkAction {
             LinkAction::OneWay => "oneway",
             LinkAction::Slow => "slow",
             LinkAction::Heal => "heal",
+            LinkAction::Lossy => "lossy",
+        }
+    }
+
+    /// The launcher's name for it, if the launcher relays it.
+    pub fn launcher_kind(self) -> Option<LinkKind> {
+        match self {
+            LinkAction::Cut => Some(LinkKind::Cut),
+            LinkAction::OneWay => Some(LinkKind::OneWay),
+            LinkAction::Slow => Some(LinkKind::Slow),
+            LinkAction::Heal => Some(LinkKind::Heal),
+            LinkAction::Lossy => None,
+        }
+    }
+
+    /// How the timeline names it between two nodes.
+    fn describe(self, from: &str, to: &str) -> String {
+        match self {
+            LinkAction::Cut => format!("cut {from} ⇎ {to}"),
+            LinkAction::OneWay => format!("cut {from} → {to} one way"),
+            LinkAction::Slow => format!("slow {from} ⇄ {to}"),
+            LinkAction::Heal => format!("heal {from} ⇄ {to}"),
+            LinkAction::Lossy => format!("lossy {from} ⇄ {to}"),
         }
     }
 }
@@ -169,6 +209,10 @@ impl LinkAction {
 pub const SLOW_DELAY_MS: u64 = 300;
 /// Jitter of a "slow" link (ms).
 pub const SLOW_JITTER_MS: u64 = 100;
+/// Drop probability of a "lossy" link.
+pub const LOSS: f64 = 0.3;
+/// How long "freeze" stops a node (ms).
+pub const FREEZE_MS: u64 = 5_000;
 
 /// `http://{http}{path}`.
 pub fn url(http: &str, path: &str) -> String {
@@ -220,25 +264,68 @@ fn http_or_err<'a>(model: &'a Model, cluster: &str) -> Result<&'a str, String> {
         .ok_or_else(|| format!("the HTTP address of {cluster} is not known yet"))
 }
 
+/// A launcher request to `path` (always with the operator token, if one is typed).
+fn to_launcher(launcher: &str, path: &str, body: Body, what: String) -> Planned {
+    Planned {
+        method: Method::Post,
+        url: url(launcher, path),
+        body,
+        auth: true,
+        what,
+    }
+}
+
+/// The launcher's slot number of the node at `cluster`, or why there is none.
+fn slot_number(model: &Model, cluster: &str) -> Result<usize, String> {
+    model
+        .directory
+        .slot_of(cluster)
+        .map(|s| s.slot)
+        .ok_or_else(|| format!("the launcher has no slot for {cluster}"))
+}
+
+/// Before the launcher's first answer nothing is planned around it.
+fn slots_known(model: &Model) -> Result<(), String> {
+    if model.directory.slots.is_empty() {
+        Err("waiting for the launcher's list of nodes; try again in a moment".into())
+    } else {
+        Ok(())
+    }
+}
+
 /// The requests for `action` on the node at cluster address `node`.
 pub fn plan_node(model: &Model, action: NodeAction, node: &str) -> Result<Vec<Planned>, String> {
     let name = action.name();
-    if action.needs_launcher() {
-        let launcher =
-            model.directory.launcher.as_deref().ok_or(
-                "no launcher: start the cluster with `node demo` to kill, pause or restart",
-            )?;
-        let slot = model
-            .directory
-            .slot_of(node)
-            .ok_or_else(|| format!("the launcher has no slot for {node}"))?;
-        return Ok(vec![Planned {
-            method: Method::Post,
-            url: url(launcher, &format!("/launcher/nodes/{}/{name}", slot.slot)),
-            body: Body::Empty,
-            auth: false,
-            what: format!("{name} n{} ({node})", slot.slot),
-        }]);
+    if action == NodeAction::Freeze {
+        return plan_freeze(model, node);
+    }
+    match model.directory.launcher.as_deref() {
+        Some(launcher) => match slots_known(model).and_then(|()| slot_number(model, node)) {
+            Ok(slot) => {
+                return Ok(vec![to_launcher(
+                    launcher,
+                    &format!("/launcher/nodes/{slot}/{name}"),
+                    Body::Empty,
+                    format!("{name} n{slot} ({node})"),
+                )]);
+            }
+            // A member the launcher did not start: only the node's own API can help,
+            // and only where the page may call it.
+            Err(e)
+                if action.needs_launcher()
+                    || !model.direct_faults_allowed()
+                    || model.directory.slots.is_empty() =>
+            {
+                return Err(e)
+            }
+            Err(_) => {}
+        },
+        None if action.needs_launcher() => {
+            return Err(
+                "no launcher: start the cluster with `node demo` to kill, pause or restart".into(),
+            )
+        }
+        None => {}
     }
     let members_path = format!("/cluster/members/{}", path_segment(node));
     match action {
@@ -322,8 +409,24 @@ pub fn plan_node(model: &Model, action: NodeAction, node: &str) -> Result<Vec<Pl
             }
             Ok(plan)
         }
-        _ => unreachable!("launcher actions returned above"),
+        _ => unreachable!("launcher actions and freeze returned above"),
     }
+}
+
+/// `POST /faults/freeze` on the node itself (no launcher relay; not in public mode).
+pub fn plan_freeze(model: &Model, node: &str) -> Result<Vec<Planned>, String> {
+    if !model.direct_faults_allowed() {
+        return Err("freezing is not offered in the public demo".into());
+    }
+    let http = http_or_err(model, node)?;
+    let body = FreezeRequest { millis: FREEZE_MS };
+    Ok(vec![Planned {
+        method: Method::Post,
+        url: url(http, "/faults/freeze"),
+        body: Body::Json(serde_json::to_string(&body).expect("serializable")),
+        auth: true,
+        what: format!("freeze {node} for {} s", FREEZE_MS / 1000),
+    }])
 }
 
 /// The requests for `action` on the link between `from` and `to` (cluster addresses).
@@ -335,6 +438,37 @@ pub fn plan_link(
 ) -> Result<Vec<Planned>, String> {
     if from == to {
         return Err("a link needs two different nodes".into());
+    }
+    let relayed = model
+        .directory
+        .launcher
+        .as_deref()
+        .zip(action.launcher_kind());
+    if let Some((launcher, kind)) = relayed {
+        slots_known(model)?;
+        match (slot_number(model, from), slot_number(model, to)) {
+            (Ok(a), Ok(b)) => {
+                let body = LauncherLinkRequest {
+                    from: a,
+                    to: b,
+                    kind,
+                };
+                return Ok(vec![to_launcher(
+                    launcher,
+                    "/launcher/links",
+                    Body::Json(serde_json::to_string(&body).expect("serializable")),
+                    action.describe(&format!("n{a} ({from})"), &format!("n{b} ({to})")),
+                )]);
+            }
+            (Err(e), _) | (_, Err(e)) if !model.direct_faults_allowed() => return Err(e),
+            _ => {}
+        }
+    }
+    if !model.direct_faults_allowed() {
+        return Err(format!(
+            "{} links are not offered in the public demo",
+            action.name()
+        ));
     }
     let (a, b) = (http_or_err(model, from)?, http_or_err(model, to)?);
     let slow = LinkFaultRequest {
@@ -374,11 +508,36 @@ pub fn plan_link(
             link_fault(a, to, no_fault(), format!("heal {from} → {to} (on {from})")),
             link_fault(b, from, no_fault(), format!("heal {to} → {from} (on {to})")),
         ],
+        LinkAction::Lossy => {
+            let lossy = LinkFaultRequest {
+                loss: LOSS,
+                ..no_fault()
+            };
+            let pct = (LOSS * 100.0).round();
+            vec![
+                link_fault(
+                    a,
+                    to,
+                    lossy.clone(),
+                    format!("drop {pct}% of {from} → {to}"),
+                ),
+                link_fault(b, from, lossy, format!("drop {pct}% of {to} → {from}")),
+            ]
+        }
     })
 }
 
-/// `DELETE /faults` on every live node.
+/// `POST /launcher/heal` with a launcher (every link on every node, and paused nodes
+/// resumed), else `DELETE /faults` on every live node.
 pub fn plan_heal_all(model: &Model) -> Result<Vec<Planned>, String> {
+    if let Some(launcher) = model.directory.launcher.as_deref() {
+        return Ok(vec![to_launcher(
+            launcher,
+            "/launcher/heal",
+            Body::Empty,
+            "heal all (launcher)".into(),
+        )]);
+    }
     let live = model.live();
     if live.is_empty() {
         return Err("no live node to heal".into());
@@ -409,21 +568,41 @@ pub fn plan_add_node(model: &Model) -> Result<Vec<Planned>, String> {
         .launcher
         .as_deref()
         .ok_or("no launcher: only `node demo` can add nodes")?;
-    Ok(vec![Planned {
-        method: Method::Post,
-        url: url(launcher, "/launcher/nodes"),
-        body: Body::Empty,
-        auth: false,
-        what: "add a node".into(),
-    }])
+    Ok(vec![to_launcher(
+        launcher,
+        "/launcher/nodes",
+        Body::Empty,
+        "add a node".into(),
+    )])
+}
+
+/// How the answer to a planned request reads in the timeline: its message when it
+/// worked; a refusal of the public rules (403, 409) as "refused: reason"; a rate limit
+/// (429) as the launcher words it ("too many actions: try again in 5 s").
+pub fn outcome(what: &str, status: u16, body: &str) -> (String, Level) {
+    if (200..300).contains(&status) {
+        let text = match message_text(body) {
+            Some(msg) => format!("{what}: ok ({msg})"),
+            None => format!("{what}: ok"),
+        };
+        return (text, Level::Ok);
+    }
+    let reason = serde_json::from_str::<ErrorBody>(body).map(|e| e.error);
+    let text = match (status, reason) {
+        (403 | 409, Ok(reason)) => format!("{what}: refused: {reason}"),
+        (429, Ok(reason)) => format!("{what}: {reason}"),
+        _ => format!("{what}: {}", error_text(status, body)),
+    };
+    (text, Level::Error)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::state::tests::{snapshot, three_up};
-    use shared::api::{DashboardInfo, SlotState, SlotView};
+    use shared::api::{DashboardInfo, LauncherPolicy, SlotState, SlotView};
 
+    /// A page in demo mode with three nodes, with or without a launcher.
     fn page(launcher: bool) -> Model {
         let mut m = Model::new("127.0.0.1:8551", 0);
         m.on_info(
@@ -464,6 +643,30 @@ mod tests {
         m
     }
 
+    /// A public demo: the nodes want a token only the launcher holds.
+    fn public_page() -> Model {
+        let mut m = page(true);
+        let info = DashboardInfo {
+            self_node: "127.0.0.1:2551".into(),
+            http: "127.0.0.1:8551".into(),
+            roles: vec![],
+            demo: false,
+            launcher: Some("127.0.0.1:8550".into()),
+            peers: vec![],
+        };
+        m.on_info(&info, true);
+        m.on_policy(LauncherPolicy {
+            public: true,
+            fault_ttl_secs: 20,
+            pause_max_secs: 20,
+            actions_per_minute: 12,
+            extra_nodes: 2,
+            impaired: vec![2],
+            max_impaired: 1,
+        });
+        m
+    }
+
     fn json(p: &Planned) -> serde_json::Value {
         match &p.body {
             Body::Json(text) => serde_json::from_str(text).unwrap(),
@@ -472,13 +675,14 @@ mod tests {
     }
 
     #[test]
-    fn launcher_actions_go_to_the_nodes_slot() {
+    fn with_a_launcher_kill_goes_to_the_launchers_slot_endpoint() {
         let m = page(true);
         let plan = plan_node(&m, NodeAction::Kill, "127.0.0.1:2553").unwrap();
         assert_eq!(plan.len(), 1);
         assert_eq!(plan[0].method, Method::Post);
         assert_eq!(plan[0].url, "http://127.0.0.1:8550/launcher/nodes/2/kill");
-        assert!(!plan[0].auth);
+        assert_eq!(plan[0].body, Body::Empty);
+        assert!(plan[0].auth, "the operator token goes along when typed");
         let restart = plan_node(&m, NodeAction::Restart, "127.0.0.1:2551").unwrap();
         assert_eq!(
             restart[0].url,
@@ -491,6 +695,144 @@ mod tests {
     }
 
     #[test]
+    fn with_a_launcher_membership_and_fault_actions_are_relayed_too() {
+        let m = page(true);
+        for (action, node, path) in [
+            (
+                NodeAction::Leave,
+                "127.0.0.1:2553",
+                "/launcher/nodes/2/leave",
+            ),
+            (NodeAction::Down, "127.0.0.1:2551", "/launcher/nodes/0/down"),
+            (
+                NodeAction::Partition,
+                "127.0.0.1:2552",
+                "/launcher/nodes/1/partition",
+            ),
+            (NodeAction::Heal, "127.0.0.1:2552", "/launcher/nodes/1/heal"),
+            (NodeAction::Stop, "127.0.0.1:2552", "/launcher/nodes/1/stop"),
+        ] {
+            let plan = plan_node(&m, action, node).unwrap();
+            assert_eq!(plan.len(), 1, "{action:?}");
+            assert_eq!(plan[0].method, Method::Post);
+            assert_eq!(plan[0].url, format!("http://127.0.0.1:8550{path}"));
+        }
+        let heal = plan_heal_all(&m).unwrap();
+        assert_eq!(heal.len(), 1);
+        assert_eq!(heal[0].method, Method::Post);
+        assert_eq!(heal[0].url, "http://127.0.0.1:8550/launcher/heal");
+    }
+
+    #[test]
+    fn a_link_cut_becomes_one_launcher_request_with_kind_cut() {
+        let m = page(true);
+        let plan = plan_link(&m, LinkAction::Cut, "127.0.0.1:2551", "127.0.0.1:2552").unwrap();
+        assert_eq!(plan.len(), 1);
+        assert_eq!(plan[0].method, Method::Post);
+        assert_eq!(plan[0].url, "http://127.0.0.1:8550/launcher/links");
+        assert_eq!(
+            json(&plan[0]),
+            serde_json::json!({"from": 0, "to": 1, "kind": "cut"})
+        );
+        let one = plan_link(&m, LinkAction::OneWay, "127.0.0.1:2553", "127.0.0.1:2551").unwrap();
+        assert_eq!(
+            json(&one[0]),
+            serde_json::json!({"from": 2, "to": 0, "kind": "oneWay"})
+        );
+        for (action, kind) in [(LinkAction::Slow, "slow"), (LinkAction::Heal, "heal")] {
+            let plan = plan_link(&m, action, "127.0.0.1:2551", "127.0.0.1:2553").unwrap();
+            assert_eq!(plan.len(), 1);
+            assert_eq!(json(&plan[0])["kind"], kind);
+        }
+        // Loss has no launcher relay: in demo mode it goes to the nodes directly.
+        let lossy = plan_link(&m, LinkAction::Lossy, "127.0.0.1:2551", "127.0.0.1:2553").unwrap();
+        assert_eq!(lossy.len(), 2);
+        assert!(lossy.iter().all(|p| p.url.ends_with("/faults/links")));
+        assert!(lossy.iter().all(|p| json(p)["loss"] == LOSS));
+    }
+
+    #[test]
+    fn with_a_launcher_actions_wait_for_its_slots_instead_of_going_around_it() {
+        let mut m = page(true);
+        m.directory.slots.clear();
+        let err = plan_link(&m, LinkAction::Cut, "127.0.0.1:2551", "127.0.0.1:2552").unwrap_err();
+        assert!(err.contains("waiting for the launcher"), "{err}");
+        assert!(plan_node(&m, NodeAction::Leave, "127.0.0.1:2552").is_err());
+    }
+
+    #[test]
+    fn in_the_public_demo_nothing_goes_to_the_nodes_directly() {
+        let m = public_page();
+        assert!(m.is_public());
+        assert!(!m.direct_faults_allowed());
+        let kill = plan_node(&m, NodeAction::Kill, "127.0.0.1:2552").unwrap();
+        assert_eq!(kill[0].url, "http://127.0.0.1:8550/launcher/nodes/1/kill");
+        let err = plan_node(&m, NodeAction::Freeze, "127.0.0.1:2552").unwrap_err();
+        assert!(err.contains("public demo"), "{err}");
+        assert!(plan_link(&m, LinkAction::Lossy, "127.0.0.1:2551", "127.0.0.1:2552").is_err());
+        // A member without a slot cannot be reached around the launcher.
+        assert!(plan_node(&m, NodeAction::Leave, "127.0.0.1:2599").is_err());
+        assert!(m.is_impaired(2) && !m.is_impaired(0));
+        assert!(!m.stop_allowed(), "visitors without a token cannot stop");
+        let mut operator = m.clone();
+        operator.token = "operator-secret".into();
+        assert!(operator.stop_allowed());
+        assert_eq!(operator.bearer().as_deref(), Some("operator-secret"));
+        assert_eq!(
+            m.policy_banner().unwrap(),
+            "Public demo: faults heal after 20 s; at most 1 node may be impaired at once; \
+             12 actions per minute · impaired now: n2"
+        );
+        assert_eq!(page(true).policy_banner(), None);
+    }
+
+    #[test]
+    fn freeze_goes_to_the_node_itself() {
+        for launcher in [false, true] {
+            let m = page(launcher);
+            let plan = plan_node(&m, NodeAction::Freeze, "127.0.0.1:2552").unwrap();
+            assert_eq!(plan.len(), 1);
+            assert_eq!(plan[0].method, Method::Post);
+            assert_eq!(plan[0].url, "http://127.0.0.1:8552/faults/freeze");
+            assert_eq!(json(&plan[0]), serde_json::json!({"millis": 5000}));
+            assert!(plan[0].auth);
+        }
+    }
+
+    #[test]
+    fn a_409_refusal_is_shown_with_its_reason() {
+        let body = r#"{"error":"at most 1 of 3 nodes may be impaired at once in the public demo (impaired now: 1)"}"#;
+        let (text, level) = outcome("kill n1 (127.0.0.1:2552)", 409, body);
+        assert_eq!(
+            text,
+            "kill n1 (127.0.0.1:2552): refused: at most 1 of 3 nodes may be impaired at once \
+             in the public demo (impaired now: 1)"
+        );
+        assert_eq!(level, Level::Error);
+        let (text, _) = outcome(
+            "stop n0 (127.0.0.1:2551)",
+            403,
+            r#"{"error":"stopping a node needs the operator token in the public demo"}"#,
+        );
+        assert!(
+            text.ends_with("refused: stopping a node needs the operator token in the public demo")
+        );
+        let (text, level) = outcome(
+            "pause n2",
+            429,
+            r#"{"error":"too many actions: try again in 5 s"}"#,
+        );
+        assert_eq!(text, "pause n2: too many actions: try again in 5 s");
+        assert_eq!(level, Level::Error);
+        let (text, level) = outcome("kill n2", 200, r#"{"message":"n2 killed"}"#);
+        assert_eq!(
+            (text.as_str(), level),
+            ("kill n2: ok (n2 killed)", Level::Ok)
+        );
+        assert_eq!(outcome("x", 502, "").0, "x: HTTP 502");
+    }
+
+    #[test]
     fn without_a_launcher_process_actions_are_refused_with_a_reason() {
         let m = page(false);
         let err = plan_node(&m, NodeAction::Pause, "127.0.0.1:2553").unwrap_err();
@@ -500,7 +842,7 @@ mod tests {
 
     #[test]
     fn down_goes_to_a_live_node_other_than_the_target_as_a_form() {
-        let m = page(true);
+        let m = page(false);
         let plan = plan_node(&m, NodeAction::Down, "127.0.0.1:2551").unwrap();
         assert_eq!(plan[0].method, Method::Put);
         assert_eq!(
@@ -513,7 +855,7 @@ mod tests {
 
     #[test]
     fn leave_goes_to_the_node_itself_while_it_is_live() {
-        let mut m = page(true);
+        let mut m = page(false);
         let plan = plan_node(&m, NodeAction::Leave, "127.0.0.1:2553").unwrap();
         assert_eq!(plan[0].method, Method::Delete);
         assert_eq!(
@@ -526,8 +868,8 @@ mod tests {
     }
 
     #[test]
-    fn a_cut_is_set_on_both_ends_and_a_one_way_cut_on_the_sender_only() {
-        let m = page(true);
+    fn without_a_launcher_a_cut_sets_faults_on_both_nodes() {
+        let m = page(false);
         let plan = plan_link(&m, LinkAction::Cut, "127.0.0.1:2551", "127.0.0.1:2552").unwrap();
         assert_eq!(plan.len(), 2);
         assert_eq!(plan[0].url, "http://127.0.0.1:8551/faults/links");
@@ -547,7 +889,7 @@ mod tests {
 
     #[test]
     fn a_slow_link_is_delayed_both_ways_and_healing_sends_an_all_default_fault() {
-        let m = page(true);
+        let m = page(false);
         let slow = plan_link(&m, LinkAction::Slow, "127.0.0.1:2551", "127.0.0.1:2553").unwrap();
         assert!(slow
             .iter()
@@ -566,7 +908,7 @@ mod tests {
 
     #[test]
     fn partitioning_a_node_cuts_it_from_every_other_on_both_sides() {
-        let m = page(true);
+        let m = page(false);
         let plan = plan_node(&m, NodeAction::Partition, "127.0.0.1:2553").unwrap();
         let targets: Vec<(String, String)> = plan
             .iter()
@@ -600,7 +942,7 @@ mod tests {
 
     #[test]
     fn healing_a_node_clears_its_table_and_its_peers_entries_for_it() {
-        let m = page(true);
+        let m = page(false);
         let plan = plan_node(&m, NodeAction::Heal, "127.0.0.1:2552").unwrap();
         assert_eq!(plan[0].method, Method::Delete);
         assert_eq!(plan[0].url, "http://127.0.0.1:8552/faults");
@@ -612,7 +954,7 @@ mod tests {
 
     #[test]
     fn heal_all_clears_every_live_node() {
-        let mut m = page(true);
+        let mut m = page(false);
         m.on_closed("127.0.0.1:8552");
         let urls: Vec<_> = plan_heal_all(&m)
             .unwrap()

@@ -11,7 +11,7 @@ use crate::directory::FaultsListing;
 use crate::loadgen_stats::{Outcome, MAX_RATE, USERS};
 use crate::model::{backoff_ms, Model};
 use crate::net::{self, decode, get_json, now_ms, send, TIMEOUT_MS};
-use crate::protocol::{error_text, message_text, parse_stream};
+use crate::protocol::parse_stream;
 use crate::timeline::Level;
 use crate::ui;
 use futures::StreamExt;
@@ -19,8 +19,8 @@ use gloo::net::websocket::{futures::WebSocket, Message};
 use gloo::timers::callback::{Interval, Timeout};
 use gloo::timers::future::TimeoutFuture;
 use shared::api::{
-    DashboardInfo, HistoryResponse, RecommendationsResponse, SlotView, VideosPage, WatchRequest,
-    WatchResponse,
+    DashboardInfo, HistoryResponse, LauncherPolicy, RecommendationsResponse, SlotView, VideosPage,
+    WatchRequest, WatchResponse,
 };
 use std::cell::{Cell, Ref, RefCell};
 use std::collections::BTreeSet;
@@ -114,8 +114,7 @@ impl Ctx {
     }
 
     fn token(&self) -> Option<String> {
-        let m = self.model();
-        m.needs_token().then(|| m.token.clone())
+        self.model().bearer()
     }
 
     // ----- start-up and background tasks -----
@@ -226,15 +225,29 @@ impl Ctx {
 
     async fn launcher_loop(self) {
         loop {
-            let launcher = self.model().directory.launcher.clone();
-            if let Some(launcher) = launcher {
-                let url = actions::url(&launcher, "/launcher/nodes");
-                if let Ok(slots) = get_json::<Vec<SlotView>>(&url).await {
-                    self.update(|m| m.on_slots(slots));
-                    self.ensure_streams();
-                }
-            }
-            TimeoutFuture::new(LAUNCHER_POLL_MS).await;
+            self.refresh_launcher().await;
+            // Quickly until the first slots arrive: actions wait for them.
+            let wait = if self.model().directory.slots.is_empty() {
+                250
+            } else {
+                LAUNCHER_POLL_MS
+            };
+            TimeoutFuture::new(wait).await;
+        }
+    }
+
+    /// The launcher's slots and rules.
+    async fn refresh_launcher(&self) {
+        let launcher = self.model().directory.launcher.clone();
+        let Some(launcher) = launcher else { return };
+        let url = actions::url(&launcher, "/launcher/nodes");
+        if let Ok(slots) = get_json::<Vec<SlotView>>(&url).await {
+            self.update(|m| m.on_slots(slots));
+            self.ensure_streams();
+        }
+        let url = actions::url(&launcher, "/launcher/policy");
+        if let Ok(policy) = get_json::<LauncherPolicy>(&url).await {
+            self.update(|m| m.on_policy(policy));
         }
     }
 
@@ -276,21 +289,12 @@ impl Ctx {
                 let token = token.as_deref().filter(|_| p.auth);
                 let result = send(p.method, &p.url, &p.body, token, TIMEOUT_MS).await;
                 let (text, level) = match result {
-                    Ok(a) if a.is_ok() => (
-                        match message_text(&a.body) {
-                            Some(msg) => format!("{}: ok ({msg})", p.what),
-                            None => format!("{}: ok", p.what),
-                        },
-                        Level::Ok,
-                    ),
-                    Ok(a) => (
-                        format!("{}: {}", p.what, error_text(a.status, &a.body)),
-                        Level::Error,
-                    ),
+                    Ok(a) => actions::outcome(&p.what, a.status, &a.body),
                     Err(e) => (format!("{}: {e}", p.what), Level::Error),
                 };
                 me.update(|m| m.local("action", text, level));
             }
+            me.refresh_launcher().await;
             me.refresh_faults().await;
         });
     }
@@ -307,7 +311,7 @@ impl Ctx {
         self.run(&format!("{} {from} {to}", action.name()), plan);
     }
 
-    /// Heal every link on every live node.
+    /// Heal every link on every node (through the launcher when there is one).
     pub fn heal_all(&self) {
         let plan = actions::plan_heal_all(&self.model());
         self.run("heal all", plan);

@@ -11,7 +11,8 @@ use crate::loadgen_stats::{LoadStats, Pacer, RoundRobin, XorShift};
 use crate::state::{Applied, NodeView, REMOVED_KEEP_MS};
 use crate::timeline::{Filter, Level, Timeline, LOCAL};
 use shared::api::{
-    DashboardInfo, HistoryResponse, RecommendationsResponse, SlotView, StreamMessage, VideosPage,
+    DashboardInfo, HistoryResponse, LauncherPolicy, RecommendationsResponse, SlotView,
+    StreamMessage, VideosPage,
 };
 use shared::settings::Settings;
 use shared::{Address, MemberStatus};
@@ -147,6 +148,9 @@ pub struct Model {
     pub load: LoadPanel,
     /// Why `/api/dashboard` failed, while it does.
     pub info_error: Option<String>,
+    /// The launcher's rules, as last polled (`None` without a launcher, or before the
+    /// first answer).
+    pub policy: Option<LauncherPolicy>,
 }
 
 /// First reconnection delay (ms).
@@ -187,6 +191,7 @@ impl Model {
                 ..LoadPanel::default()
             },
             info_error: None,
+            policy: None,
         }
     }
 
@@ -206,6 +211,61 @@ impl Model {
     /// The launcher's slots.
     pub fn on_slots(&mut self, slots: Vec<SlotView>) {
         self.directory.learn_slots(slots);
+    }
+
+    /// The launcher's rules.
+    pub fn on_policy(&mut self, policy: LauncherPolicy) {
+        self.policy = Some(policy);
+    }
+
+    /// Whether the launcher runs a public demo (its rules apply to this page).
+    pub fn is_public(&self) -> bool {
+        self.policy.as_ref().is_some_and(|p| p.public)
+    }
+
+    /// Whether the launcher counts `slot` as impaired now (public mode).
+    pub fn is_impaired(&self, slot: usize) -> bool {
+        self.is_public()
+            && self
+                .policy
+                .as_ref()
+                .is_some_and(|p| p.impaired.contains(&slot))
+    }
+
+    /// The public demo's rules in one line, for the banner.
+    pub fn policy_banner(&self) -> Option<String> {
+        let p = self.policy.as_ref().filter(|p| p.public)?;
+        let nodes = if p.max_impaired == 1 { "node" } else { "nodes" };
+        let mut text = format!(
+            "Public demo: faults heal after {} s; at most {} {nodes} may be impaired at once; {} actions per minute",
+            p.fault_ttl_secs, p.max_impaired, p.actions_per_minute
+        );
+        if !p.impaired.is_empty() {
+            let list: Vec<String> = p.impaired.iter().map(|s| format!("n{s}")).collect();
+            text.push_str(&format!(" · impaired now: {}", list.join(", ")));
+        }
+        Some(text)
+    }
+
+    /// Whether the page may call the nodes' fault endpoints itself (freeze, lossy
+    /// links, and any action the launcher cannot relay): without a launcher (with the
+    /// token if the nodes want one), or when the nodes run in demo mode. Never in
+    /// public mode, where only the launcher holds the nodes' token.
+    pub fn direct_faults_allowed(&self) -> bool {
+        !self.is_public()
+            && (self.directory.launcher.is_none() || self.directory.demo == Some(true))
+    }
+
+    /// Whether `stop` is offered: always, except to visitors of a public demo (the
+    /// launcher answers 403 without the operator token).
+    pub fn stop_allowed(&self) -> bool {
+        !self.is_public() || !self.token.trim().is_empty()
+    }
+
+    /// The token to send on calls that take one: whatever the token field holds.
+    pub fn bearer(&self) -> Option<String> {
+        let token = self.token.trim();
+        (!token.is_empty()).then(|| token.to_string())
     }
 
     /// A message on the stream from `http`.

@@ -69,7 +69,8 @@ pub async fn send(
         if signal.aborted() {
             format!("no answer within {} s", timeout_ms / 1000)
         } else {
-            format!("network error: {e}")
+            // The browser says only "Failed to fetch": refused, reset or unreachable.
+            format!("no connection (down or unreachable?): {e}")
         }
     };
     let response = request.send().await.map_err(timed_out)?;

@@ -71,6 +71,9 @@ pub fn page(ctx: &Ctx, m: &Model, timeline_ref: &NodeRef) -> Html {
     html! {
         <>
             { header(ctx, m) }
+            if let Some(text) = m.policy_banner() {
+                <p id="public-banner" class="banner" role="note">{ text }</p>
+            }
             <main class="layout">
                 <section class="panel topo" aria-labelledby="topo-title">{ topology(m) }</section>
                 <section class="panel views" aria-labelledby="views-title">{ views(ctx, m) }</section>
@@ -92,8 +95,11 @@ fn header(ctx: &Ctx, m: &Model) -> Html {
     let targets = m.directory.targets().len();
     let live = m.live().len();
     let has_launcher = m.directory.launcher.is_some();
+    let public = m.is_public();
     let mode = match m.directory.demo {
+        _ if public => "public demo (actions go through the launcher's rules)",
         Some(true) => "demo mode",
+        Some(false) if has_launcher => "secured nodes (actions go through the launcher)",
         Some(false) => "secured (token required for changes)",
         None => "connecting…",
     };
@@ -117,16 +123,25 @@ fn header(ctx: &Ctx, m: &Model) -> Html {
             </div>
             <div class="top-actions">
                 if m.needs_token() {
-                    <label class="token">
-                        { "Token " }
+                    <label class="token" title={if has_launcher {
+                        "sent to the launcher as the operator token; visitors leave it empty"
+                    } else {
+                        "the nodes' admin token"
+                    }}>
+                        { if has_launcher { "Operator token " } else { "Token " } }
                         <input id="token" type="password" autocomplete="off"
+                            placeholder={if has_launcher { "optional" } else { "" }}
                             value={m.token.clone()} oninput={on_token} />
                     </label>
                 }
                 <button id="add-node" disabled={!has_launcher}
                     title={if has_launcher { "start one more node (launcher)" } else { "needs the demo launcher" }}
                     onclick={ctx.callback(|ctx, _: MouseEvent| ctx.add_node())}>{ "Add node" }</button>
-                <button id="heal-all" title="remove every injected link fault on every live node"
+                <button id="heal-all" title={if has_launcher {
+                        "remove every link fault on every node and resume paused ones (launcher)"
+                    } else {
+                        "remove every injected link fault on every live node"
+                    }}
                     onclick={ctx.callback(|ctx, _: MouseEvent| ctx.heal_all())}>{ "Heal all" }</button>
             </div>
         </header>
@@ -497,9 +512,28 @@ fn view_body(m: &Model, v: &NodeView) -> Html {
 fn node_controls(ctx: &Ctx, m: &Model) -> Html {
     let rows = m.nodes();
     let has_launcher = m.directory.launcher.is_some();
+    let direct = m.direct_faults_allowed();
+    let stop_allowed = m.stop_allowed();
+    let action_button = |action: NodeAction, node: &str, disabled: bool, title: String| {
+        let target = node.to_string();
+        html! {
+            <button data-action={action.name()} data-node={node.to_string()}
+                class={classes!("act", action.needs_launcher().then_some("launcher"))}
+                title={title} disabled={disabled}
+                onclick={ctx.callback(move |ctx, _: MouseEvent| ctx.node_action(action, &target))}>
+                { action.name() }
+            </button>
+        }
+    };
     html! {
         <>
             <h2 id="controls-title">{ "Break things" }</h2>
+            if has_launcher {
+                <p class="muted small" id="via-launcher">
+                    { format!("Node and link actions go through the launcher at {}.",
+                        m.directory.launcher.as_deref().unwrap_or_default()) }
+                </p>
+            }
             <table id="nodes" class="nodes">
                 <thead>
                     <tr>
@@ -509,6 +543,7 @@ fn node_controls(ctx: &Ctx, m: &Model) -> Html {
                 </thead>
                 <tbody>
                     { for rows.iter().map(|row| {
+                        let impaired = row.slot.as_ref().is_some_and(|s| m.is_impaired(s.slot));
                         let process = match &row.slot {
                             Some(s) => {
                                 let state = match s.state {
@@ -525,8 +560,11 @@ fn node_controls(ctx: &Ctx, m: &Model) -> Html {
                             }
                             None => html! { <span class="muted">{ "no launcher slot" }</span> },
                         };
+                        let no_slot = !has_launcher || row.slot.is_none();
                         html! {
-                            <tr class="node-row" data-node={row.cluster.clone()} key={row.cluster.clone()}>
+                            <tr class={classes!("node-row", impaired.then_some("impaired"))}
+                                data-node={row.cluster.clone()} data-impaired={yes(impaired)}
+                                key={row.cluster.clone()}>
                                 <th scope="row">
                                     <span class="node-name">
                                         if row.connected { <span class="ws-dot" title="WebSocket open"></span> }
@@ -534,35 +572,41 @@ fn node_controls(ctx: &Ctx, m: &Model) -> Html {
                                     </span>
                                     { " " }
                                     { row.status.map(chip).unwrap_or_else(|| html! { <span class="muted">{ "not a member here" }</span> }) }
+                                    if impaired {
+                                        { " " }
+                                        <span class="tag bad impaired-tag"
+                                            title="the launcher counts this node as impaired: actions that disrupt another node may be refused">
+                                            { "impaired" }
+                                        </span>
+                                    }
                                     if let Some(h) = &row.http { <small>{ format!("http {h}") }</small> }
                                     <small>{ process }</small>
                                 </th>
                                 <td>
                                     <div class="btns" role="group" aria-label="process (launcher)">
                                         { for NodeAction::ALL.iter().filter(|a| a.needs_launcher()).map(|action| {
-                                            let (action, node) = (*action, row.cluster.clone());
-                                            let disabled = action.needs_launcher() && (!has_launcher || row.slot.is_none());
-                                            html! {
-                                                <button data-action={action.name()} data-node={row.cluster.clone()}
-                                                    class={classes!("act", action.needs_launcher().then_some("launcher"))}
-                                                    title={action.hint()} disabled={disabled}
-                                                    onclick={ctx.callback(move |ctx, _: MouseEvent| ctx.node_action(action, &node))}>
-                                                    { action.name() }
-                                                </button>
-                                            }
+                                            let operator_only = *action == NodeAction::Stop && !stop_allowed;
+                                            let title = if operator_only {
+                                                "needs the operator token in the public demo".to_string()
+                                            } else if no_slot {
+                                                format!("{} (needs the demo launcher)", action.hint())
+                                            } else {
+                                                action.hint().to_string()
+                                            };
+                                            action_button(*action, &row.cluster, no_slot || operator_only, title)
                                         }) }
                                     </div>
                                     <div class="btns" role="group" aria-label="cluster">
-                                        { for NodeAction::ALL.iter().filter(|a| !a.needs_launcher()).map(|action| {
-                                            let (action, node) = (*action, row.cluster.clone());
-                                            html! {
-                                                <button data-action={action.name()} data-node={row.cluster.clone()}
-                                                    class="act" title={action.hint()}
-                                                    onclick={ctx.callback(move |ctx, _: MouseEvent| ctx.node_action(action, &node))}>
-                                                    { action.name() }
-                                                </button>
-                                            }
-                                        }) }
+                                        { for NodeAction::ALL.iter()
+                                            .filter(|a| !a.needs_launcher() && (**a != NodeAction::Freeze || direct))
+                                            .map(|action| {
+                                                let title = if has_launcher && *action != NodeAction::Freeze {
+                                                    format!("{} (via the launcher)", action.hint())
+                                                } else {
+                                                    action.hint().to_string()
+                                                };
+                                                action_button(*action, &row.cluster, false, title)
+                                            }) }
                                     </div>
                                 </td>
                             </tr>
@@ -576,6 +620,7 @@ fn node_controls(ctx: &Ctx, m: &Model) -> Html {
 
 fn links(ctx: &Ctx, m: &Model) -> Html {
     let pairs = m.pairs();
+    let direct = m.direct_faults_allowed();
     let button = |action: LinkAction, from: &str, to: &str, label: String| {
         let (f, t) = (from.to_string(), to.to_string());
         html! {
@@ -606,6 +651,7 @@ fn links(ctx: &Ctx, m: &Model) -> Html {
                                     { button(LinkAction::OneWay, a, b, format!(":{sa}→:{sb}")) }
                                     { button(LinkAction::OneWay, b, a, format!(":{sb}→:{sa}")) }
                                     { button(LinkAction::Slow, a, b, "slow".into()) }
+                                    if direct { { button(LinkAction::Lossy, a, b, "lossy".into()) } }
                                     { button(LinkAction::Heal, a, b, "heal".into()) }
                                 </div></td>
                             </tr>
