@@ -1,0 +1,163 @@
+//! The dashboard, measured: the gzipped size of what a browser downloads (wasm and
+//! JavaScript in `dist/`), and the time from navigation to the first drawn topology
+//! (three members in the SVG) in headless Chromium against a three-node demo, for
+//! cold loads (a fresh browser profile each time) and warm ones (cached).
+//!
+//! Run: `scripts/build-web.sh && cargo bench -p node --bench dashboard` (needs
+//! chromium and chromium-driver; `scripts/install-browser.sh`).
+
+#[path = "../../tests/support/demo.rs"]
+#[allow(dead_code)]
+mod demo;
+
+use fantoccini::{Client, ClientBuilder};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const LOADS: usize = 10;
+
+fn gzipped_size(path: &std::path::Path) -> usize {
+    let mut gz = Command::new("gzip")
+        .args(["-9", "-c"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("gzip");
+    let data = std::fs::read(path).expect("read");
+    gz.stdin
+        .take()
+        .expect("stdin")
+        .write_all(&data)
+        .expect("write");
+    gz.wait_with_output().expect("gzip output").stdout.len()
+}
+
+async fn session(port: u16, profile: &std::path::Path) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--no-first-run",
+                format!("--user-data-dir={}", profile.display()),
+                "--window-size=1280,800",
+            ],
+        }),
+    );
+    ClientBuilder::rustls()
+        .expect("tls")
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("browser session")
+}
+
+/// Navigates and returns the time until three members are drawn.
+async fn time_to_topology(client: &Client, url: &str) -> Duration {
+    let start = Instant::now();
+    client.goto(url).await.expect("navigate");
+    loop {
+        let drawn = client
+            .execute(
+                "return document.querySelectorAll('#topology g.member').length",
+                vec![],
+            )
+            .await
+            .ok()
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0);
+        if drawn >= 3 {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "topology never drawn"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn summary(name: &str, mut times: Vec<Duration>) {
+    times.sort();
+    let ms = |d: &Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "{name:<28} median {:>6.0} ms   min {:>6.0} ms   max {:>6.0} ms   ({} loads)",
+        ms(&times[times.len() / 2]),
+        ms(&times[0]),
+        ms(&times[times.len() - 1]),
+        times.len()
+    );
+}
+
+fn main() {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dist = repo.join("dist");
+    assert!(
+        dist.join("index.html").exists(),
+        "run scripts/build-web.sh first"
+    );
+    let mut total = 0;
+    for entry in std::fs::read_dir(&dist).expect("dist") {
+        let path = entry.expect("entry").path();
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if ext == "wasm" || ext == "js" {
+            let gz = gzipped_size(&path);
+            total += gz;
+            println!(
+                "{:<48} {:>8} bytes  {:>7} gzipped",
+                path.file_name().unwrap().to_string_lossy(),
+                std::fs::metadata(&path).expect("size").len(),
+                gz
+            );
+        }
+    }
+    println!(
+        "wasm + js gzipped: {:.1} KB (goal: under 300 KB)\n",
+        total as f64 / 1024.0
+    );
+
+    let node_args = format!("--web-root {}", dist.display());
+    let (child, d, _, logs) = demo::start_demo(&["--node-args", &node_args]);
+    d.wait("three Up members", || {
+        d.up_count(0) == 3 && d.up_count(2) == 3
+    });
+    let port = node::procs::free_port();
+    let mut driver = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver");
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let url = format!("http://127.0.0.1:{}/", d.http_base);
+    let (cold, warm) = d.rt.block_on(async {
+        let mut cold = Vec::new();
+        for i in 0..LOADS {
+            let profile = logs.join(format!("profile-cold-{i}"));
+            let client = session(port, &profile).await;
+            cold.push(time_to_topology(&client, &url).await);
+            client.close().await.expect("close");
+        }
+        let client = session(port, &logs.join("profile-warm")).await;
+        time_to_topology(&client, &url).await;
+        let mut warm = Vec::new();
+        for _ in 0..LOADS {
+            warm.push(time_to_topology(&client, &url).await);
+        }
+        client.close().await.expect("close");
+        (cold, warm)
+    });
+    println!("Navigation to first drawn topology (3 members), headless Chromium, loopback:");
+    summary("cold (fresh profile)", cold);
+    summary("warm (cached)", warm);
+    let _ = driver.kill();
+    let _ = driver.wait();
+    demo::stop_demo(child, demo::pids(&d));
+    let _ = std::fs::remove_dir_all(logs);
+}
