@@ -351,3 +351,34 @@ fn bad_service_input_gets_a_4xx_json_error_and_changes_nothing() {
         .unwrap();
     assert_eq!(page.status, 200, "{}", page.body);
 }
+
+fn replica(c: &Cluster, i: usize) -> Option<shared::api::ReplicaStatus> {
+    let reply = c.call(i, "GET", "/api/replica", None).ok()?;
+    serde_json::from_str(&reply.body).ok()
+}
+
+#[test]
+fn a_restarted_replica_catches_up_and_all_copies_converge() {
+    let mut c = start_service();
+    c.nodes[2].kill();
+    c.wait(LONG, "n2 removed, two Up", |c| c.all_see_up(&[0, 1]));
+    // Written while n2 is gone: only n0 and n1 hold these.
+    for k in 0..20u32 {
+        watch(&c, (k % 2) as usize, 1 + k, 1 + (k * 7) % VIDEOS)
+            .expect("acknowledged by n0 and n1");
+    }
+    c.restart(2);
+    c.wait(LONG, "three Up members", |c| c.all_see_up(&[0, 1, 2]));
+    c.wait(LONG, "every replica ready with the same copy", |c| {
+        let all: Vec<_> = (0..3).filter_map(|i| replica(c, i)).collect();
+        all.len() == 3
+            && all.iter().all(|r| r.replica && r.ready)
+            && all
+                .iter()
+                .all(|r| r.digest == all[0].digest && r.watches == all[0].watches)
+    });
+    assert!(
+        replica(&c, 2).unwrap().watches >= 20,
+        "n2 holds what was written while it was gone"
+    );
+}

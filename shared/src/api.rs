@@ -378,3 +378,18 @@ pub struct ActionResult {
     /// What was done, for a person.
     pub message: String,
 }
+
+/// `GET /api/replica`: this node's copy of the watch history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplicaStatus {
+    /// Whether it holds a replica (has the `worker` role and is a replica in its view).
+    pub replica: bool,
+    /// Whether it has caught up with a majority since it started (its copy counts
+    /// toward reads only then).
+    pub ready: bool,
+    /// (user, video) pairs it holds.
+    pub watches: u64,
+    /// A digest of the whole copy (equal copies have equal digests), in hex.
+    pub digest: String,
+}

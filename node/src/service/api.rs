@@ -21,8 +21,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use shared::api::{
-    DashboardInfo, HistoryResponse, PeerHttp, RecommendationsResponse, RecommendedJson, VideoJson,
-    VideosPage, WatchRequest, WatchResponse, WatchedJson,
+    DashboardInfo, HistoryResponse, PeerHttp, RecommendationsResponse, RecommendedJson,
+    ReplicaStatus, VideoJson, VideosPage, WatchRequest, WatchResponse, WatchedJson,
 };
 use shared::service::{ServiceBody, Watch, MAX_RECOMMENDATIONS};
 use std::collections::BTreeSet;
@@ -39,6 +39,7 @@ const MAX_QUERY_LEN: usize = 200;
 pub fn router(service: Arc<Service>) -> Router {
     Router::new()
         .route("/api/dashboard", get(dashboard))
+        .route("/api/replica", get(replica))
         .route("/api/genres", get(genres))
         .route("/api/videos", get(videos))
         .route("/api/videos/{id}", get(video))
@@ -110,6 +111,24 @@ async fn dashboard(State(service): State<Arc<Service>>) -> Json<DashboardInfo> {
                 http,
             })
             .collect(),
+    })
+}
+
+async fn replica(State(service): State<Arc<Service>>) -> Json<ReplicaStatus> {
+    let digest = service
+        .store
+        .digests()
+        .iter()
+        .enumerate()
+        .fold(0u64, |acc, (i, d)| acc ^ d.rotate_left(i as u32));
+    Json(ReplicaStatus {
+        replica: service
+            .view()
+            .replicas
+            .contains(&service.identity.me.address),
+        ready: service.is_ready(),
+        watches: service.store.len() as u64,
+        digest: format!("{digest:016x}"),
     })
 }
 
