@@ -382,3 +382,52 @@ fn a_restarted_replica_catches_up_and_all_copies_converge() {
         "n2 holds what was written while it was gone"
     );
 }
+
+#[test]
+fn when_no_worker_answers_recommendations_degrade_and_watches_fail_fast() {
+    // n0 serves the API only; n1 and n2 are the workers. The resolver waits a minute,
+    // so nobody is downed while the workers are paused.
+    let c = Cluster::start_with(3, |i| {
+        let roles = if i == 0 { "api" } else { "worker" };
+        vec!["--roles", roles, "--stable-after-ms", "60000"]
+    });
+    c.wait(LONG, "three Up members", |c| c.all_see_up(&[0, 1, 2]));
+    c.wait(LONG, "a personal answer from a worker", |c| {
+        recommendations(c, 0, 4).is_ok_and(|r| !r.degraded && r.served_by != c.nodes[0].cluster)
+    });
+    for i in [1, 2] {
+        c.nodes[i].signal("STOP");
+    }
+    let asked = Instant::now();
+    let r = recommendations(&c, 0, 4).expect("an answer, not an error");
+    assert!(r.degraded && !r.personal, "{r:?}");
+    assert_eq!(
+        r.served_by, c.nodes[0].cluster,
+        "the api node answered itself"
+    );
+    assert_eq!(r.items.len(), 10);
+    assert!(
+        asked.elapsed() < Duration::from_secs(9),
+        "answered within the deadline"
+    );
+    let asked = Instant::now();
+    let refused = c
+        .call(
+            0,
+            "POST",
+            "/api/users/4/watched",
+            Some((JSON, "{\"video\":9}".into())),
+        )
+        .unwrap();
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert!(serde_json::from_str::<ErrorBody>(&refused.body).is_ok());
+    assert!(asked.elapsed() < Duration::from_secs(9));
+    for i in [1, 2] {
+        c.nodes[i].signal("CONT");
+    }
+    c.wait(LONG, "personal answers again", |c| {
+        recommendations(c, 0, 4).is_ok_and(|r| !r.degraded)
+    });
+    // An api-only node holds no replica.
+    assert!(!replica(&c, 0).unwrap().replica);
+}

@@ -42,6 +42,29 @@ impl Cluster {
 
     /// `n` nodes whose seed list `seeds` makes from their (cluster, http) ports.
     pub fn start_seeded(n: usize, seeds: impl Fn(&[(u16, u16)]) -> String) -> Cluster {
+        Cluster::start_custom(n, seeds, |_| Vec::new())
+    }
+
+    /// `n` nodes, every one a seed, node `i` with the extra flags `extra(i)`.
+    pub fn start_with(n: usize, extra: impl Fn(usize) -> Vec<&'static str>) -> Cluster {
+        Cluster::start_custom(
+            n,
+            |ports| {
+                ports
+                    .iter()
+                    .map(|(c, _)| format!("127.0.0.1:{c}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            },
+            extra,
+        )
+    }
+
+    fn start_custom(
+        n: usize,
+        seeds: impl Fn(&[(u16, u16)]) -> String,
+        extra: impl Fn(usize) -> Vec<&'static str>,
+    ) -> Cluster {
         // Lock before choosing ports: another test's restarted node could take them.
         let serial = SERIAL
             .lock()
@@ -64,8 +87,12 @@ impl Cluster {
             seeds,
             rt,
         };
-        for (c, h) in ports {
-            let proc = cluster.spawn(format!("127.0.0.1:{c}"), format!("127.0.0.1:{h}"), &[]);
+        for (i, (c, h)) in ports.into_iter().enumerate() {
+            let proc = cluster.spawn(
+                format!("127.0.0.1:{c}"),
+                format!("127.0.0.1:{h}"),
+                &extra(i),
+            );
             cluster.nodes.push(proc);
         }
         cluster
@@ -91,14 +118,14 @@ impl Cluster {
         let args: Vec<String> = ["--profile", "demo", "--seeds", &self.seeds]
             .into_iter()
             .chain(["--synthetic-data", "true", "--store", &store])
-            .chain([
-                "--secret",
-                secret,
-                "--token",
-                TOKEN,
-                "--roles",
-                "api,worker",
-            ])
+            .chain(["--secret", secret, "--token", TOKEN])
+            // Roles default to both unless the extra flags give them.
+            .chain(
+                (!extra.contains(&"--roles"))
+                    .then_some(["--roles", "api,worker"])
+                    .into_iter()
+                    .flatten(),
+            )
             .chain(extra.iter().copied())
             .map(String::from)
             .collect();
