@@ -60,7 +60,7 @@ impl Default for Timing {
             replica: Duration::from_millis(1000),
             replica_hedge: Duration::from_millis(40),
             attempt: Duration::from_millis(2000),
-            hedge: Duration::from_millis(300),
+            hedge: Duration::from_millis(100),
             total: Duration::from_millis(6000),
             anti_entropy: Duration::from_millis(1000),
         }
