@@ -10,7 +10,10 @@
 #[allow(dead_code)]
 mod demo;
 
-use fantoccini::{Client, ClientBuilder};
+#[path = "../../tests/support/browser.rs"]
+mod browser;
+
+use fantoccini::Client;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -32,28 +35,6 @@ fn gzipped_size(path: &std::path::Path) -> usize {
         .write_all(&data)
         .expect("write");
     gz.wait_with_output().expect("gzip output").stdout.len()
-}
-
-async fn session(port: u16, profile: &std::path::Path) -> Client {
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": "/usr/bin/chromium",
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--no-first-run",
-                format!("--user-data-dir={}", profile.display()),
-                "--window-size=1280,800",
-            ],
-        }),
-    );
-    ClientBuilder::rustls()
-        .expect("tls")
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .expect("browser session")
 }
 
 /// Navigates and returns the time until three members are drawn.
@@ -125,26 +106,17 @@ fn main() {
     d.wait("three Up members", || {
         d.up_count(0) == 3 && d.up_count(2) == 3
     });
-    let port = node::procs::free_port();
-    let mut driver = Command::new("chromedriver")
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromedriver");
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let driver = browser::start_driver();
     let url = format!("http://127.0.0.1:{}/", d.http_base);
     let (cold, warm) = d.rt.block_on(async {
         let mut cold = Vec::new();
         for i in 0..LOADS {
             let profile = logs.join(format!("profile-cold-{i}"));
-            let client = session(port, &profile).await;
+            let client = browser::open_browser(&driver, &profile).await;
             cold.push(time_to_topology(&client, &url).await);
             client.close().await.expect("close");
         }
-        let client = session(port, &logs.join("profile-warm")).await;
+        let client = browser::open_browser(&driver, &logs.join("profile-warm")).await;
         time_to_topology(&client, &url).await;
         let mut warm = Vec::new();
         for _ in 0..LOADS {
@@ -156,8 +128,7 @@ fn main() {
     println!("Navigation to first drawn topology (3 members), headless Chromium, loopback:");
     summary("cold (fresh profile)", cold);
     summary("warm (cached)", warm);
-    let _ = driver.kill();
-    let _ = driver.wait();
+    drop(driver);
     demo::stop_demo(child, demo::pids(&d));
     let _ = std::fs::remove_dir_all(logs);
 }
