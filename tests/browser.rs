@@ -5,7 +5,8 @@
 //! One scenario, in order: the page shows three Up members; killing a node from the
 //! page shows it unreachable, then removed, while recommendations requested from the
 //! page keep arriving from the other nodes; restarting it shows it rejoining as a new incarnation;
-//! partitioning a node shows the views diverging and then the minority downed. Screenshots go to `target/tmp/browser-artifacts/`.
+//! partitioning a node shows the views diverging and then the minority downed; and when
+//! the node the page was loaded from dies, the page carries on through the others. Screenshots go to `target/tmp/browser-artifacts/`.
 //!
 //! Needs `chromium`, `chromium-driver` and a built dashboard (`scripts/test.sh`
 //! installs and builds them).
@@ -172,6 +173,11 @@ fn the_dashboard_shows_a_crash_a_partition_and_rejoins_while_recommendations_flo
             .expect("n2 drawn");
         click(&client, &format!("button[data-action=\"kill\"][data-node=\"{n2}\"]")).await;
         let ok_at_kill = number(&client, "#load-ok").await;
+        assert_eq!(
+            number(&client, "#load-failed").await,
+            0,
+            "no request from the page failed before the kill"
+        );
         wait_count(&client, "n2 seen unreachable", "#timeline .entry[data-kind=\"unreachableMember\"]", |n| n >= 1).await;
         screenshot(&client, "02-n2-unreachable").await;
         wait_count(&client, "n2 removed", "#timeline .entry[data-kind=\"memberRemoved\"]", |n| n >= 1).await;
@@ -189,6 +195,10 @@ fn the_dashboard_shows_a_crash_a_partition_and_rejoins_while_recommendations_flo
             assert!(start.elapsed() < LIMIT, "recommendations stopped after the kill");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+        // Only requests already on their way to the killed node's HTTP server may fail
+        // (20 per second, spread over three nodes).
+        let failed = number(&client, "#load-failed").await;
+        assert!(failed <= 3, "{failed} requests from the page failed around the kill");
         type_into(&client, "#rec-user", "5").await;
         click(&client, "#rec-get").await;
         wait_count(&client, "ten recommendations", "#rec-results .rec-item", |n| n == 10).await;
@@ -240,6 +250,35 @@ fn the_dashboard_shows_a_crash_a_partition_and_rejoins_while_recommendations_flo
         rejoin(&client, &n1, &old_n1_uid).await;
         wait_count(&client, "three Up members again", "#topology g.member[data-status=\"Up\"]", |n| n == 3).await;
         screenshot(&client, "07-rejoined").await;
+
+        // The node the page was loaded from dies: the page carries on through the others.
+        let n0 = node(0);
+        click(&client, &format!("button[data-action=\"kill\"][data-node=\"{n0}\"]")).await;
+        wait_count(
+            &client,
+            "n1 sees n0 unreachable",
+            &format!(".view[data-observer=\"{n1}\"] .view-member[data-node=\"{n0}\"][data-reachable=\"false\"]"),
+            |n| n >= 1,
+        )
+        .await;
+        let before = text(&client, "#rec-results .rec-item").await;
+        type_into(&client, "#rec-user", "6").await;
+        click(&client, "#rec-get").await;
+        let start = Instant::now();
+        loop {
+            let first = text(&client, "#rec-results .rec-item").await;
+            let served_by = text(&client, "#rec-served-by").await;
+            if !first.is_empty() && first != before && served_by.contains("127.0.0.1:") && !served_by.contains(&n0) {
+                break;
+            }
+            if start.elapsed() > LIMIT {
+                screenshot(&client, "failure").await;
+                panic!("no recommendation after the page's own node died (served by {served_by:?})");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert_eq!(count(&client, "#rec-results .rec-item").await, 10);
+        screenshot(&client, "08-origin-dead-page-works").await;
         client.close().await.expect("close the browser");
     });
     drop(driver);

@@ -322,6 +322,9 @@ pub struct DashboardInfo {
     pub launcher: Option<String>,
     /// HTTP addresses of the other nodes this node has heard from.
     pub peers: Vec<PeerHttp>,
+    /// The highest user id in the catalogue (users are numbered from 1).
+    #[serde(default)]
+    pub max_user_id: u32,
 }
 
 /// What a link action does.

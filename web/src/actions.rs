@@ -613,6 +613,7 @@ mod tests {
                 demo: true,
                 launcher: launcher.then(|| "127.0.0.1:8550".to_string()),
                 peers: vec![],
+                max_user_id: 0,
             },
             true,
         );
@@ -653,6 +654,7 @@ mod tests {
             demo: false,
             launcher: Some("127.0.0.1:8550".into()),
             peers: vec![],
+            max_user_id: 0,
         };
         m.on_info(&info, true);
         m.on_policy(LauncherPolicy {

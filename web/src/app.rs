@@ -8,7 +8,7 @@
 
 use crate::actions::{self, Body, LinkAction, Method, NodeAction, Planned};
 use crate::directory::FaultsListing;
-use crate::loadgen_stats::{Outcome, MAX_RATE, USERS};
+use crate::loadgen_stats::{Outcome, MAX_RATE};
 use crate::model::{backoff_ms, Model};
 use crate::net::{self, decode, get_json, now_ms, send, TIMEOUT_MS};
 use crate::protocol::parse_stream;
@@ -488,7 +488,7 @@ impl Ctx {
                         m.load.skipped += 1;
                         return None;
                     }
-                    let user = m.load.rng.user(USERS);
+                    let user = m.load.rng.user(m.max_user_id);
                     Some(m.load.targets.pick(&targets).map(|t| (t.clone(), user)))
                 })
                 .collect()

@@ -240,6 +240,7 @@ mod tests {
                     http: h.to_string(),
                 })
                 .collect(),
+            max_user_id: 0,
         }
     }
 

@@ -10,7 +10,8 @@ use std::collections::VecDeque;
 pub const WINDOW_SECONDS: u64 = 60;
 /// Highest request rate the page offers.
 pub const MAX_RATE: u32 = 200;
-/// Users in MovieLens 100k.
+/// Users in MovieLens 100k: the load generator's range until a node says otherwise
+/// (`DashboardInfo::max_user_id`).
 pub const USERS: u32 = 943;
 
 /// How one request ended.

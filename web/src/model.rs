@@ -7,7 +7,7 @@
 //! page came from may be dead, which nodes serve the API, which view is the primary.
 
 use crate::directory::Directory;
-use crate::loadgen_stats::{LoadStats, Pacer, RoundRobin, XorShift};
+use crate::loadgen_stats::{LoadStats, Pacer, RoundRobin, XorShift, USERS};
 use crate::state::{Applied, NodeView, REMOVED_KEEP_MS};
 use crate::timeline::{Filter, Level, Timeline, LOCAL};
 use shared::api::{
@@ -148,6 +148,8 @@ pub struct Model {
     pub load: LoadPanel,
     /// Why `/api/dashboard` failed, while it does.
     pub info_error: Option<String>,
+    /// The highest user id in the catalogue (the load generator picks users up to it).
+    pub max_user_id: u32,
     /// The launcher's rules, as last polled (`None` without a launcher, or before the
     /// first answer).
     pub policy: Option<LauncherPolicy>,
@@ -191,6 +193,7 @@ impl Model {
                 ..LoadPanel::default()
             },
             info_error: None,
+            max_user_id: USERS,
             policy: None,
         }
     }
@@ -203,6 +206,9 @@ impl Model {
     /// A `/api/dashboard` answer.
     pub fn on_info(&mut self, info: &DashboardInfo, from_origin: bool) {
         self.directory.learn_info(info, from_origin);
+        if info.max_user_id > 0 {
+            self.max_user_id = info.max_user_id;
+        }
         if from_origin {
             self.info_error = None;
         }
@@ -520,6 +526,28 @@ mod tests {
     use shared::api::{PeerHttp, SlotState};
     use shared::events::ClusterEvent;
 
+    #[test]
+    fn the_load_generator_draws_users_from_the_catalogue_the_node_reports() {
+        let mut m = Model::new("127.0.0.1:8551", 1_000);
+        assert_eq!(
+            m.max_user_id, USERS,
+            "MovieLens until a node says otherwise"
+        );
+        m.on_info(
+            &DashboardInfo {
+                max_user_id: 200,
+                ..info()
+            },
+            true,
+        );
+        assert_eq!(m.max_user_id, 200);
+        m.on_info(&info(), false);
+        assert_eq!(
+            m.max_user_id, 200,
+            "a node that does not say keeps the range"
+        );
+    }
+
     fn info() -> DashboardInfo {
         DashboardInfo {
             self_node: "127.0.0.1:2551".into(),
@@ -531,6 +559,7 @@ mod tests {
                 node: "127.0.0.1:2552".into(),
                 http: "127.0.0.1:8552".into(),
             }],
+            max_user_id: 0,
         }
     }
 

@@ -111,6 +111,13 @@ async fn dashboard(State(service): State<Arc<Service>>) -> Json<DashboardInfo> {
                 http,
             })
             .collect(),
+        max_user_id: service
+            .library
+            .base_history
+            .keys()
+            .copied()
+            .max()
+            .unwrap_or(0),
     })
 }
 

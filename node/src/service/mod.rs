@@ -61,7 +61,7 @@ impl Default for Timing {
             replica_hedge: Duration::from_millis(40),
             attempt: Duration::from_millis(2000),
             hedge: Duration::from_millis(100),
-            total: Duration::from_millis(6000),
+            total: Duration::from_millis(4500),
             anti_entropy: Duration::from_millis(1000),
         }
     }

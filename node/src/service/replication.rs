@@ -9,8 +9,12 @@
 //!   bucket digests; buckets that differ are exchanged both ways and merged. Copies
 //!   converge, and a watch held by only a majority reaches the rest.
 //! - Catch-up: after it starts, a replica's copy does not count toward reads until it
-//!   has merged the copies of a majority of the *other* replicas. A node that lost its
-//!   disk, or a new one, cannot make a read miss a write it never saw.
+//!   has merged enough copies of the others that every acknowledged write is among
+//!   them: a majority of the others for a new node (or one that lost its disk, since
+//!   every acknowledged write may be on others only), or, for a node that kept its
+//!   disk (which holds everything it acknowledged), enough others to meet every
+//!   majority it was not part of: N - 1 - floor(N/2) of them (one of two, in a cluster
+//!   of three). So no read misses a write the replica never saw.
 //!
 //! Majorities count every replica in the view, reachable or not, so a partitioned
 //! minority can neither acknowledge a write nor answer a read on its own.
@@ -233,46 +237,81 @@ impl Service {
                 }
             }
             if last {
-                let mut catch_up = self.catch_up.lock().expect("catch-up");
-                if id == catch_up.id {
-                    catch_up.merged_from.insert(from);
+                let counted = {
+                    let mut catch_up = self.catch_up.lock().expect("catch-up");
+                    id == catch_up.id && catch_up.merged_from.insert(from)
+                };
+                if counted {
+                    self.check_ready();
                 }
             }
         }
     }
 
-    /// Catch-up after start, then gossip of digests with one random replica per period.
+    /// How many other replicas this one must have merged before its copy counts.
+    fn catch_up_needed(&self, others: usize) -> usize {
+        if others == 0 {
+            return 0;
+        }
+        let replicas = others + 1;
+        if self.store.recovered() {
+            // Every majority that excludes us leaves at most this many others out.
+            others - (replicas / 2 + 1) + 1
+        } else {
+            others / 2 + 1
+        }
+    }
+
+    /// Marks the replica ready once it has merged enough other copies; true if ready.
+    fn check_ready(&self) -> bool {
+        if self.is_ready() {
+            return true;
+        }
+        let view = self.view();
+        let me = &self.identity.me.address;
+        if !view.replicas.contains(me) {
+            return false;
+        }
+        let others: Vec<&Address> = view.replicas.iter().filter(|r| *r != me).collect();
+        let merged = self.catch_up.lock().expect("catch-up").merged_from.clone();
+        let done = others.iter().filter(|o| merged.contains(**o)).count();
+        if done >= self.catch_up_needed(others.len()) {
+            self.ready.store(true, Ordering::SeqCst);
+            tracing::info!(
+                merged = done,
+                of = others.len(),
+                recovered = self.store.recovered(),
+                watches = self.store.len(),
+                "watch history caught up"
+            );
+            return true;
+        }
+        false
+    }
+
+    /// Catch-up after start (asking every 200 ms), then gossip of digests with one
+    /// random replica per period.
     pub(super) async fn anti_entropy_loop(self: Arc<Self>) {
-        let mut ticker = tokio::time::interval(self.timing.anti_entropy);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            ticker.tick().await;
+            let pause = if self.is_ready() {
+                self.timing.anti_entropy
+            } else {
+                self.timing
+                    .anti_entropy
+                    .min(std::time::Duration::from_millis(200))
+            };
+            tokio::time::sleep(pause).await;
             let view = self.view();
             let me = &self.identity.me.address;
             if !view.replicas.contains(me) {
                 continue;
             }
             let others: Vec<Address> = view.replicas.iter().filter(|r| *r != me).cloned().collect();
-            if !self.is_ready() {
+            if !self.check_ready() {
                 let (id, merged) = {
                     let c = self.catch_up.lock().expect("catch-up");
                     (c.id, c.merged_from.clone())
                 };
-                let needed = if others.is_empty() {
-                    0
-                } else {
-                    others.len() / 2 + 1
-                };
-                let done = others.iter().filter(|o| merged.contains(*o)).count();
-                if done >= needed {
-                    self.ready.store(true, Ordering::SeqCst);
-                    tracing::info!(
-                        merged = done,
-                        watches = self.store.len(),
-                        "watch history caught up with a majority of replicas"
-                    );
-                    continue;
-                }
                 let digests = self.store.digests();
                 for o in others.iter().filter(|o| !merged.contains(*o)) {
                     self.send(

@@ -67,6 +67,7 @@ type WriteRequest = (Vec<Watch>, oneshot::Sender<Result<(), StoreError>>);
 pub struct WatchStore {
     memory: Arc<RwLock<Memory>>,
     writes: mpsc::Sender<WriteRequest>,
+    recovered: bool,
 }
 
 impl WatchStore {
@@ -74,7 +75,9 @@ impl WatchStore {
     pub fn open(folder: &Path) -> Result<WatchStore, StoreError> {
         std::fs::create_dir_all(folder)
             .map_err(|e| store_error(format!("{}: {e}", folder.display())))?;
-        let db = Database::create(folder.join("watches.redb")).map_err(store_error)?;
+        let file = folder.join("watches.redb");
+        let recovered = file.exists();
+        let db = Database::create(file).map_err(store_error)?;
         let mut memory = Memory {
             digests: vec![0; BUCKETS],
             ..Memory::default()
@@ -102,7 +105,11 @@ impl WatchStore {
             .name("watch-store".into())
             .spawn(move || write_loop(db, queue, writer_memory))
             .map_err(store_error)?;
-        Ok(WatchStore { memory, writes })
+        Ok(WatchStore {
+            memory,
+            writes,
+            recovered,
+        })
     }
 
     /// Stores `watches` durably; returns once they are on disk.
@@ -158,6 +165,12 @@ impl WatchStore {
         }
         out.sort();
         out
+    }
+
+    /// Whether the store file was already there when it was opened (the node kept its
+    /// disk across a restart, so it still holds every watch it acknowledged).
+    pub fn recovered(&self) -> bool {
+        self.recovered
     }
 
     /// How many (user, video) pairs it holds.
