@@ -74,28 +74,29 @@ impl From<CommandError> for ApiError {
     }
 }
 
-fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(token) = &state.token else {
-        return Ok(());
-    };
-    let presented = headers
+/// Whether the request carries `Authorization: Bearer <token>` (compared in constant
+/// time, so response timing does not reveal how much of a guess was right).
+pub fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match presented {
-        Some(p)
-            if p.len() == token.len()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|p| {
+            p.len() == token.len()
                 && p.bytes()
                     .zip(token.bytes())
                     .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                    == 0 =>
-        {
-            Ok(())
-        }
-        _ => Err(ApiError(
+                    == 0
+        })
+}
+
+fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    match &state.token {
+        Some(token) if !bearer_matches(headers, token) => Err(ApiError(
             StatusCode::UNAUTHORIZED,
             "a valid bearer token is required".into(),
         )),
+        _ => Ok(()),
     }
 }
 

@@ -14,7 +14,7 @@ use super::{Launcher, IMPAIRED_AFTER_ACTION};
 use crate::client::request;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -72,20 +72,10 @@ pub fn app(launcher: Arc<Launcher>) -> Router {
 
 /// Whether the request carries the operator token (public mode).
 fn is_operator(l: &Launcher, headers: &HeaderMap) -> bool {
-    let Some(token) = &l.args().operator_token else {
-        return false;
-    };
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|p| {
-            p.len() == token.len()
-                && p.bytes()
-                    .zip(token.bytes())
-                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                    == 0
-        })
+    l.args()
+        .operator_token
+        .as_ref()
+        .is_some_and(|token| crate::http::bearer_matches(headers, token))
 }
 
 /// Applies the public rules to an action by `client`; `impairs` is the slot the
