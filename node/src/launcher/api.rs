@@ -417,12 +417,11 @@ pub async fn heal_everything(l: &Launcher) -> String {
             healed += 1;
         }
     }
-    let mut resumed = 0;
-    for slot in 0..super::MAX_SLOTS {
-        if l.act(slot, "resume").is_ok() {
-            resumed += 1;
-        }
-    }
+    let paused = l
+        .view()
+        .into_iter()
+        .filter(|s| s.state == shared::api::SlotState::Paused);
+    let resumed = paused.filter(|s| l.act(s.slot, "resume").is_ok()).count();
     format!("healed links on {healed} nodes, resumed {resumed}")
 }
 
