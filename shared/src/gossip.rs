@@ -30,12 +30,20 @@ pub struct Gossip {
     pub seen: BTreeSet<UniqueAddress>,
     /// Removed incarnations with the time (ms) of removal; never readmitted.
     pub tombstones: BTreeMap<UniqueAddress, u64>,
+    /// Which cluster this is: the uid of the incarnation that formed it. A joiner
+    /// adopts it with its welcome; states of different lineages belong to different
+    /// clusters and are never merged (islands meet by restart, not by merge).
+    pub lineage: u64,
 }
 
 impl Gossip {
-    /// A state with one joining member, as a node that forms a new cluster has.
+    /// A state with one joining member, as a node that forms a new cluster has: the
+    /// cluster's lineage is that member's incarnation.
     pub fn with_member(member: Member) -> Self {
-        let mut gossip = Gossip::default();
+        let mut gossip = Gossip {
+            lineage: member.node.uid,
+            ..Gossip::default()
+        };
         gossip.members.insert(member.node.clone(), member);
         gossip
     }
@@ -113,6 +121,7 @@ impl Gossip {
             version,
             seen: BTreeSet::new(),
             tombstones,
+            lineage: self.lineage,
         }
     }
 

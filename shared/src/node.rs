@@ -444,7 +444,8 @@ impl Node {
                 from,
                 cluster_size,
                 lowest_member,
-            } => self.on_init_join_ack(from, cluster_size, lowest_member, now),
+                lineage,
+            } => self.on_init_join_ack(from, (cluster_size, lowest_member, lineage), now),
             Message::InitJoinNack { from } => self.on_init_join_nack(from, now),
             Message::Join {
                 node,
@@ -483,6 +484,8 @@ impl Node {
                 }
             }
             Message::Quarantined { .. } => {}
+            Message::Elsewhere { from, to } if to == self.self_node => self.on_elsewhere(from, now),
+            Message::Elsewhere { .. } => {}
             // The node routes service messages elsewhere; one arriving here is ignored.
             Message::Service { .. } => {}
         }
@@ -654,8 +657,9 @@ impl Node {
         let reply = if accepting {
             Message::InitJoinAck {
                 from: self.self_node.clone(),
-                cluster_size: self.gossip.members.len() as u32,
+                cluster_size: self.live_member_count(),
                 lowest_member: self.lowest_member(),
+                lineage: self.gossip.lineage,
             }
         } else {
             Message::InitJoinNack {
@@ -673,6 +677,16 @@ impl Node {
                 reason,
             },
         );
+    }
+
+    /// Members that count when islands compare sizes: neither Down nor Exiting.
+    fn live_member_count(&self) -> u32 {
+        let live = self
+            .gossip
+            .members
+            .values()
+            .filter(|m| !matches!(m.status, MemberStatus::Down | MemberStatus::Exiting));
+        live.count() as u32
     }
 
     fn lowest_member(&self) -> Address {
@@ -707,14 +721,17 @@ impl Node {
     fn on_init_join_ack(
         &mut self,
         from: UniqueAddress,
-        cluster_size: u32,
-        lowest_member: Address,
+        (cluster_size, lowest_member, lineage): (u32, Address, u64),
         now: Millis,
     ) {
-        // An answer naming one of our own members as its lowest is an old incarnation
-        // still holding a view of this cluster. (Its uid being one of our tombstones
-        // says nothing: an island may have downed a node that lives on elsewhere.)
-        let stale_view_of_ours = self.gossip.member_at(&lowest_member).is_some();
+        // An answer of our own lineage whose lowest member is one of ours comes from
+        // an old incarnation still holding a view of this cluster. (Its uid being one
+        // of our tombstones says nothing: an island may have downed a node that lives
+        // on elsewhere, seed 2280. Nor does the lowest member alone: another cluster
+        // may hold a stale entry for a member of ours that never took its welcome,
+        // seed 63366856; the lineage tells them apart.)
+        let stale_view_of_ours =
+            lineage == self.gossip.lineage && self.gossip.member_at(&lowest_member).is_some();
         if self.is_member() && stale_view_of_ours {
             // Not another cluster: an old incarnation still holding a view of this one.
             self.quarantine_if_gone(&from);
@@ -726,7 +743,7 @@ impl Node {
             // smaller one yields (ties: the one whose lowest member address is higher)
             // by downing all its members; supervisors restart them into the other.
             let ours = (
-                self.gossip.members.len() as u32,
+                self.live_member_count(),
                 std::cmp::Reverse(self.lowest_member()),
             );
             let theirs = (cluster_size, std::cmp::Reverse(lowest_member));
@@ -845,6 +862,20 @@ impl Node {
         if to != self.self_node || !self.is_member() {
             return;
         }
+        if remote.lineage != self.gossip.lineage {
+            // Another cluster's state. If it names us, its entry is stale (we took
+            // another welcome, or formed our own cluster): say so, and it downs it.
+            if remote.has_member(&self.self_node) {
+                self.send(
+                    from.address.clone(),
+                    Message::Elsewhere {
+                        from: self.self_node.clone(),
+                        to: from,
+                    },
+                );
+            }
+            return;
+        }
         if remote.tombstones.contains_key(&self.self_node) {
             let reason = self.reason_for_removal();
             self.shut_down(reason);
@@ -906,6 +937,25 @@ impl Node {
 
     /// Answers with the full state when the sender has not seen it (it sent an older
     /// or concurrent version, or a smaller seen set).
+    /// A member of ours says it belongs to another cluster. Only that incarnation can
+    /// say so (messages are bound to their authenticated sender), so its entry is
+    /// downed at once, as for a new incarnation at a known address.
+    fn on_elsewhere(&mut self, from: UniqueAddress, now: Millis) {
+        let listed = self
+            .gossip
+            .member(&from)
+            .is_some_and(|m| m.status != MemberStatus::Down);
+        if !self.is_member() || !listed || from == self.self_node {
+            return;
+        }
+        self.change(now, |g, me| {
+            g.reachability.mark_unreachable(me, &from);
+            if let Some(m) = g.members.get_mut(&from) {
+                m.status = MemberStatus::Down;
+            }
+        });
+    }
+
     fn finish_gossip(&mut self, from: UniqueAddress, talk_back: bool) {
         if talk_back {
             self.send_gossip(&from);

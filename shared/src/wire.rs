@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Version of this wire protocol; a peer speaking another is refused.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 /// Largest frame accepted or produced (4 MiB: a gossip of about 60,000 members).
 pub const MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;
 /// Longest cluster name accepted.
@@ -38,10 +38,13 @@ pub enum Message {
     InitJoinAck {
         /// The answering member.
         from: UniqueAddress,
-        /// How many members its cluster has (islands compare sizes).
+        /// How many live members (neither Down nor Exiting) its cluster has
+        /// (islands compare sizes).
         cluster_size: u32,
         /// The lowest member address in its cluster (tie-break between islands).
         lowest_member: Address,
+        /// Its cluster's lineage (see `Gossip::lineage`).
+        lineage: u64,
     },
     /// "I am not in a cluster (yet)."
     InitJoinNack {
@@ -114,6 +117,15 @@ pub enum Message {
         /// The incarnation that must stop.
         to: UniqueAddress,
     },
+    /// "I belong to another cluster: your entry for me is stale." Sent by a member
+    /// that receives gossip of another lineage naming it; the receiver downs that
+    /// entry (the incarnation speaks for itself, as a restart at its address would).
+    Elsewhere {
+        /// The incarnation that is not in the receiver's cluster.
+        from: UniqueAddress,
+        /// The receiver.
+        to: UniqueAddress,
+    },
     /// A recommendation-service message (see `crate::service`); the membership core
     /// ignores it, the node hands it to the service.
     Service {
@@ -139,6 +151,7 @@ impl Message {
             Message::Heartbeat { .. } => "heartbeat",
             Message::HeartbeatRsp { .. } => "heartbeat_rsp",
             Message::Quarantined { .. } => "quarantined",
+            Message::Elsewhere { .. } => "elsewhere",
             Message::Service { body, .. } => body.kind(),
         }
     }
@@ -157,6 +170,7 @@ impl Message {
             | Message::Heartbeat { from, .. }
             | Message::HeartbeatRsp { from, .. }
             | Message::Quarantined { from, .. }
+            | Message::Elsewhere { from, .. }
             | Message::Service { from, .. } => &from.address,
             Message::Join { node, .. } => &node.address,
         }
@@ -282,7 +296,8 @@ pub fn validate(message: &Message) -> Result<(), WireError> {
         | Message::GossipStatus { from, .. }
         | Message::Heartbeat { from, .. }
         | Message::HeartbeatRsp { from, .. }
-        | Message::Quarantined { from, .. } => check_address(&from.address)?,
+        | Message::Quarantined { from, .. }
+        | Message::Elsewhere { from, .. } => check_address(&from.address)?,
         Message::Service { from, body } => {
             check_address(&from.address)?;
             body.validate().map_err(invalid)?;
@@ -306,6 +321,7 @@ pub struct GossipWire {
     reachability: Vec<(u32, u64, Vec<u32>)>,
     version: Vec<(NodeRef, u64)>,
     tombstones: Vec<(UniqueAddress, u64)>,
+    lineage: u64,
 }
 
 impl From<Gossip> for GossipWire {
@@ -352,6 +368,7 @@ impl From<Gossip> for GossipWire {
             reachability,
             version,
             tombstones: g.tombstones.into_iter().collect(),
+            lineage: g.lineage,
         }
     }
 }
@@ -410,6 +427,7 @@ impl TryFrom<GossipWire> for Gossip {
             version: VectorClock::from_entries(entries),
             seen,
             tombstones: w.tombstones.into_iter().collect(),
+            lineage: w.lineage,
         })
     }
 }
@@ -435,6 +453,7 @@ mod tests {
         g.mark_seen(&node(2));
         g.reachability.mark_unreachable(&node(2), &node(3));
         g.tombstones.insert(node(999), 5);
+        g.lineage = 42;
         g
     }
 
@@ -481,6 +500,16 @@ mod tests {
             Message::JoinRefused {
                 from: node(1),
                 reason: "wrong cluster".into(),
+            },
+            Message::InitJoinAck {
+                from: node(1),
+                cluster_size: 3,
+                lowest_member: node(1).address,
+                lineage: 77,
+            },
+            Message::Elsewhere {
+                from: node(1),
+                to: node(2),
             },
         ];
         for message in messages {

@@ -1,7 +1,9 @@
-//! Thousands of seeded random fault schedules on 3 to 7 simulated nodes, with the
-//! invariant checker after every step and a liveness check after healing.
+//! Thousands of seeded random fault schedules on 3 to 9 simulated nodes under every
+//! downing strategy, with the invariant checker after every step and a liveness check
+//! after healing.
 //!
-//! `SIM_SEEDS` sets how many seeds run (default 1000) and `SIM_SEED_START` the first;
+//! `SIM_SEEDS` sets how many seeds run (default 1000) and `SIM_SEED_START` the first
+//! (CI derives it from the commit, so every run tries schedules no earlier run tried);
 //! `SIM_SEED=n` replays one seed with its full trace. A failure prints the seed, the
 //! schedule, the trace and every node's view.
 
@@ -26,6 +28,7 @@ fn random_fault_schedules_stay_safe_and_heal() {
     let threads = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .min(4);
+    println!("seeded fault schedules: seeds {start}..{}", start + count);
     let began = std::time::Instant::now();
     std::thread::scope(|scope| {
         for _ in 0..threads {
@@ -80,5 +83,61 @@ fn replay_one_seed() {
             outcome.settle_ms
         ),
         Err(failure) => panic!("{failure}"),
+    }
+}
+
+/// Schedules that once broke the core, written out so that they keep their meaning
+/// when the generator changes. Each names the seed that found it (ALGORITHM.md).
+mod regressions {
+    use shared::settings::DowningStrategy;
+    use shared::sim::schedule::{run_schedule, Fault, Schedule};
+
+    fn passes(schedule: Schedule) {
+        if let Err(failure) = run_schedule(&schedule) {
+            panic!("{failure}");
+        }
+    }
+
+    /// The first seed restarts while n4 is frozen; down-all downs the rest, whose new
+    /// incarnations join n4, which still lists n0's new incarnation (it never took its
+    /// welcome and formed a cluster of its own).
+    #[test]
+    fn a_stale_entry_for_a_restarted_first_seed_does_not_wedge_the_cluster() {
+        passes(Schedule {
+            seed: 63366856,
+            nodes: 5,
+            downing: DowningStrategy::KeepMajority,
+            steps: vec![
+                (3154, Fault::Slow(3, 2, 827)),
+                (5890, Fault::Loss(0.16642920865075098)),
+                (10131, Fault::Cut(3, 2)),
+                (16922, Fault::Crash(0)),
+                (18412, Fault::Reorder(151)),
+                (19408, Fault::Freeze(4, 5858)),
+                (19644, Fault::Restart(0)),
+            ],
+            heal_at: 25_000,
+        });
+    }
+
+    /// An operator downs n0 at n1 while n0's resolver downs n1: two clusters of one
+    /// lineage, each without the other, must still find each other.
+    #[test]
+    fn two_clusters_of_one_lineage_that_downed_each_other_become_one() {
+        passes(Schedule {
+            seed: 63366381,
+            nodes: 3,
+            downing: DowningStrategy::KeepMajority,
+            steps: vec![
+                (736, Fault::Crash(1)),
+                (1775, Fault::Restart(1)),
+                (6795, Fault::Partition(vec![0, 1])),
+                (9895, Fault::Duplicate(0.23357302478642683)),
+                (13292, Fault::Partition(vec![0])),
+                (13596, Fault::Down { by: 1, target: 0 }),
+                (17734, Fault::Down { by: 0, target: 2 }),
+            ],
+            heal_at: 25_000,
+        });
     }
 }

@@ -1,9 +1,11 @@
 //! Random fault schedules, each fully determined by one seed, and the runner that
 //! plays them and checks that the cluster stays safe and heals.
 //!
-//! A schedule forms a cluster of 3 to 7 nodes, injects a few faults over about twenty
-//! simulated seconds (crashes, restarts, freezes, partitions, one-way cuts,
-//! isolation, slow links, loss, duplication, reordering, leaves and downs), then heals
+//! A schedule forms a cluster of 3 to 9 nodes under one of the four downing
+//! strategies, injects a few faults over about twenty simulated seconds (crashes,
+//! restarts, among them of the first seed, of several seeds at once and of a node
+//! that is being downed, freezes, partitions, one-way cuts, isolation, slow links,
+//! loss, duplication, reordering, leaves and downs), then heals
 //! everything: the network is repaired, frozen nodes resume and stopped nodes are
 //! restarted as new incarnations, as a supervisor would. From then on the running
 //! members must converge to one cluster, all Up, within a bound. A failure prints the
@@ -12,6 +14,7 @@
 use super::{Sim, SimConfig, Slot};
 use crate::member::MemberStatus;
 use crate::node::{Command, Millis};
+use crate::settings::DowningStrategy;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::fmt;
@@ -61,6 +64,8 @@ pub struct Schedule {
     pub seed: u64,
     /// Cluster size.
     pub nodes: usize,
+    /// The split-brain resolver's strategy every node uses.
+    pub downing: DowningStrategy,
     /// Faults with their times, counted from the moment the cluster has formed.
     pub steps: Vec<(Millis, Fault)>,
     /// When everything is healed (same origin).
@@ -69,7 +74,11 @@ pub struct Schedule {
 
 impl fmt::Display for Schedule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "schedule for seed {} ({} nodes):", self.seed, self.nodes)?;
+        writeln!(
+            f,
+            "schedule for seed {} ({} nodes, {:?}):",
+            self.seed, self.nodes, self.downing
+        )?;
         for (at, fault) in &self.steps {
             writeln!(f, "  +{at:>6}ms {fault:?}")?;
         }
@@ -81,10 +90,31 @@ impl fmt::Display for Schedule {
 /// detection, stable-after, down-all-when-unstable, removal and rejoining, with margin.
 pub const SETTLE_LIMIT_MS: Millis = 60_000;
 
+/// One of the four strategies, with the settings a careful operator would give it.
+fn random_downing(rng: &mut SmallRng, nodes: usize) -> DowningStrategy {
+    match rng.random_range(0..8) {
+        0..=3 => DowningStrategy::KeepMajority,
+        4 | 5 => DowningStrategy::StaticQuorum {
+            quorum_size: nodes / 2 + 1,
+        },
+        6 => DowningStrategy::KeepOldest {
+            down_if_alone: rng.random_bool(0.5),
+        },
+        _ => DowningStrategy::DownAll,
+    }
+}
+
+/// A crash of `slot` now and its restart (a supervisor's) a little later.
+fn crash_and_restart(rng: &mut SmallRng, steps: &mut Vec<(Millis, Fault)>, at: Millis, slot: Slot) {
+    steps.push((at, Fault::Crash(slot)));
+    steps.push((at + rng.random_range(500..8_000), Fault::Restart(slot)));
+}
+
 /// Draws a schedule from `seed`.
 pub fn random_schedule(seed: u64) -> Schedule {
     let mut rng = SmallRng::seed_from_u64(seed ^ 0x5eed_5eed_5eed_5eed);
-    let nodes = rng.random_range(3..=7);
+    let nodes = rng.random_range(3..=9);
+    let downing = random_downing(&mut rng, nodes);
     let seed_nodes = nodes.min(3);
     let count = rng.random_range(1..=6);
     let mut steps = Vec::new();
@@ -96,11 +126,31 @@ pub fn random_schedule(seed: u64) -> Schedule {
         if b >= a {
             b += 1;
         }
-        let fault = match rng.random_range(0..14) {
+        let fault = match rng.random_range(0..17) {
             0 => Fault::Crash(a),
             1 => {
-                steps.push((at, Fault::Crash(a)));
-                Fault::Restart(a)
+                crash_and_restart(&mut rng, &mut steps, at, a);
+                continue;
+            }
+            14 => {
+                // The first seed: the one that may form a cluster on its own.
+                crash_and_restart(&mut rng, &mut steps, at, 0);
+                continue;
+            }
+            15 => {
+                // Several seeds at once (every node is a seed in these runs).
+                let chosen: Vec<Slot> = (0..nodes).filter(|_| rng.random_bool(0.4)).collect();
+                for slot in chosen {
+                    crash_and_restart(&mut rng, &mut steps, at, slot);
+                }
+                continue;
+            }
+            16 => {
+                // A node restarted while it is being downed.
+                steps.push((at, Fault::Down { by: b, target: a }));
+                let crash_at = at + rng.random_range(0..500);
+                crash_and_restart(&mut rng, &mut steps, crash_at, a);
+                continue;
             }
             2 | 3 => Fault::Freeze(a, rng.random_range(100..6_000)),
             4 => Fault::Cut(a, b),
@@ -124,17 +174,13 @@ pub fn random_schedule(seed: u64) -> Schedule {
             12 => Fault::HealNetwork,
             _ => Fault::Down { by: a, target: b },
         };
-        let at = if matches!(fault, Fault::Restart(_)) {
-            at + rng.random_range(500..8_000)
-        } else {
-            at
-        };
         steps.push((at, fault));
     }
     steps.sort_by_key(|(at, _)| *at);
     Schedule {
         seed,
         nodes,
+        downing,
         steps,
         heal_at: 25_000,
     }
@@ -223,6 +269,7 @@ pub fn run_schedule(schedule: &Schedule) -> Result<Outcome, Box<Failure>> {
     // the survivors (Akka behaves the same; ALGORITHM.md explains it).
     let mut config = SimConfig::demo(schedule.nodes, schedule.seed);
     config.seed_nodes = schedule.nodes;
+    config.settings.downing.strategy = schedule.downing.clone();
     let mut sim = Sim::new(config);
     let fail = |sim: &Sim, reason: String| {
         Box::new(Failure {
