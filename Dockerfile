@@ -1,41 +1,53 @@
-# Globomantics node image (multi-stage). Not built or run on the development
-# machines (no container runtime there): kept small and checked by reading.
+# The Globomantics node image: no base image at all. The node is one static musl
+# binary; the image holds it, the built dashboard and an unprivileged user.
 #
-#   docker build -t globomantics .                          # the node + dashboard
-#   docker build -t globomantics-data --target fetch-data . # the data fetcher
+# Offline, from this repository alone (what the project's machines do: they have no
+# registry). The script builds the binary and the dashboard on the host, lays out the
+# root filesystem in target/image/rootfs and builds the first stage below:
+#   scripts/build-image.sh                     # -> globomantics:latest
 #
-# MovieLens may not be redistributed, so no image contains it: the `fetch-data`
-# image downloads it into a volume at start (compose service `data`, Kubernetes
-# init container), and the nodes read it from there.
+# With a registry, the same file builds everything inside Docker (BuildKit builds
+# only the stages the last one needs):
+#   docker build -t globomantics:latest .
+#
+# MovieLens may not be redistributed, so no image contains it: compose bind-mounts
+# ./data (fetched on the host by scripts/fetch-data.sh) read-only at /data.
 
-FROM rust:1.95-bookworm AS build
-RUN rustup target add wasm32-unknown-unknown \
- && cargo install trunk --version 0.21.14 --locked \
- && cargo install wasm-bindgen-cli --version 0.2.130
-WORKDIR /src
-COPY . .
-RUN trunk build --release \
- && cargo build --release -p node
-
-FROM python:3.12-slim AS fetch-data
-WORKDIR /work
-COPY scripts/fetch-data.sh scripts/fetch-data.sh
-VOLUME /work/data
-ENTRYPOINT ["bash", "scripts/fetch-data.sh"]
-
-FROM debian:bookworm-slim
-RUN useradd --system --uid 10001 globomantics \
- && mkdir -p /var/lib/globomantics /data \
- && chown globomantics /var/lib/globomantics
-COPY --from=build /src/target/release/node /usr/local/bin/node
-COPY --from=build /src/dist /srv/dashboard
-USER globomantics
+# ---- offline: the root filesystem scripts/build-image.sh laid out ----------------
+FROM scratch AS offline
+COPY target/image/rootfs/ /
+# The store is the one place the node writes; named volumes start with its owner.
+COPY --chown=10001:10001 target/image/store/ /var/lib/globomantics/
+USER 10001:10001
 ENV NODE_WEB_ROOT=/srv/dashboard \
     NODE_DATA=/data/ml-100k \
     NODE_STORE=/var/lib/globomantics \
     NODE_BIND=0.0.0.0:2551 \
     NODE_HTTP=0.0.0.0:8558
 EXPOSE 2551 8558
-# SIGTERM (docker stop, pod deletion) makes the node leave the cluster gracefully.
+# SIGTERM (docker stop, compose scale-down, pod deletion) makes the node leave the
+# cluster gracefully and exit 0.
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["node", "run"]
+ENTRYPOINT ["/usr/local/bin/node", "run"]
+
+# ---- from source, for a machine with a registry -----------------------------------
+FROM rust:1.95-bookworm AS build
+RUN rustup target add wasm32-unknown-unknown x86_64-unknown-linux-musl
+WORKDIR /src
+COPY . .
+RUN ./scripts/build-web.sh \
+ && cargo build --locked --release --target x86_64-unknown-linux-musl -p node --bin node \
+ && ./scripts/assemble-rootfs.sh
+
+FROM scratch AS from-source
+COPY --from=build /src/target/image/rootfs/ /
+COPY --from=build --chown=10001:10001 /src/target/image/store/ /var/lib/globomantics/
+USER 10001:10001
+ENV NODE_WEB_ROOT=/srv/dashboard \
+    NODE_DATA=/data/ml-100k \
+    NODE_STORE=/var/lib/globomantics \
+    NODE_BIND=0.0.0.0:2551 \
+    NODE_HTTP=0.0.0.0:8558
+EXPOSE 2551 8558
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["/usr/local/bin/node", "run"]

@@ -356,3 +356,43 @@ fn nodes_seeded_by_a_dns_name_that_resolves_to_loopback_form_one_cluster() {
     let c = Cluster::start_seeded(3, |ports| format!("dns:localhost:{}", ports[0].0));
     c.wait(LONG, "three Up members", |c| c.all_see_up(&[0, 1, 2]));
 }
+
+/// The first seed (the one that may form a cluster alone) is SIGKILLed and restarted
+/// while another member is SIGSTOPped and a link is slow: whatever the resolver does
+/// meanwhile, with a supervisor restarting whatever exits, all members end in one
+/// cluster (ALGORITHM.md, section 10, seed 63366856).
+#[test]
+fn a_restarted_first_seed_with_a_member_paused_and_a_slow_link_ends_in_one_cluster() {
+    let mut c = Cluster::start(4);
+    let all = [0, 1, 2, 3];
+    c.wait(LONG, "four Up members", |c| c.all_see_up(&all));
+    let slow = format!(
+        r#"{{"peer":"{}","delayMs":250,"jitterMs":100}}"#,
+        c.nodes[2].cluster
+    );
+    let reply = c
+        .call(1, "POST", "/faults/links", Some((JSON, slow)))
+        .unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(c.nodes[3].signal("STOP"));
+    c.nodes[0].kill();
+    std::thread::sleep(Duration::from_millis(400));
+    c.restart(0);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(c.nodes[3].signal("CONT"));
+    let healed = c.call(1, "DELETE", "/faults", None);
+    assert!(healed.is_ok_and(|r| r.status < 300), "heal on n1");
+    // A supervisor: whatever exits (downed, or told to rejoin) is started again.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while Instant::now() < deadline && !c.all_see_up(&all) {
+        for i in all {
+            if c.nodes[i].wait_exit(Duration::ZERO).is_some() {
+                c.restart(i);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    c.wait(Duration::from_secs(1), "one cluster of all four, Up", |c| {
+        c.all_see_up(&all)
+    });
+}

@@ -7,6 +7,11 @@
 //! 5 minutes). `-- --quick` runs fewer trials and a 30-second soak; `-- --soak-only`
 //! runs only the soak. False alarms are counted from the nodes' logs; the SIGKILL
 //! trials' logs show the same count finds real alarms.
+//!
+//! Where a Docker daemon answers, the same demo-profile figures are measured on three
+//! containers of the project's image over a bridge network (`docker kill` for
+//! SIGKILL, `docker pause` for SIGSTOP) and printed beside the loopback ones;
+//! `-- --no-containers` skips them.
 
 use node::client::request;
 use node::procs::{free_port, NodeProcess};
@@ -186,6 +191,74 @@ fn trial(bench: &Bench, profile: &str, signal: &str, run: usize, figures: &mut F
     }
 }
 
+/// One trial on containers: n3 is killed (`docker kill`) or frozen (`docker pause`).
+fn container_trial(signal: &str, figures: &mut Figures) {
+    use node::containers::Deployment;
+    let limit = Duration::from_secs(60);
+    let started = Instant::now();
+    let d = Deployment::up(&format!("bench{}", signal.to_lowercase()));
+    let until = |from: Instant, done: &mut dyn FnMut() -> bool| {
+        while from.elapsed() < limit {
+            if done() {
+                return Some(from.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    };
+    figures
+        .join
+        .push(until(started, &mut || d.all_up(&["n1", "n2", "n3"])));
+    std::thread::sleep(Duration::from_secs(2));
+    let (victim, address) = (d.container("n3"), d.cluster_address("n3"));
+    let observers = [d.http("n1"), d.http("n2")];
+    let t0 = Instant::now();
+    d.docker(&[if signal == "KILL" { "kill" } else { "pause" }, &victim]);
+    let mut seen: [Option<Duration>; 2] = [None, None];
+    let _ = until(t0, &mut || {
+        for (slot, http) in observers.iter().enumerate() {
+            if seen[slot].is_none()
+                && d.members(http).is_some_and(|m| {
+                    m.unreachable.iter().any(|u| u.node == address)
+                        || !m.members.iter().any(|x| x.node == address)
+                })
+            {
+                seen[slot] = Some(t0.elapsed());
+            }
+        }
+        seen.iter().all(Option::is_some)
+    });
+    let mut times = seen.to_vec();
+    times.sort();
+    figures.first.push(times.iter().flatten().next().copied());
+    figures.last.push(times[1].filter(|_| times[0].is_some()));
+    figures.removed.push(until(t0, &mut || {
+        observers.iter().all(|http| {
+            d.members(http).is_some_and(|m| {
+                m.unreachable.is_empty()
+                    && m.members.len() == 2
+                    && m.members.iter().all(|x| x.status == "Up")
+            })
+        })
+    }));
+    if signal == "STOP" {
+        d.docker(&["unpause", &victim]);
+    }
+}
+
+/// Prints one scenario's figures.
+fn report(setting: &str, signal: &str, figures: &Figures) {
+    let rows = [
+        ("start to all Up:      ", &figures.join),
+        ("to unreachable, first:", &figures.first),
+        ("to unreachable, last: ", &figures.last),
+        ("to removed on all:    ", &figures.removed),
+    ];
+    for (what, samples) in rows {
+        println!("{setting:>10} SIG{signal:<4} {what} {}", samples.summary());
+    }
+}
+
 /// UnreachableMember events a node logged.
 fn alarms_in(log: &Path) -> usize {
     std::fs::read_to_string(log)
@@ -235,6 +308,11 @@ fn soak(bench: &Bench, seconds: u64) -> (usize, Vec<u64>) {
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let soak_only = std::env::args().any(|a| a == "--soak-only");
+    let with_containers =
+        !std::env::args().any(|a| a == "--no-containers") && node::containers::docker_answers();
+    if !with_containers {
+        println!("container figures skipped (--no-containers, or no Docker daemon answers)");
+    }
     let logs = std::env::temp_dir().join(format!("node-bench-{}", std::process::id()));
     std::fs::create_dir_all(&logs).expect("log dir");
     let bench = Bench {
@@ -261,14 +339,13 @@ fn main() {
             for run in 0..trials {
                 trial(&bench, profile, signal, run, &mut figures);
             }
-            let rows = [
-                ("start to all Up:      ", &figures.join),
-                ("to unreachable, first:", &figures.first),
-                ("to unreachable, last: ", &figures.last),
-                ("to removed on all:    ", &figures.removed),
-            ];
-            for (what, samples) in rows {
-                println!("{profile:>5} SIG{signal:<4} {what} {}", samples.summary());
+            report(profile, signal, &figures);
+            if profile == "demo" && with_containers {
+                let mut on_containers = Figures::default();
+                for _ in 0..trials {
+                    container_trial(signal, &mut on_containers);
+                }
+                report("containers", signal, &on_containers);
             }
         }
     }

@@ -27,6 +27,13 @@ pub async fn run(args: ClusterArgs) -> Result<(), String> {
             }
             Ok(())
         }
+        ClusterAction::Ready => {
+            let reply = request(&args.api, "GET", "/ready", None, None).await?;
+            match reply.status {
+                200 => Ok(()),
+                status => Err(format!("not ready ({status}): {}", reply.body.trim())),
+            }
+        }
     }
 }
 

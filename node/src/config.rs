@@ -66,6 +66,9 @@ pub enum ClusterAction {
     },
     /// Mark every member the node sees as unreachable Down.
     DownUnreachable,
+    /// Exit 0 if the node is ready (Up or WeaklyUp), 1 if not: a container health
+    /// check for images with no shell or curl.
+    Ready,
 }
 
 /// Settings profiles.
@@ -107,12 +110,19 @@ pub struct RunArgs {
     /// Where the cluster transport listens. Default `127.0.0.1:2551`.
     #[arg(long, env = "NODE_BIND")]
     pub bind: Option<SocketAddr>,
-    /// The `host:port` other nodes reach this one at. Default: the bind address.
+    /// The `host:port` other nodes reach this one at. Default: the bind address, or,
+    /// when that is a wildcard (`0.0.0.0`, as in a container), this host's own IPv4
+    /// address (its hostname resolved).
     #[arg(long, env = "NODE_ADVERTISE")]
     pub advertise: Option<String>,
     /// Where the management API and dashboard listen. Default `127.0.0.1:8558`.
     #[arg(long, env = "NODE_HTTP")]
     pub http: Option<SocketAddr>,
+    /// The `host:port` peers, the launcher and the dashboard reach the HTTP API at.
+    /// Default: the HTTP bind address, or, when that is a wildcard, the advertised
+    /// cluster host with the HTTP port.
+    #[arg(long, env = "NODE_HTTP_ADVERTISE")]
+    pub http_advertise: Option<String>,
     /// Seed nodes, comma-separated `host:port` or `dns:name:port` (every IPv4 address
     /// the name resolves to, re-resolved while running); the same list on every node.
     /// Only the first may form a new cluster. Empty: wait for a join through the API.
@@ -184,6 +194,8 @@ pub struct NodeConfig {
     pub advertise: Address,
     /// Where the HTTP API listens.
     pub http: SocketAddr,
+    /// The HTTP address others use.
+    pub http_advertise: Address,
     /// Seeds.
     pub seeds: Vec<crate::seeds::SeedSpec>,
     /// Roles.
@@ -254,12 +266,19 @@ impl RunArgs {
             Some(text) => text
                 .parse::<Address>()
                 .map_err(|e| invalid(format!("--advertise: {e}")))?,
-            None => Address::new(bind.ip().to_string(), bind.port()),
+            None => default_advertise(bind).map_err(invalid)?,
         };
         let http = self
             .http
             .or(file.http)
             .unwrap_or_else(|| "127.0.0.1:8558".parse().expect("literal"));
+        let http_advertise = match self.http_advertise.or(file.http_advertise) {
+            Some(text) => text
+                .parse::<Address>()
+                .map_err(|e| invalid(format!("--http-advertise: {e}")))?,
+            None if http.ip().is_unspecified() => Address::new(advertise.host.clone(), http.port()),
+            None => Address::new(http.ip().to_string(), http.port()),
+        };
         let seeds = self
             .seeds
             .or(file.seeds)
@@ -394,6 +413,7 @@ impl RunArgs {
             bind,
             advertise,
             http,
+            http_advertise,
             seeds,
             roles,
             settings,
@@ -405,6 +425,30 @@ impl RunArgs {
             web_root,
             launcher,
         })
+    }
+}
+
+/// The address to advertise when none is given: the bind address, unless that is a
+/// wildcard, which nobody can connect to; then this host's own IPv4 address, found
+/// by resolving its hostname (in a container: its address on the bridge network).
+fn default_advertise(bind: SocketAddr) -> Result<Address, String> {
+    if !bind.ip().is_unspecified() {
+        return Ok(Address::new(bind.ip().to_string(), bind.port()));
+    }
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let own = std::net::ToSocketAddrs::to_socket_addrs(&(hostname.as_str(), bind.port()))
+        .ok()
+        .and_then(|mut found| {
+            found.find(|a| matches!(a.ip(), std::net::IpAddr::V4(v4) if !v4.is_loopback()))
+        });
+    match own {
+        Some(a) => Ok(Address::new(a.ip().to_string(), bind.port())),
+        None => Err(format!(
+            "--bind {bind} is a wildcard and this host's name `{hostname}` resolves to no \
+             IPv4 address other than loopback: give --advertise host:port"
+        )),
     }
 }
 

@@ -31,6 +31,7 @@ async fn main() -> ExitCode {
                         .unwrap_or_else(|_| "info".into()),
                 )
                 .with_target(false)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                 .with_writer(std::io::stderr)
                 .init();
             match args.resolve() {
@@ -164,7 +165,7 @@ async fn run(config: NodeConfig) -> ExitCode {
     }
     let identity = Identity {
         me: me.clone(),
-        http: config.http.to_string(),
+        http: config.http_advertise.to_string(),
         roles: config.roles.clone(),
         demo: config.demo,
         launcher: config.launcher.clone(),
@@ -202,7 +203,12 @@ async fn run(config: NodeConfig) -> ExitCode {
             tracing::error!("http server failed: {e}");
         }
     });
-    tracing::info!(node = %me, http = %config.http, demo = config.demo, "node started");
+    tracing::info!(node = %me, http = %config.http, http_advertise = %config.http_advertise, demo = config.demo, "node started");
+    tokio::spawn(node::reachability_check::watch(
+        config.advertise.clone(),
+        handle.clone(),
+        Duration::from_millis(config.settings.seed_node_timeout_ms.max(1000) * 5),
+    ));
     let reason = tokio::select! {
         reason = stopped(handle.stopped.clone()) => reason,
         _ = termination() => {

@@ -7,6 +7,7 @@
 
 pub mod browser;
 pub mod demo;
+pub mod failover;
 
 use node::client::{request, Reply};
 use node::procs::{free_port, NodeProcess as Proc};
