@@ -324,3 +324,65 @@ fn compose_down_and_up_keeps_every_acknowledged_watch() {
     });
     assert_eq!(lost_watches(&d, &d.http("n1"), &tally), vec![]);
 }
+
+/// `docker run` of the image with what an operator gets wrong.
+fn run_image(env: &[(&str, &str)], wait: Duration) -> (Option<i32>, String) {
+    let name = format!("gmt{}bad{}", std::process::id(), env.len());
+    let mut args = vec!["run".to_string(), "-d".into(), "--name".into(), name.clone()];
+    for (k, v) in env {
+        args.push("-e".into());
+        args.push(format!("{k}={v}"));
+    }
+    args.push(node::containers::image());
+    let started = std::process::Command::new("docker").args(&args).output().unwrap();
+    assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
+    std::thread::sleep(wait);
+    let inspect = |format: &str| {
+        let out = std::process::Command::new("docker")
+            .args(["inspect", "-f", format, &name])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let code = (inspect("{{.State.Running}}") == "false")
+        .then(|| inspect("{{.State.ExitCode}}").parse().unwrap());
+    let logs = std::process::Command::new("docker").args(["logs", &name]).output().unwrap();
+    let _ = std::process::Command::new("docker").args(["rm", "-f", &name]).output();
+    (code, String::from_utf8_lossy(&logs.stderr).to_string())
+}
+
+#[test]
+fn a_bad_secret_exits_2_and_an_unreachable_advertised_address_is_logged() {
+    needs_docker!();
+    node::containers::require_image();
+    let long = "long-enough-token";
+    for (secret, token) in [("", long), ("short", long), (long, "short")] {
+        let mut env = vec![("NODE_SYNTHETIC_DATA", "true")];
+        if !secret.is_empty() {
+            env.push(("NODE_SECRET", secret));
+        }
+        env.push(("NODE_TOKEN", token));
+        let (code, logs) = run_image(&env, Duration::from_secs(2));
+        assert_eq!(code, Some(2), "secret {secret:?}, token {token:?}: {logs}");
+        assert!(
+            logs.contains("secret") || logs.contains("token"),
+            "a clear message: {logs}"
+        );
+    }
+    // Advertising an address where nothing of ours listens: said in the log at once.
+    let (code, logs) = run_image(
+        &[
+            ("NODE_SYNTHETIC_DATA", "true"),
+            ("NODE_SECRET", long),
+            ("NODE_TOKEN", long),
+            ("NODE_ADVERTISE", "127.0.0.1:2999"),
+            ("NODE_SEEDS", "127.0.0.1:2999"),
+        ],
+        Duration::from_secs(4),
+    );
+    assert_eq!(code, None, "it keeps running (and trying): {logs}");
+    assert!(
+        logs.contains("does not reach this node"),
+        "the log names the unreachable advertised address: {logs}"
+    );
+}

@@ -5,7 +5,8 @@
 //!
 //! Run: `cargo bench -p node --bench processes` (about 15 minutes: the soak alone is
 //! 5 minutes). `-- --quick` runs fewer trials and a 30-second soak; `-- --soak-only`
-//! runs only the soak. False alarms are counted from the nodes' logs; the SIGKILL
+//! runs only the soak, `-- --no-akka` only the demo profile, `-- --soak-secs N` sets the
+//! soak's length. False alarms are counted from the nodes' logs; the SIGKILL
 //! trials' logs show the same count finds real alarms.
 //!
 //! Where a Docker daemon answers, the same demo-profile figures are measured on three
@@ -327,7 +328,12 @@ fn main() {
         "{NODES} node processes on 127.0.0.1, 2 cores; logs in {}",
         logs.display()
     );
-    let profiles: &[&str] = if soak_only { &[] } else { &["demo", "akka"] };
+    let no_akka = std::env::args().any(|a| a == "--no-akka");
+    let profiles: &[&str] = match (soak_only, no_akka) {
+        (true, _) => &[],
+        (false, true) => &["demo"],
+        (false, false) => &["demo", "akka"],
+    };
     for &profile in profiles {
         let trials = match (profile, quick) {
             ("demo", false) => 5,
@@ -349,7 +355,13 @@ fn main() {
             }
         }
     }
-    let soak_seconds = if quick { 30 } else { 300 };
+    let args: Vec<String> = std::env::args().collect();
+    let soak_seconds = args
+        .iter()
+        .position(|a| a == "--soak-secs")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if quick { 30 } else { 300 });
     let (alarms, rss) = soak(&bench, soak_seconds);
     println!(" demo false alarms in {soak_seconds} s with both cores saturated: {alarms}");
     if !soak_only {
