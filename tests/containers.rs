@@ -328,14 +328,26 @@ fn compose_down_and_up_keeps_every_acknowledged_watch() {
 /// `docker run` of the image with what an operator gets wrong.
 fn run_image(env: &[(&str, &str)], wait: Duration) -> (Option<i32>, String) {
     let name = format!("gmt{}bad{}", std::process::id(), env.len());
-    let mut args = vec!["run".to_string(), "-d".into(), "--name".into(), name.clone()];
+    let mut args = vec![
+        "run".to_string(),
+        "-d".into(),
+        "--name".into(),
+        name.clone(),
+    ];
     for (k, v) in env {
         args.push("-e".into());
         args.push(format!("{k}={v}"));
     }
     args.push(node::containers::image());
-    let started = std::process::Command::new("docker").args(&args).output().unwrap();
-    assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
+    let started = std::process::Command::new("docker")
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
     std::thread::sleep(wait);
     let inspect = |format: &str| {
         let out = std::process::Command::new("docker")
@@ -346,8 +358,13 @@ fn run_image(env: &[(&str, &str)], wait: Duration) -> (Option<i32>, String) {
     };
     let code = (inspect("{{.State.Running}}") == "false")
         .then(|| inspect("{{.State.ExitCode}}").parse().unwrap());
-    let logs = std::process::Command::new("docker").args(["logs", &name]).output().unwrap();
-    let _ = std::process::Command::new("docker").args(["rm", "-f", &name]).output();
+    let logs = std::process::Command::new("docker")
+        .args(["logs", &name])
+        .output()
+        .unwrap();
+    let _ = std::process::Command::new("docker")
+        .args(["rm", "-f", &name])
+        .output();
     (code, String::from_utf8_lossy(&logs.stderr).to_string())
 }
 

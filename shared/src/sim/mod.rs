@@ -157,6 +157,9 @@ pub struct Sim {
     /// What crossed the network.
     pub traffic: Traffic,
     checker: Option<Checker>,
+    /// Slots whose node ran (and so may have changed its view) since the last check:
+    /// the checker looks again only at what they can have changed.
+    dirty: BTreeSet<Slot>,
     /// Incarnations an operator downed by command: a manual decision the resolver
     /// does not own (Akka warns that downing across a partition can split a cluster).
     operator_downed: BTreeSet<UniqueAddress>,
@@ -187,6 +190,7 @@ impl Sim {
             now: 0,
             rng: SmallRng::seed_from_u64(config.seed),
             checker: config.check_invariants.then(Checker::default),
+            dirty: BTreeSet::new(),
             config,
             slots,
             seeds,
@@ -549,6 +553,7 @@ impl Sim {
 
     /// Collects a node's outputs and schedules its next timer.
     fn after_node(&mut self, slot: Slot) {
+        self.dirty.insert(slot);
         let Some(node) = self.slots[slot].node.as_mut() else {
             return;
         };
@@ -633,8 +638,12 @@ impl Sim {
         if self.violation.is_some() {
             return;
         }
+        if self.dirty.is_empty() {
+            return;
+        }
+        let dirty = std::mem::take(&mut self.dirty);
         if let Some(mut checker) = self.checker.take() {
-            if let Err(v) = checker.check_step(self) {
+            if let Err(v) = checker.check_step(self, &dirty) {
                 self.note(format!("VIOLATION: {v}"));
                 self.violation = Some(v);
             }
