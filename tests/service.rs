@@ -75,7 +75,8 @@ struct Tally {
 }
 
 /// Sends recommendation requests and watches to the given api nodes, alternating,
-/// until `stop` is set.
+/// until `stop` is set. Like a real client it starts at any node (so also at one that
+/// is about to die) and fails over to the next on an error or a timeout.
 fn steady_client(
     http: Vec<String>,
     seed: u32,
@@ -92,10 +93,11 @@ fn steady_client(
             k = k.wrapping_mul(1_103_515_245).wrapping_add(12_345);
             let user = 1 + (k >> 8) % USERS;
             let video = 1 + (k >> 4) % VIDEOS;
-            let node = &http[(k as usize >> 3) % http.len()];
+            let first = (k as usize >> 3) % http.len();
+            let node = &http[first];
             if k.is_multiple_of(2) {
                 let path = format!("/api/recommendations/{user}?n=10");
-                let result = rt.block_on(request(node, "GET", &path, None, None));
+                let result = rt.block_on(with_failover(&http, first, "GET", &path, None));
                 let mut t = tally.lock().unwrap();
                 match result {
                     Ok(r) if r.status == 200 => {
@@ -115,7 +117,7 @@ fn steady_client(
             } else {
                 let path = format!("/api/users/{user}/watched");
                 let body = format!("{{\"video\":{video}}}");
-                let result = rt.block_on(request(node, "POST", &path, None, Some((JSON, body))));
+                let result = rt.block_on(with_failover(&http, first, "POST", &path, Some(body)));
                 let mut t = tally.lock().unwrap();
                 match result {
                     Ok(r) if r.status == 201 => {
@@ -130,6 +132,33 @@ fn steady_client(
             }
         }
     })
+}
+
+/// One request, tried on `nodes` in turn from `first` on an error, a 5xx or a 1.5 s
+/// attempt timeout, within 8 s in all; the first answer that is not a failure.
+async fn with_failover(
+    nodes: &[String],
+    first: usize,
+    method: &str,
+    path: &str,
+    body: Option<String>,
+) -> Result<node::client::Reply, String> {
+    let began = Instant::now();
+    let mut last = String::new();
+    for attempt in 0.. {
+        if began.elapsed() > Duration::from_secs(8) {
+            break;
+        }
+        let node = &nodes[(first + attempt) % nodes.len()];
+        let sent = request(node, method, path, None, body.clone().map(|b| (JSON, b)));
+        match tokio::time::timeout(Duration::from_millis(1500), sent).await {
+            Ok(Ok(reply)) if reply.status < 500 => return Ok(reply),
+            Ok(Ok(reply)) => last = format!("{node}: {} {}", reply.status, reply.body),
+            Ok(Err(e)) => last = e,
+            Err(_) => last = format!("{node}: no answer within 1.5 s"),
+        }
+    }
+    Err(last)
 }
 
 /// Every acknowledged watch, read back through node `i`; the ones missing.
@@ -153,8 +182,8 @@ fn a_sigkilled_worker_fails_no_request_and_loses_no_acknowledged_watch() {
     let mut c = start_service();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let tally = Arc::new(Mutex::new(Tally::default()));
-    // The clients talk to the api nodes that stay up.
-    let api = vec![c.nodes[0].http.clone(), c.nodes[1].http.clone()];
+    // The clients talk to every api node, the one about to be killed included.
+    let api: Vec<String> = c.nodes.iter().map(|n| n.http.clone()).collect();
     let clients: Vec<_> = (0..4)
         .map(|i| steady_client(api.clone(), 7 + i, Arc::clone(&stop), Arc::clone(&tally)))
         .collect();

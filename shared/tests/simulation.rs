@@ -141,3 +141,56 @@ mod regressions {
         });
     }
 }
+
+/// A search, not a check: schedules of the shape the issue reported a split brain in
+/// (7 nodes, packet loss, a graceful leave, reordering, two members frozen for about
+/// 5 s each), `SIM_SEEDS` of them from `SIM_SEED_START`. Run with `--ignored`.
+#[test]
+#[ignore = "search tool: run with --ignored"]
+fn search_split_brain_shaped_schedules() {
+    use rand::{Rng, SeedableRng};
+    use shared::settings::DowningStrategy;
+    use shared::sim::schedule::{Fault, Schedule};
+    let start = env_u64("SIM_SEED_START", 0);
+    let count = env_u64("SIM_SEEDS", 1000);
+    let next = AtomicU64::new(start);
+    let failures = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| loop {
+                let seed = next.fetch_add(1, Ordering::Relaxed);
+                if seed >= start + count {
+                    break;
+                }
+                let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+                let mut steps = vec![
+                    (rng.random_range(0..8_000), Fault::Loss(rng.random_range(0.05..0.3))),
+                    (rng.random_range(0..15_000), Fault::Leave(rng.random_range(3..7))),
+                    (rng.random_range(0..10_000), Fault::Reorder(rng.random_range(20..200))),
+                ];
+                let a = rng.random_range(0..7);
+                let b = (a + rng.random_range(1..7)) % 7;
+                for slot in [a, b] {
+                    let at = rng.random_range(2_000..16_000);
+                    steps.push((at, Fault::Freeze(slot, rng.random_range(4_000..6_500))));
+                }
+                steps.sort_by_key(|(at, _)| *at);
+                let schedule = Schedule {
+                    seed,
+                    nodes: 7,
+                    downing: DowningStrategy::KeepMajority,
+                    steps,
+                    heal_at: 25_000,
+                };
+                if let Err(failure) = run_schedule(&schedule) {
+                    failures.lock().unwrap().push(failure);
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap();
+    if let Some(first) = failures.iter().min_by_key(|f| f.schedule.seed) {
+        let seeds: Vec<u64> = failures.iter().map(|f| f.schedule.seed).collect();
+        panic!("{} of {count} failed (seeds {seeds:?}); first:\n{first}", failures.len());
+    }
+}

@@ -52,7 +52,7 @@ impl LoadClient {
                 turn += 1;
                 let user = (turn % u64::from(users)) as u32 + 1;
                 let video = ((turn / 2) % u64::from(videos)) as u32 + 1;
-                let (method, path, body) = if turn % 2 == 0 {
+                let (method, path, body) = if turn.is_multiple_of(2) {
                     let body = format!("{{\"video\":{video}}}");
                     ("POST", format!("/api/users/{user}/watched"), Some(body))
                 } else {
