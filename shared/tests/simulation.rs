@@ -164,9 +164,18 @@ fn search_split_brain_shaped_schedules() {
                 }
                 let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
                 let mut steps = vec![
-                    (rng.random_range(0..8_000), Fault::Loss(rng.random_range(0.05..0.3))),
-                    (rng.random_range(0..15_000), Fault::Leave(rng.random_range(3..7))),
-                    (rng.random_range(0..10_000), Fault::Reorder(rng.random_range(20..200))),
+                    (
+                        rng.random_range(0..8_000),
+                        Fault::Loss(rng.random_range(0.05..0.3)),
+                    ),
+                    (
+                        rng.random_range(0..15_000),
+                        Fault::Leave(rng.random_range(3..7)),
+                    ),
+                    (
+                        rng.random_range(0..10_000),
+                        Fault::Reorder(rng.random_range(20..200)),
+                    ),
                 ];
                 let a = rng.random_range(0..7);
                 let b = (a + rng.random_range(1..7)) % 7;
@@ -191,6 +200,9 @@ fn search_split_brain_shaped_schedules() {
     let failures = failures.into_inner().unwrap();
     if let Some(first) = failures.iter().min_by_key(|f| f.schedule.seed) {
         let seeds: Vec<u64> = failures.iter().map(|f| f.schedule.seed).collect();
-        panic!("{} of {count} failed (seeds {seeds:?}); first:\n{first}", failures.len());
+        panic!(
+            "{} of {count} failed (seeds {seeds:?}); first:\n{first}",
+            failures.len()
+        );
     }
 }

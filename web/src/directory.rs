@@ -148,6 +148,13 @@ impl Directory {
         }
     }
 
+    /// Learns one node's HTTP address unless one is already known.
+    pub fn learn_if_unknown(&mut self, cluster: &str, http: &str) {
+        if !self.http_by_cluster.contains_key(cluster) {
+            self.learn(cluster, http);
+        }
+    }
+
     /// Records what `GET /faults` on the node at `cluster` said.
     pub fn learn_faults(&mut self, cluster: &str, listing: FaultsListing) {
         self.faults.insert(
@@ -188,7 +195,15 @@ impl Directory {
     /// a proxy, not a node).
     pub fn targets(&self) -> BTreeSet<String> {
         let mut all: BTreeSet<String> = self.http_by_cluster.values().cloned().collect();
+        // One stream per node: the origin is added only while no address is known
+        // for its cluster address (the page's host and the node's advertised address
+        // differ behind a port mapping, and both would otherwise be streamed).
+        let origin_known = self
+            .origin_cluster
+            .as_ref()
+            .is_some_and(|c| self.http_by_cluster.contains_key(c));
         match &self.origin {
+            Some(_) if origin_known => {}
             Some(origin) => {
                 all.insert(origin.clone());
             }
@@ -286,6 +301,30 @@ mod tests {
             "a proxy host is dropped once the origin is known"
         );
         assert_eq!(d.launcher.as_deref(), Some("127.0.0.1:8550"));
+    }
+
+    #[test]
+    fn a_node_behind_a_port_mapping_is_streamed_once() {
+        // The page came from 127.0.0.1:8551, a host port mapped to a container that
+        // advertises 172.28.0.4:8558; its stream's snapshot names it by the page's host.
+        let mut d = Directory::new("127.0.0.1:8551");
+        d.learn("172.28.0.4:2551", "127.0.0.1:8551");
+        d.learn_info(
+            &info(
+                "172.28.0.4:2551",
+                "172.28.0.4:8558",
+                &[("172.28.0.2:2551", "172.28.0.2:8558")],
+            ),
+            true,
+        );
+        let targets: Vec<_> = d.targets().into_iter().collect();
+        assert_eq!(targets, ["172.28.0.2:8558", "172.28.0.4:8558"]);
+        d.learn("172.28.0.4:2551", "127.0.0.1:8551");
+        assert_eq!(
+            d.targets().len(),
+            2,
+            "one stream per node, whichever address"
+        );
     }
 
     #[test]

@@ -286,7 +286,9 @@ impl Model {
         let observer = view.observer().unwrap_or_else(|| http.to_string());
         match applied {
             Applied::Snapshot => {
-                self.directory.learn(&observer, http);
+                // What `/api/dashboard` said wins over the address a stream happened to
+                // use (the page's host, behind a port mapping).
+                self.directory.learn_if_unknown(&observer, http);
                 if opened {
                     let (seq, members) = (view.seq.unwrap_or(0), view.members.len());
                     self.timeline.push(
@@ -308,6 +310,11 @@ impl Model {
 
     /// The stream from `http` closed (or never opened).
     pub fn on_closed(&mut self, http: &str) {
+        if !self.wants(http) {
+            // Dropped on purpose (another address of the same node is streamed).
+            self.views.remove(http);
+            return;
+        }
         if let Some(view) = self.views.get_mut(http) {
             if view.connected {
                 view.connected = false;

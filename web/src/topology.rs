@@ -92,9 +92,40 @@ pub fn unreachable_edges(view: &NodeView) -> Vec<(UniqueAddress, UniqueAddress)>
         .collect()
 }
 
-/// The port of `host:port`, as a short label (the whole text if there is none).
-pub fn short(addr: &str) -> &str {
-    addr.rsplit_once(':').map_or(addr, |(_, port)| port)
+/// A short label for the node at `host:port`: `:port` when the host is loopback
+/// (nodes on one machine differ by port), else the host (containers and machines
+/// differ by address and often share the port). The whole text if it has no port.
+pub fn short(addr: &str) -> String {
+    match addr.rsplit_once(':') {
+        Some((host, port)) => node_label(host, port),
+        None => addr.to_string(),
+    }
+}
+
+/// The label, short enough for a node's disc: an IPv4 host keeps its last two parts
+/// (`.0.4`), a name its first six characters.
+pub fn disc_label(host: &str, port: impl std::fmt::Display) -> String {
+    let label = node_label(host, port);
+    if label.starts_with(':') || label.len() <= 6 {
+        return label;
+    }
+    let parts: Vec<&str> = label.split('.').collect();
+    if parts.len() == 4 && parts.iter().all(|p| p.parse::<u8>().is_ok()) {
+        format!(".{}.{}", parts[2], parts[3])
+    } else {
+        label.chars().take(6).collect()
+    }
+}
+
+/// The same label from a host and a port.
+pub fn node_label(host: &str, port: impl std::fmt::Display) -> String {
+    let loopback =
+        host == "localhost" || host.starts_with("127.") || host == "::1" || host == "[::1]";
+    if loopback {
+        format!(":{port}")
+    } else {
+        host.to_string()
+    }
 }
 
 #[cfg(test)]
@@ -161,6 +192,11 @@ mod tests {
         assert_eq!(rows[2], [Cell::Reachable, Cell::Reachable, Cell::Itself]);
         let edges = unreachable_edges(&v);
         assert_eq!(edges, [(node(2551), node(2553)), (node(2552), node(2553))]);
-        assert_eq!(short("127.0.0.1:2553"), "2553");
+        assert_eq!(short("127.0.0.1:2553"), ":2553");
+        assert_eq!(short("172.28.0.4:2551"), "172.28.0.4");
+        assert_eq!(short("n1:2551"), "n1");
+        assert_eq!(disc_label("172.28.0.4", 2551), ".0.4");
+        assert_eq!(disc_label("127.0.0.1", 2553), ":2553");
+        assert_eq!(disc_label("globomantics-2", 2551), "globom");
     }
 }

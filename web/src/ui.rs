@@ -14,7 +14,10 @@ use crate::model::Model;
 use crate::protocol::{decision_text, shutdown_text};
 use crate::state::NodeView;
 use crate::timeline::{clock, LOCAL};
-use crate::topology::{edge, matrix, ring_position, short, status_class, unreachable_edges, Cell};
+use crate::topology::{
+    disc_label, edge, matrix, node_label, ring_position, short, status_class, unreachable_edges,
+    Cell,
+};
 use shared::api::SlotState;
 use shared::{Member, MemberStatus};
 use web_sys::{HtmlInputElement, HtmlSelectElement};
@@ -195,7 +198,7 @@ fn topology(m: &Model) -> Html {
             mesh.push(html! {
                 <line class={class} x1={format!("{x1:.1}")} y1={format!("{y1:.1}")}
                     x2={format!("{x2:.1}")} y2={format!("{y2:.1}")}>
-                    <title>{ format!("{a} ⇄ {b}: {}", link.label(short(&a), short(&b))) }</title>
+                    <title>{ format!("{a} ⇄ {b}: {}", link.label(&short(&a), &short(&b))) }</title>
                 </line>
             });
         }
@@ -247,7 +250,7 @@ fn topology(m: &Model) -> Html {
                         <circle class="halo" r={(NODE_R + 6.0).to_string()} />
                     }
                     <circle class="disc" r={NODE_R.to_string()} />
-                    <text class="port" y="-3" text-anchor="middle">{ format!(":{}", member.address().port) }</text>
+                    <text class="port" y="-3" text-anchor="middle">{ disc_label(&member.address().host, member.address().port) }</text>
                     <text class="status-text" y="14" text-anchor="middle">{ status.clone() }</text>
                     if !badges.is_empty() {
                         <text class="badge" y={format!("{:.0}", -NODE_R - 8.0)} text-anchor="middle">{ badges.join(" · ") }</text>
@@ -323,13 +326,13 @@ fn matrix_table(view: &NodeView) -> Html {
             <thead>
                 <tr>
                     <th scope="col">{ "observer \\ subject" }</th>
-                    { for nodes.iter().map(|n| html! { <th scope="col">{ format!(":{}", n.address.port) }</th> }) }
+                    { for nodes.iter().map(|n| html! { <th scope="col">{ node_label(&n.address.host, n.address.port) }</th> }) }
                 </tr>
             </thead>
             <tbody>
                 { for nodes.iter().zip(rows.iter()).map(|(observer, row)| html! {
                     <tr>
-                        <th scope="row">{ format!(":{}", observer.address.port) }</th>
+                        <th scope="row">{ node_label(&observer.address.host, observer.address.port) }</th>
                         { for row.iter().zip(nodes.iter()).map(|(cell, subject)| {
                             let (class, text) = match cell {
                                 Cell::Itself => ("self", "—"),
@@ -481,7 +484,7 @@ fn view_body(m: &Model, v: &NodeView) -> Html {
                     let addr = member.address().to_string();
                     let reachable = v.is_reachable(&member.node);
                     let observers = v.unreachable.get(&member.node).map(|o| {
-                        o.iter().map(|n| format!(":{}", n.address.port)).collect::<Vec<_>>().join(" ")
+                        o.iter().map(|n| node_label(&n.address.host, n.address.port)).collect::<Vec<_>>().join(" ")
                     });
                     let leader = v.leader.as_ref() == Some(&member.node);
                     let oldest = v.oldest.as_ref() == Some(&member.node);
@@ -643,13 +646,13 @@ fn links(ctx: &Ctx, m: &Model) -> Html {
                             <tr class={classes!("link-row", (!state.is_healthy()).then_some("faulty"))}
                                 data-from={a.clone()} data-to={b.clone()} key={format!("{a}-{b}")}>
                                 <th scope="row">
-                                    { format!(":{sa} ⇄ :{sb}") }
-                                    <small class="link-state">{ state.label(&format!(":{sa}"), &format!(":{sb}")) }</small>
+                                    { format!("{sa} ⇄ {sb}") }
+                                    <small class="link-state">{ state.label(&sa, &sb) }</small>
                                 </th>
                                 <td><div class="btns">
                                     { button(LinkAction::Cut, a, b, "cut".into()) }
-                                    { button(LinkAction::OneWay, a, b, format!(":{sa}→:{sb}")) }
-                                    { button(LinkAction::OneWay, b, a, format!(":{sb}→:{sa}")) }
+                                    { button(LinkAction::OneWay, a, b, format!("{sa}→{sb}")) }
+                                    { button(LinkAction::OneWay, b, a, format!("{sb}→{sa}")) }
                                     { button(LinkAction::Slow, a, b, "slow".into()) }
                                     if direct { { button(LinkAction::Lossy, a, b, "lossy".into()) } }
                                     { button(LinkAction::Heal, a, b, "heal".into()) }
@@ -723,7 +726,7 @@ fn timeline(ctx: &Ctx, m: &Model, timeline_ref: &NodeRef) -> Html {
                         data-kind={e.kind.clone()} data-observer={e.observer.clone()}>
                         <time>{ clock(e.at_ms, m.tz_offset_min) }</time>
                         <span class="observer" title={e.observer.clone()}>{
-                            if e.observer == LOCAL { "you".to_string() } else { format!(":{}", short(&e.observer)) }
+                            if e.observer == LOCAL { "you".to_string() } else { short(&e.observer) }
                         }</span>
                         <span class="what">
                             <span class="kind">{ e.kind.clone() }</span>
