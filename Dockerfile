@@ -13,12 +13,8 @@
 # MovieLens may not be redistributed, so no image contains it: compose bind-mounts
 # ./data (fetched on the host by scripts/fetch-data.sh) read-only at /data.
 
-# ---- offline: the root filesystem scripts/build-image.sh laid out ----------------
-FROM scratch AS offline
-COPY target/image/rootfs/ /
-# The store is the one place the node writes; named volumes start with its owner.
-COPY --chown=10001:10001 target/image/store/ /var/lib/globomantics/
-USER 10001:10001
+# ---- what every runnable stage shares ---------------------------------------------
+FROM scratch AS runtime
 ENV NODE_WEB_ROOT=/srv/dashboard \
     NODE_DATA=/data/ml-100k \
     NODE_STORE=/var/lib/globomantics \
@@ -28,7 +24,14 @@ EXPOSE 2551 8558
 # SIGTERM (docker stop, compose scale-down, pod deletion) makes the node leave the
 # cluster gracefully and exit 0.
 STOPSIGNAL SIGTERM
+USER 10001:10001
 ENTRYPOINT ["/usr/local/bin/node", "run"]
+
+# ---- offline: the root filesystem scripts/build-image.sh laid out ----------------
+FROM runtime AS offline
+COPY target/image/rootfs/ /
+# The store is the one place the node writes; named volumes start with its owner.
+COPY --chown=10001:10001 target/image/store/ /var/lib/globomantics/
 
 # ---- from source, for a machine with a registry -----------------------------------
 FROM rust:1.95-bookworm AS build
@@ -39,15 +42,6 @@ RUN ./scripts/build-web.sh \
  && cargo build --locked --release --target x86_64-unknown-linux-musl -p node --bin node \
  && ./scripts/assemble-rootfs.sh
 
-FROM scratch AS from-source
+FROM runtime AS from-source
 COPY --from=build /src/target/image/rootfs/ /
 COPY --from=build --chown=10001:10001 /src/target/image/store/ /var/lib/globomantics/
-USER 10001:10001
-ENV NODE_WEB_ROOT=/srv/dashboard \
-    NODE_DATA=/data/ml-100k \
-    NODE_STORE=/var/lib/globomantics \
-    NODE_BIND=0.0.0.0:2551 \
-    NODE_HTTP=0.0.0.0:8558
-EXPOSE 2551 8558
-STOPSIGNAL SIGTERM
-ENTRYPOINT ["/usr/local/bin/node", "run"]
