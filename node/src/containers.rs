@@ -47,6 +47,16 @@ pub fn require_image() {
     );
 }
 
+/// `iptables` and `tc` live in /usr/sbin, which a CI job's PATH may lack.
+fn sbin(program: &str) -> String {
+    let full = format!("/usr/sbin/{program}");
+    if Path::new(&full).exists() {
+        full
+    } else {
+        program.to_string()
+    }
+}
+
 fn run(program: &str, args: &[&str]) -> Output {
     Command::new(program)
         .args(args)
@@ -205,9 +215,13 @@ impl Deployment {
 
     /// Runs a command in the network namespace of container `id`.
     fn in_netns(&self, id: &str, command: &[&str]) {
+        let program = sbin(command[0]);
+        let command: Vec<&str> = std::iter::once(program.as_str())
+            .chain(command[1..].iter().copied())
+            .collect();
         let pid = self.inspect(id, "{{.State.Pid}}");
         let mut args = vec!["-t", pid.as_str(), "-n"];
-        args.extend_from_slice(command);
+        args.extend_from_slice(&command);
         let out = run("nsenter", &args);
         assert!(
             out.status.success(),
@@ -233,11 +247,12 @@ impl Deployment {
     /// Delay and loss on the container's interface (`tc netem`).
     pub fn netem(&self, id: &str, spec: &[&str]) -> bool {
         let pid = self.inspect(id, "{{.State.Pid}}");
+        let tc = sbin("tc");
         let mut args = vec![
             "-t",
             pid.as_str(),
             "-n",
-            "tc",
+            tc.as_str(),
             "qdisc",
             "replace",
             "dev",
