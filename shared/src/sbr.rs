@@ -273,10 +273,10 @@ fn strategy_decision(ours: &[&Member], total: &[&Member], settings: &DowningSett
             let Some(oldest) = total.iter().min_by(|a, b| a.age_cmp(b)) else {
                 return Decision::DownUnreachable;
             };
-            let others_with_oldest = total
-                .iter()
-                .filter(|m| !is_ours(m) && m.status != MemberStatus::Down)
-                .count();
+            // Everyone in the total who is not ours may be with the oldest, Down ones
+            // included: a member downed here (by an operator, say) may still be Up over
+            // there, and counting it out let both sides survive (seed 9100093193).
+            let others_with_oldest = total.iter().filter(|m| !is_ours(m)).count();
             let alone_allowed = *down_if_alone && total.len() > 2;
             if is_ours(oldest) {
                 if alone_allowed && ours.len() == 1 {

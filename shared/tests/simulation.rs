@@ -120,6 +120,25 @@ mod regressions {
         });
     }
 
+    /// Keep-oldest with down-if-alone: n1 is cut off and an operator downs n2 at n1.
+    /// n1 must not count the oldest (n0) as alone because n2 is Down in its own view:
+    /// on n0's side n2 is still Up, and n0 keeps itself.
+    #[test]
+    fn keep_oldest_does_not_take_the_oldest_for_alone_because_of_a_down_only_we_know() {
+        passes(Schedule {
+            seed: 9100093193,
+            nodes: 3,
+            downing: DowningStrategy::KeepOldest {
+                down_if_alone: true,
+            },
+            steps: vec![
+                (6017, Fault::Isolate(1)),
+                (6601, Fault::Down { by: 1, target: 2 }),
+            ],
+            heal_at: 25_000,
+        });
+    }
+
     /// An operator downs n0 at n1 while n0's resolver downs n1: two clusters of one
     /// lineage, each without the other, must still find each other.
     #[test]
