@@ -813,17 +813,11 @@ impl Node {
                 .member_at(&node.address)
                 .filter(|m| m.node != node)
                 .map(|m| m.node.clone());
-            let me = self.self_node.clone();
-            self.change(now, |g, _| {
+            self.change(now, |g, me| {
                 if let Some(old) = &previous {
                     // A new incarnation at the same address: the old one is gone for
                     // sure, so it is downed (and so removed) at once.
-                    g.reachability.mark_unreachable(&me, old);
-                    if let Some(m) = g.members.get_mut(old) {
-                        if m.status != MemberStatus::Down {
-                            m.status = MemberStatus::Down;
-                        }
-                    }
+                    down_at_once(g, me, old);
                 }
                 g.members
                     .insert(node.clone(), Member::joining(node.clone(), roles));
@@ -935,8 +929,6 @@ impl Node {
         }
     }
 
-    /// Answers with the full state when the sender has not seen it (it sent an older
-    /// or concurrent version, or a smaller seen set).
     /// A member of ours says it belongs to another cluster. Only that incarnation can
     /// say so (messages are bound to their authenticated sender), so its entry is
     /// downed at once, as for a new incarnation at a known address.
@@ -948,14 +940,11 @@ impl Node {
         if !self.is_member() || !listed || from == self.self_node {
             return;
         }
-        self.change(now, |g, me| {
-            g.reachability.mark_unreachable(me, &from);
-            if let Some(m) = g.members.get_mut(&from) {
-                m.status = MemberStatus::Down;
-            }
-        });
+        self.change(now, |g, me| down_at_once(g, me, &from));
     }
 
+    /// Answers with the full state when the sender has not seen it (it sent an older
+    /// or concurrent version, or a smaller seen set).
     fn finish_gossip(&mut self, from: UniqueAddress, talk_back: bool) {
         if talk_back {
             self.send_gossip(&from);
@@ -1584,5 +1573,15 @@ impl Node {
     /// Phi per monitored node at `now`.
     pub fn phis(&self, now: Millis) -> BTreeMap<UniqueAddress, f64> {
         self.monitor.phis(now)
+    }
+}
+
+/// Downs `node` with no wait for the detector or the resolver, for an incarnation
+/// known to be gone from this cluster: `me` records it unreachable, so the leader
+/// removes it at the next convergence.
+fn down_at_once(g: &mut Gossip, me: &UniqueAddress, node: &UniqueAddress) {
+    g.reachability.mark_unreachable(me, node);
+    if let Some(m) = g.members.get_mut(node) {
+        m.status = MemberStatus::Down;
     }
 }
