@@ -29,6 +29,9 @@ pub enum Decision {
     DownAll,
     /// Only the indirectly connected members are downed.
     DownIndirectlyConnected,
+    /// Broken links that this node cannot weigh safely: it downs only itself, and the
+    /// next leader decides on its own view.
+    DownSelf,
 }
 
 /// A decision and the members it downs.
@@ -141,44 +144,21 @@ pub fn decide_with_evidence(
     }
     let clean_unreachable: BTreeSet<UniqueAddress> =
         unreachable.difference(&indirect).cloned().collect();
-    if clean_unreachable.is_empty() {
-        // No partition, only broken links while everyone still talks through third
-        // parties: down only as many as it takes to leave no broken link among the
-        // rest (a greedy cover), so the largest fully connected set survives. Every
-        // decider sees the same records through gossip; if two covers ever differed,
-        // downs only merge, so this costs members, never safety.
-        return Some(Resolution {
-            decision: Decision::DownIndirectlyConnected,
-            to_down: broken_link_cover(gossip, &indirect),
-            indirectly_connected: indirect,
-        });
-    }
-    // A partition as well. Both sides must weigh themselves against the same total,
-    // or each may find itself the majority: the total is every member that is or may
-    // be Up anywhere (Up, Leaving, Exiting and Down members that were once Up, and
-    // unreachable Joining or WeaklyUp members, which the other side may have moved
-    // Up). Our side counts only its reachable Up members that are not indirectly
-    // connected (Leaving ones may already be Exiting over there). Downs and removals
-    // known on one side only then shrink no one's total below what the other counts,
-    // so two disjoint sides can never both pass.
     let role_ok = |m: &Member| settings.role.as_ref().is_none_or(|r| m.has_role(r));
-    let total: Vec<&Member> = gossip
-        .members
-        .values()
-        .filter(|m| role_ok(m))
-        .filter(|m| match m.status {
-            MemberStatus::Up | MemberStatus::Leaving | MemberStatus::Exiting => true,
-            MemberStatus::Down => m.up_number > 0,
-            MemberStatus::Joining | MemberStatus::WeaklyUp => clean_unreachable.contains(&m.node),
-            MemberStatus::Removed => false,
-        })
-        .collect();
+    let counted = |m: &Member| role_ok(m) && (&m.node == self_node || fresh(&m.node));
+    if clean_unreachable.is_empty() {
+        return Some(resolve_broken_links(
+            gossip, self_node, &indirect, settings, &role_ok, &counted,
+        ));
+    }
+    // A partition as well. Our side counts only its reachable Up members that are not
+    // indirectly connected (Leaving ones may already be Exiting over there).
+    let total = weighed_total(gossip, &clean_unreachable, &role_ok);
     let ours: Vec<&Member> = gossip
         .members
         .values()
-        .filter(|m| role_ok(m) && m.status == MemberStatus::Up)
+        .filter(|m| m.status == MemberStatus::Up && counted(m))
         .filter(|m| !clean_unreachable.contains(&m.node) && !indirect.contains(&m.node))
-        .filter(|m| &m.node == self_node || fresh(&m.node))
         .collect();
     let reachable_side: Vec<&Member> = gossip
         .members
@@ -197,7 +177,7 @@ pub fn decide_with_evidence(
             .filter(|m| downable(m))
             .map(|m| m.node.clone())
             .collect(),
-        Decision::DownIndirectlyConnected => BTreeSet::new(),
+        Decision::DownIndirectlyConnected | Decision::DownSelf => BTreeSet::new(),
     };
     to_down.extend(indirect.iter().cloned());
     Some(Resolution {
@@ -205,6 +185,81 @@ pub fn decide_with_evidence(
         to_down,
         indirectly_connected: indirect,
     })
+}
+
+/// Both sides of a partition must weigh themselves against the same total, or each
+/// may find itself the majority: the total is every member that is or may be Up
+/// anywhere (Up, Leaving, Exiting and Down members that were once Up, and Joining or
+/// WeaklyUp members on the `far` side, which the other side may have moved Up). Downs
+/// and removals known on one side only then shrink no one's total below what the other
+/// counts, so two disjoint sides can never both pass.
+fn weighed_total<'g>(
+    gossip: &'g Gossip,
+    far: &BTreeSet<UniqueAddress>,
+    role_ok: &dyn Fn(&Member) -> bool,
+) -> Vec<&'g Member> {
+    gossip
+        .members
+        .values()
+        .filter(|m| role_ok(m))
+        .filter(|m| match m.status {
+            MemberStatus::Up | MemberStatus::Leaving | MemberStatus::Exiting => true,
+            MemberStatus::Down => m.up_number > 0,
+            MemberStatus::Joining | MemberStatus::WeaklyUp => far.contains(&m.node),
+            MemberStatus::Removed => false,
+        })
+        .collect()
+}
+
+/// No partition in view, only broken links while everyone still talks through third
+/// parties: down only as many as it takes to leave no broken link among the rest (a
+/// greedy cover), so the largest fully connected set survives.
+///
+/// The records behind "indirectly connected" can be stale: what looks like broken
+/// links here may be a real partition that the cover's members see as one, and there
+/// the strategy decides. So the kept side must also pass the strategy, weighed as if
+/// the cover were the other side. Without that check, under keep-oldest, the majority
+/// downed a cover holding the oldest while the oldest's side kept itself (seed
+/// 9100009403 and four more of that sweep).
+///
+/// When the kept side would lose, or this node is itself in the cover (so not on the
+/// kept side), it downs only itself. Downing more from here is not safe: whoever stays
+/// reachable inherits those Down marks and carries on unweighed. Downing the kept side
+/// left the cover alive with its members' marks while a far side that the kept side's
+/// stale rows had hidden survived too (seed 9200004739 and four more). The next leader
+/// then decides on its own view, with one fewer member.
+fn resolve_broken_links(
+    gossip: &Gossip,
+    self_node: &UniqueAddress,
+    indirect: &BTreeSet<UniqueAddress>,
+    settings: &DowningSettings,
+    role_ok: &dyn Fn(&Member) -> bool,
+    counted: &dyn Fn(&Member) -> bool,
+) -> Resolution {
+    let cover = broken_link_cover(gossip, indirect);
+    let resolution = |decision, to_down| Resolution {
+        decision,
+        to_down,
+        indirectly_connected: indirect.clone(),
+    };
+    let total = weighed_total(gossip, &cover, role_ok);
+    let kept: Vec<&Member> = gossip
+        .members
+        .values()
+        .filter(|m| m.status == MemberStatus::Up && counted(m) && !cover.contains(&m.node))
+        .collect();
+    let kept_side_survives = match strategy_decision(&kept, &total, settings) {
+        Decision::DownUnreachable | Decision::DownIndirectlyConnected => true,
+        // Down-all (or a static quorum too small for the cluster) downs everyone on a
+        // real partition's far side too, so no far side survives to clash with ours.
+        Decision::DownAll => true,
+        Decision::DownReachable | Decision::DownSelf => false,
+    };
+    if kept_side_survives && !cover.contains(self_node) {
+        resolution(Decision::DownIndirectlyConnected, cover)
+    } else {
+        resolution(Decision::DownSelf, BTreeSet::from([self_node.clone()]))
+    }
 }
 
 /// A small set of members whose removal leaves no unreachable record between the
@@ -612,8 +667,29 @@ mod tests {
         g.reachability.mark_unreachable(&node(1), &node(3));
         g.reachability.mark_unreachable(&node(1), &node(4));
         let r = decide(&g, &node(1), &settings(DowningStrategy::KeepMajority)).unwrap();
+        assert_eq!(r.decision, Decision::DownSelf, "1 is on both broken links");
+        assert_eq!(r.to_down, [node(1)].into());
+    }
+
+    #[test]
+    fn a_cover_holding_the_oldest_is_not_downed_under_keep_oldest() {
+        // The oldest, 1, is on every broken link, so the cover is {1}. The records may
+        // be stale and 1 alone on a real partition, where keep-oldest keeps it: the
+        // kept side {2,3,4,5} would then lose, so the decider downs only itself.
+        let mut g = cluster(&[1, 2, 3, 4, 5]);
+        g.reachability.mark_unreachable(&node(1), &node(2));
+        g.reachability.mark_unreachable(&node(1), &node(3));
+        g.seen = g.members.keys().cloned().collect();
+        let keep_oldest = settings(DowningStrategy::KeepOldest {
+            down_if_alone: false,
+        });
+        let r = decide(&g, &node(4), &keep_oldest).unwrap();
+        assert_eq!(r.decision, Decision::DownSelf);
+        assert_eq!(r.to_down, [node(4)].into());
+        // Keep-majority weighs the kept side 4 of 5: the cover goes.
+        let r = decide(&g, &node(4), &settings(DowningStrategy::KeepMajority)).unwrap();
         assert_eq!(r.decision, Decision::DownIndirectlyConnected);
-        assert_eq!(r.to_down, [node(1)].into(), "1 is on both broken links");
+        assert_eq!(r.to_down, [node(1)].into());
     }
 
     #[test]

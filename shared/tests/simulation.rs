@@ -139,6 +139,52 @@ mod regressions {
         });
     }
 
+    /// Keep-oldest: a freeze leaves stale records, then {2,3,5,6,7} | {0,1,4}. The
+    /// majority takes the cut for broken links and must not down the cover {0,1,4},
+    /// which holds the oldest and keeps itself on its side of the partition.
+    #[test]
+    fn a_cover_holding_the_oldest_is_weighed_before_it_is_downed() {
+        passes(Schedule {
+            seed: 9100009403,
+            nodes: 8,
+            downing: DowningStrategy::KeepOldest {
+                down_if_alone: false,
+            },
+            steps: vec![
+                (1448, Fault::Freeze(6, 2891)),
+                (5171, Fault::Partition(vec![2, 3, 5, 6, 7])),
+                (13767, Fault::Isolate(4)),
+                (15706, Fault::Reorder(20)),
+                (16508, Fault::Cut(2, 7)),
+            ],
+            heal_at: 25_000,
+        });
+    }
+
+    /// Keep-oldest on three nodes, n2 -> n0 cut one way and then n1 <-> n0: n1 sees
+    /// broken links it cannot weigh and must down only itself. Downing its kept side
+    /// (n0 and itself) left n2 alive with n0 marked Down while n0 kept itself.
+    #[test]
+    fn a_side_that_cannot_weigh_broken_links_downs_only_itself() {
+        passes(Schedule {
+            seed: 9200004739,
+            nodes: 3,
+            downing: DowningStrategy::KeepOldest {
+                down_if_alone: false,
+            },
+            steps: vec![
+                (4210, Fault::CutOneWay(2, 0)),
+                (6435, Fault::Cut(1, 0)),
+                (10887, Fault::Freeze(1, 4186)),
+                (12865, Fault::Crash(0)),
+                (14018, Fault::Crash(1)),
+                (16328, Fault::Restart(0)),
+                (19565, Fault::Cut(1, 0)),
+            ],
+            heal_at: 25_000,
+        });
+    }
+
     /// An operator downs n0 at n1 while n0's resolver downs n1: two clusters of one
     /// lineage, each without the other, must still find each other.
     #[test]

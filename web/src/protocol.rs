@@ -77,6 +77,7 @@ pub fn decision_text(decision: Decision) -> &'static str {
         Decision::DownReachable => "this side loses: down the reachable side (itself included)",
         Decision::DownAll => "down everyone",
         Decision::DownIndirectlyConnected => "down the indirectly connected",
+        Decision::DownSelf => "cannot weigh the broken links safely: down only itself",
     }
 }
 
