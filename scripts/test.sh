@@ -30,7 +30,7 @@ for component in rustfmt clippy; do
 done
 rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
 
-step "system packages: chromium, chromium-driver (browser tests)"
+step "system packages: chromium, chromium-driver, nginx, openssl (browser tests)"
 ./scripts/install-browser.sh
 
 step "crates: cargo fetch"

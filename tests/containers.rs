@@ -71,7 +71,7 @@ fn assert_clean(tally: &Tally, what: &str) {
 }
 
 #[test]
-fn three_containers_form_one_cluster_by_dns_and_serve_the_dashboard() {
+fn three_containers_form_one_cluster_by_dns_and_serve_the_dashboard_from_one_origin() {
     needs_docker!();
     let d = formed("form");
     for s in NODES {
@@ -91,6 +91,22 @@ fn three_containers_form_one_cluster_by_dns_and_serve_the_dashboard() {
             dash.body.contains(&d.http(s)),
             "{s} reports its advertised HTTP address: {}",
             dash.body
+        );
+    }
+    // One origin: n1 relays every other node's API, so the page needs n1's port alone.
+    for s in ["n2", "n3"] {
+        let relayed = d
+            .call(
+                &d.http("n1"),
+                "GET",
+                &format!("/nodes/{}/cluster/members", d.http(s)),
+            )
+            .unwrap();
+        assert_eq!(relayed.status, 200, "n1 relays {s}: {}", relayed.body);
+        assert!(
+            relayed.body.contains(&d.cluster_address(s)),
+            "the answer is {s}'s own: {}",
+            relayed.body
         );
     }
     let id = d.container("n1");

@@ -111,6 +111,166 @@ fn the_public_demo_limits_visitors_and_heals_itself() {
         200
     );
     demo.wait("three Up members throughout", || demo.up_count(0) == 3);
+
+    // Every action is in the shared journal with an anonymous visitor tag, refusals too.
+    let journal: shared::api::VisitorJournal =
+        serde_json::from_str(&demo.get(&demo.launcher, "/launcher/actions").unwrap()).unwrap();
+    assert!(journal.you.starts_with("visitor-"));
+    let mine: Vec<_> = journal
+        .actions
+        .iter()
+        .filter(|a| a.visitor == journal.you)
+        .collect();
+    assert!(mine.iter().any(|a| a.action == "change a link" && a.ok));
+    assert!(
+        mine.iter().any(|a| a.action == "kill n1" && !a.ok),
+        "{mine:?}"
+    );
+    assert!(
+        !journal.you.contains("127.0.0.1"),
+        "the tag does not reveal the address"
+    );
+    // A visitor cannot pose as someone else: the launcher trusts no proxy here.
+    let posing = demo.rt.block_on(async {
+        let stream = tokio::net::TcpStream::connect(&demo.launcher)
+            .await
+            .unwrap();
+        raw_get(stream, "/launcher/actions", "X-Forwarded-For: 203.0.113.9").await
+    });
+    assert!(
+        posing.contains(&journal.you),
+        "X-Forwarded-For from a stranger is ignored"
+    );
+
+    // Event streams are capped per visitor: past the cap, a clear 429.
+    let n0 = format!("127.0.0.1:{}", demo.http_base);
+    let url = format!("ws://{}/nodes/{n0}/ws", demo.launcher);
+    let (held, refused) = demo.rt.block_on(async {
+        let mut held = Vec::new();
+        for _ in 0..24 {
+            let (ws, _) = tokio_tungstenite::connect_async(&url)
+                .await
+                .expect("under the cap");
+            held.push(ws);
+        }
+        let refused = match tokio_tungstenite::connect_async(&url).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(answer)) => answer.status().as_u16(),
+            Ok(_) => 101,
+            Err(_) => 0,
+        };
+        (held, refused)
+    });
+    assert_eq!(refused, 429, "the 25th stream of one visitor is refused");
+    drop(held);
+    assert_eq!(demo.up_count(0), 3, "the demo stays up");
+    stop_demo(child, pids(&demo));
+    let _ = std::fs::remove_dir_all(logs);
+}
+
+/// A raw HTTP/1.1 GET with one extra header line; the whole answer.
+async fn raw_get(mut stream: tokio::net::TcpStream, path: &str, header: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\n{header}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer).await;
+    answer
+}
+
+/// Opens a relayed event stream; the HTTP status of a refused handshake otherwise.
+async fn open_stream(url: &str) -> Result<String, u16> {
+    use futures_util::StreamExt;
+    match tokio_tungstenite::connect_async(url).await {
+        Ok((mut ws, _)) => {
+            let first = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
+                .await
+                .ok()
+                .flatten()
+                .and_then(Result::ok)
+                .map(|m| m.to_string())
+                .unwrap_or_default();
+            Ok(first)
+        }
+        Err(tokio_tungstenite::tungstenite::Error::Http(answer)) => Err(answer.status().as_u16()),
+        Err(_) => Err(0),
+    }
+}
+
+#[test]
+fn the_launcher_is_the_one_origin_and_its_relay_passes_only_what_it_knows() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let (child, demo, _, logs) = start_demo(&[]);
+    demo.wait("three Up members", || {
+        demo.up_count(0) == 3 && demo.up_count(2) == 3
+    });
+    let n0 = format!("127.0.0.1:{}", demo.http_base);
+    let call = |method: &str, path: &str, body: Option<String>| {
+        let body = body.map(|b| ("application/json", b));
+        demo.rt
+            .block_on(request(&demo.launcher, method, path, None, body))
+            .unwrap()
+    };
+    // The page's first call, answered by a running node through the launcher.
+    let info: shared::api::DashboardInfo =
+        serde_json::from_str(&call("GET", "/api/dashboard", None).body).unwrap();
+    assert_eq!(info.peers.len(), 2);
+    // A node's API through the relay, reads and writes.
+    let members = call("GET", &format!("/nodes/{n0}/cluster/members"), None);
+    assert_eq!(members.status, 200);
+    assert!(members.body.contains("\"Up\""), "{}", members.body);
+    let watched = call(
+        "POST",
+        &format!("/nodes/{n0}/api/users/3/watched"),
+        Some(r#"{"video":1}"#.into()),
+    );
+    assert!(
+        watched.status < 300,
+        "a relayed write: {} {}",
+        watched.status,
+        watched.body
+    );
+    // Its event stream: a snapshot first.
+    let first = demo
+        .rt
+        .block_on(open_stream(&format!(
+            "ws://{}/nodes/{n0}/ws",
+            demo.launcher
+        )))
+        .expect("a relayed stream");
+    assert!(first.contains("\"snapshot\""), "{first}");
+    // What the relay does not know, or that looks like a trick, gets a 4xx.
+    let refused = [
+        ("GET", "/nodes/127.0.0.1:1/cluster/members".to_string(), 404),
+        ("GET", format!("/nodes/{n0}/api/../launcher/nodes"), 400),
+        ("GET", format!("/nodes/{n0}/api%2Fdashboard"), 400),
+        ("GET", format!("/nodes/{n0}/%2e%2e/etc/passwd"), 400),
+        ("GET", format!("/nodes/{n0}/launcher/nodes"), 404),
+        ("GET", format!("/nodes/{n0}"), 404),
+    ];
+    for (method, path, status) in refused {
+        let answer = call(method, &path, None);
+        assert_eq!(answer.status, status, "{method} {path}: {}", answer.body);
+        assert!(answer.body.contains("\"error\""), "a JSON error for {path}");
+    }
+    let big = format!("{{\"video\":1,\"pad\":\"{}\"}}", "x".repeat(100_000));
+    let answer = call(
+        "POST",
+        &format!("/nodes/{n0}/api/users/3/watched"),
+        Some(big),
+    );
+    assert_eq!(answer.status, 413, "an oversized body: {}", answer.body);
+    let unknown = demo.rt.block_on(open_stream(&format!(
+        "ws://{}/nodes/127.0.0.1:1/ws",
+        demo.launcher
+    )));
+    assert_eq!(
+        unknown,
+        Err(404),
+        "no stream from a node the relay does not know"
+    );
+    // Nothing behind the relay changed: still three Up members.
+    assert_eq!(demo.up_count(0), 3);
     stop_demo(child, pids(&demo));
     let _ = std::fs::remove_dir_all(logs);
 }

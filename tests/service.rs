@@ -460,3 +460,63 @@ fn when_no_worker_answers_recommendations_degrade_and_watches_fail_fast() {
     // An api-only node holds no replica.
     assert!(!replica(&c, 0).unwrap().replica);
 }
+
+#[test]
+fn a_node_cut_off_from_the_majority_answers_503_at_once_and_a_client_fails_over() {
+    // The resolver waits a minute, so n2 stays cut off (not downed) while it is asked.
+    let c = Cluster::start_with(3, |_| vec!["--stable-after-ms", "60000"]);
+    c.wait(LONG, "three Up members", |c| c.all_see_up(&[0, 1, 2]));
+    c.wait(LONG, "a watch acknowledged by a majority", |c| {
+        watch(c, 0, 1, 1).is_ok()
+    });
+    for (on, peer) in [(2, 0), (2, 1), (0, 2), (1, 2)] {
+        let cut = format!(
+            "{{\"peer\":\"{}\",\"cutOutbound\":true,\"cutInbound\":true}}",
+            c.nodes[peer].cluster
+        );
+        let reply = c
+            .call(on, "POST", "/faults/links", Some((JSON, cut)))
+            .unwrap();
+        assert!(reply.status < 300, "{}", reply.body);
+    }
+    c.wait(LONG, "n2 sees both others unreachable", |c| {
+        c.unreachable_in(2, 0) && c.unreachable_in(2, 1)
+    });
+    let asked = Instant::now();
+    let refused = c
+        .call(
+            2,
+            "POST",
+            "/api/users/4/watched",
+            Some((JSON, "{\"video\":9}".into())),
+        )
+        .unwrap();
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert!(refused.body.contains("not a majority"), "{}", refused.body);
+    let history = c.call(2, "GET", "/api/users/4/history", None).unwrap();
+    assert_eq!(history.status, 503, "{}", history.body);
+    let r = recommendations(&c, 2, 4).expect("a degraded answer, not an error");
+    assert!(r.degraded && r.attempts == 0, "{r:?}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(2),
+        "all three answered at once, not after the deadline: {:?}",
+        asked.elapsed()
+    );
+    // A client that starts at n2 fails over and gets its watch acknowledged.
+    let nodes: Vec<String> = c.nodes.iter().map(|n| n.http.clone()).collect();
+    let began = Instant::now();
+    let reply =
+        c.rt.block_on(with_failover(
+            &nodes,
+            2,
+            "POST",
+            "/api/users/4/watched",
+            Some("{\"video\":9}".into()),
+        ))
+        .expect("acknowledged through another node");
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    assert!(
+        began.elapsed() < Duration::from_secs(2),
+        "failed over at once"
+    );
+}

@@ -101,13 +101,14 @@ fn main() {
         total as f64 / 1024.0
     );
 
-    let node_args = format!("--web-root {}", dist.display());
-    let (child, d, _, logs) = demo::start_demo(&["--node-args", &node_args]);
+    let dist_arg = dist.display().to_string();
+    let (child, d, _, logs) = demo::start_demo(&["--web-root", &dist_arg]);
     d.wait("three Up members", || {
         d.up_count(0) == 3 && d.up_count(2) == 3
     });
     let driver = browser::start_driver();
-    let url = format!("http://127.0.0.1:{}/", d.http_base);
+    // The launcher is the one origin: it serves the page and relays every node.
+    let url = format!("http://{}/", d.launcher);
     let (cold, warm) = d.rt.block_on(async {
         let mut cold = Vec::new();
         for i in 0..LOADS {

@@ -105,23 +105,29 @@ fn parse_address(text: &str) -> Result<Address, ApiError> {
         .map_err(|e| bad_request(e.to_string()))
 }
 
-/// The management router joined with the service API (`/api/...`) and the built
-/// dashboard (`web_root`, served at `/`; an unknown path under it gets `index.html`,
-/// so the app's own routes work). Unknown API paths get a JSON 404. Every answer
-/// allows any origin (CORS), because the dashboard loaded from one node talks to
-/// all of them; mutating endpoints still need the token outside demo mode.
+/// The management router joined with the service API (`/api/...`), the single-origin
+/// relay (`/nodes/{http}/...` to any node this one knows, `/launcher/...` to the
+/// launcher that started it) and the built dashboard (`web_root`, served at `/`; an
+/// unknown path under it gets `index.html`, so the app's own routes work). Unknown API
+/// paths get a JSON 404. The page uses relative URLs only; every answer still allows
+/// any origin (CORS) for scripts and `trunk serve`, and mutating endpoints need the
+/// token outside demo mode, relayed or not.
 pub fn with_service_and_dashboard(
     management: Router,
     service: Arc<crate::service::Service>,
     web_root: &std::path::Path,
 ) -> Router {
-    let web_root = web_root.to_path_buf();
+    let targets_of = Arc::clone(&service);
+    let targets: crate::relay::TargetList = Arc::new(move || targets_of.known_http());
+    let relay = crate::relay::Relay::new(
+        targets,
+        service.identity.launcher.clone(),
+        crate::visitors::Visitors::new(crate::visitors::VisitorLimits::open(2000)),
+    );
     management
         .merge(crate::service::api::router(service))
-        .fallback(move |request: axum::extract::Request| {
-            let web_root = web_root.clone();
-            async move { serve_dashboard(&web_root, request).await }
-        })
+        .merge(relay_routes(relay))
+        .fallback(dashboard_fallback(web_root))
         .layer(
             tower_http::cors::CorsLayer::new()
                 .allow_origin(tower_http::cors::Any)
@@ -130,10 +136,56 @@ pub fn with_service_and_dashboard(
         )
 }
 
+/// `/nodes/{http}/...` through `relay`.
+pub fn relay_routes_nodes<S: Clone + Send + Sync + 'static>(
+    relay: crate::relay::Relay,
+) -> Router<S> {
+    Router::new().route(
+        "/nodes/{*rest}",
+        axum::routing::any(move |request: axum::extract::Request| relay.clone().nodes(request)),
+    )
+}
+
+/// `/nodes/{http}/...` and `/launcher/...`, through `relay`.
+pub fn relay_routes(relay: crate::relay::Relay) -> Router {
+    let launcher = relay.clone();
+    relay_routes_nodes(relay).route(
+        "/launcher/{*rest}",
+        axum::routing::any(move |request: axum::extract::Request| {
+            launcher.clone().launcher(request)
+        }),
+    )
+}
+
+/// Serves the built dashboard from `web_root` for every path no route took.
+pub fn dashboard_fallback(
+    web_root: &std::path::Path,
+) -> impl Fn(
+    axum::extract::Request,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>
+       + Clone
+       + Send
+       + Sync
+       + 'static {
+    let web_root = web_root.to_path_buf();
+    move |request: axum::extract::Request| {
+        let web_root = web_root.clone();
+        Box::pin(async move { serve_dashboard(&web_root, request).await })
+    }
+}
+
 async fn serve_dashboard(web_root: &std::path::Path, request: axum::extract::Request) -> Response {
     let path = request.uri().path();
     let api = [
-        "/api", "/cluster", "/faults", "/metrics", "/ws", "/alive", "/ready",
+        "/api",
+        "/cluster",
+        "/faults",
+        "/metrics",
+        "/ws",
+        "/alive",
+        "/ready",
+        "/nodes",
+        "/launcher",
     ];
     if api
         .iter()

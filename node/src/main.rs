@@ -199,7 +199,8 @@ async fn run(config: NodeConfig) -> ExitCode {
     };
     let router = node::http::with_service_and_dashboard(app(state), service, &config.web_root);
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(http_listener, router).await {
+        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        if let Err(e) = axum::serve(http_listener, service).await {
             tracing::error!("http server failed: {e}");
         }
     });

@@ -382,6 +382,34 @@ pub struct ActionResult {
     pub message: String,
 }
 
+/// One action a visitor took through the launcher, as every visitor's timeline shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VisitorAction {
+    /// Position in the launcher's journal (increasing).
+    pub seq: u64,
+    /// When it was answered (ms since the epoch).
+    pub at_ms: u64,
+    /// The anonymous tag of the visitor who took it.
+    pub visitor: String,
+    /// What was asked, e.g. `kill n2`.
+    pub action: String,
+    /// Whether it was carried out.
+    pub ok: bool,
+    /// The launcher's answer: what was done, or why not.
+    pub outcome: String,
+}
+
+/// `GET /launcher/actions?after={seq}`: the journal after `seq`, and the asker's tag.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VisitorJournal {
+    /// The tag the launcher gives the visitor asking.
+    pub you: String,
+    /// Actions after the asked position, oldest first.
+    pub actions: Vec<VisitorAction>,
+}
+
 /// `GET /api/replica`: this node's copy of the watch history.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -8,6 +8,8 @@
 pub mod browser;
 pub mod demo;
 pub mod failover;
+pub mod netns;
+pub mod proxy;
 
 use node::client::{request, Reply};
 use node::procs::{free_port, NodeProcess as Proc};

@@ -214,9 +214,17 @@ pub const LOSS: f64 = 0.3;
 /// How long "freeze" stops a node (ms).
 pub const FREEZE_MS: u64 = 5_000;
 
-/// `http://{http}{path}`.
+/// The URL of `path` on the node at `http`: through the relay of the origin the page
+/// was loaded from (`/nodes/{http}{path}`), relative, so it works behind any proxy and
+/// over HTTPS. The page never talks to a node's own port.
 pub fn url(http: &str, path: &str) -> String {
-    format!("http://{http}{path}")
+    format!("/nodes/{http}{path}")
+}
+
+/// The URL of a launcher path: relative, since the launcher is the origin (or the
+/// node that served the page relays `/launcher/...` to it).
+pub fn launcher_url(path: &str) -> String {
+    path.to_string()
 }
 
 /// A cluster address as a path segment (brackets of IPv6 literals escaped).
@@ -265,10 +273,10 @@ fn http_or_err<'a>(model: &'a Model, cluster: &str) -> Result<&'a str, String> {
 }
 
 /// A launcher request to `path` (always with the operator token, if one is typed).
-fn to_launcher(launcher: &str, path: &str, body: Body, what: String) -> Planned {
+fn to_launcher(path: &str, body: Body, what: String) -> Planned {
     Planned {
         method: Method::Post,
-        url: url(launcher, path),
+        url: launcher_url(path),
         body,
         auth: true,
         what,
@@ -300,10 +308,9 @@ pub fn plan_node(model: &Model, action: NodeAction, node: &str) -> Result<Vec<Pl
         return plan_freeze(model, node);
     }
     match model.directory.launcher.as_deref() {
-        Some(launcher) => match slots_known(model).and_then(|()| slot_number(model, node)) {
+        Some(_) => match slots_known(model).and_then(|()| slot_number(model, node)) {
             Ok(slot) => {
                 return Ok(vec![to_launcher(
-                    launcher,
                     &format!("/launcher/nodes/{slot}/{name}"),
                     Body::Empty,
                     format!("{name} n{slot} ({node})"),
@@ -444,7 +451,7 @@ pub fn plan_link(
         .launcher
         .as_deref()
         .zip(action.launcher_kind());
-    if let Some((launcher, kind)) = relayed {
+    if let Some((_, kind)) = relayed {
         slots_known(model)?;
         match (slot_number(model, from), slot_number(model, to)) {
             (Ok(a), Ok(b)) => {
@@ -454,7 +461,6 @@ pub fn plan_link(
                     kind,
                 };
                 return Ok(vec![to_launcher(
-                    launcher,
                     "/launcher/links",
                     Body::Json(serde_json::to_string(&body).expect("serializable")),
                     action.describe(&format!("n{a} ({from})"), &format!("n{b} ({to})")),
@@ -530,9 +536,8 @@ pub fn plan_link(
 /// `POST /launcher/heal` with a launcher (every link on every node, and paused nodes
 /// resumed), else `DELETE /faults` on every live node.
 pub fn plan_heal_all(model: &Model) -> Result<Vec<Planned>, String> {
-    if let Some(launcher) = model.directory.launcher.as_deref() {
+    if model.directory.launcher.is_some() {
         return Ok(vec![to_launcher(
-            launcher,
             "/launcher/heal",
             Body::Empty,
             "heal all (launcher)".into(),
@@ -563,13 +568,10 @@ pub fn plan_heal_all(model: &Model) -> Result<Vec<Planned>, String> {
 
 /// `POST /launcher/nodes`.
 pub fn plan_add_node(model: &Model) -> Result<Vec<Planned>, String> {
-    let launcher = model
-        .directory
-        .launcher
-        .as_deref()
-        .ok_or("no launcher: only `node demo` can add nodes")?;
+    if model.directory.launcher.is_none() {
+        return Err("no launcher: only `node demo` can add nodes".into());
+    }
     Ok(vec![to_launcher(
-        launcher,
         "/launcher/nodes",
         Body::Empty,
         "add a node".into(),
@@ -682,18 +684,12 @@ mod tests {
         let plan = plan_node(&m, NodeAction::Kill, "127.0.0.1:2553").unwrap();
         assert_eq!(plan.len(), 1);
         assert_eq!(plan[0].method, Method::Post);
-        assert_eq!(plan[0].url, "http://127.0.0.1:8550/launcher/nodes/2/kill");
+        assert_eq!(plan[0].url, "/launcher/nodes/2/kill");
         assert_eq!(plan[0].body, Body::Empty);
         assert!(plan[0].auth, "the operator token goes along when typed");
         let restart = plan_node(&m, NodeAction::Restart, "127.0.0.1:2551").unwrap();
-        assert_eq!(
-            restart[0].url,
-            "http://127.0.0.1:8550/launcher/nodes/0/restart"
-        );
-        assert_eq!(
-            plan_add_node(&m).unwrap()[0].url,
-            "http://127.0.0.1:8550/launcher/nodes"
-        );
+        assert_eq!(restart[0].url, "/launcher/nodes/0/restart");
+        assert_eq!(plan_add_node(&m).unwrap()[0].url, "/launcher/nodes");
     }
 
     #[test]
@@ -717,12 +713,12 @@ mod tests {
             let plan = plan_node(&m, action, node).unwrap();
             assert_eq!(plan.len(), 1, "{action:?}");
             assert_eq!(plan[0].method, Method::Post);
-            assert_eq!(plan[0].url, format!("http://127.0.0.1:8550{path}"));
+            assert_eq!(plan[0].url, path);
         }
         let heal = plan_heal_all(&m).unwrap();
         assert_eq!(heal.len(), 1);
         assert_eq!(heal[0].method, Method::Post);
-        assert_eq!(heal[0].url, "http://127.0.0.1:8550/launcher/heal");
+        assert_eq!(heal[0].url, "/launcher/heal");
     }
 
     #[test]
@@ -731,7 +727,7 @@ mod tests {
         let plan = plan_link(&m, LinkAction::Cut, "127.0.0.1:2551", "127.0.0.1:2552").unwrap();
         assert_eq!(plan.len(), 1);
         assert_eq!(plan[0].method, Method::Post);
-        assert_eq!(plan[0].url, "http://127.0.0.1:8550/launcher/links");
+        assert_eq!(plan[0].url, "/launcher/links");
         assert_eq!(
             json(&plan[0]),
             serde_json::json!({"from": 0, "to": 1, "kind": "cut"})
@@ -768,7 +764,7 @@ mod tests {
         assert!(m.is_public());
         assert!(!m.direct_faults_allowed());
         let kill = plan_node(&m, NodeAction::Kill, "127.0.0.1:2552").unwrap();
-        assert_eq!(kill[0].url, "http://127.0.0.1:8550/launcher/nodes/1/kill");
+        assert_eq!(kill[0].url, "/launcher/nodes/1/kill");
         let err = plan_node(&m, NodeAction::Freeze, "127.0.0.1:2552").unwrap_err();
         assert!(err.contains("public demo"), "{err}");
         assert!(plan_link(&m, LinkAction::Lossy, "127.0.0.1:2551", "127.0.0.1:2552").is_err());
@@ -795,7 +791,7 @@ mod tests {
             let plan = plan_node(&m, NodeAction::Freeze, "127.0.0.1:2552").unwrap();
             assert_eq!(plan.len(), 1);
             assert_eq!(plan[0].method, Method::Post);
-            assert_eq!(plan[0].url, "http://127.0.0.1:8552/faults/freeze");
+            assert_eq!(plan[0].url, "/nodes/127.0.0.1:8552/faults/freeze");
             assert_eq!(json(&plan[0]), serde_json::json!({"millis": 5000}));
             assert!(plan[0].auth);
         }
@@ -849,7 +845,7 @@ mod tests {
         assert_eq!(plan[0].method, Method::Put);
         assert_eq!(
             plan[0].url,
-            "http://127.0.0.1:8552/cluster/members/127.0.0.1:2551"
+            "/nodes/127.0.0.1:8552/cluster/members/127.0.0.1:2551"
         );
         assert_eq!(plan[0].body, Body::Form("operation=Down".into()));
         assert!(plan[0].auth);
@@ -862,11 +858,11 @@ mod tests {
         assert_eq!(plan[0].method, Method::Delete);
         assert_eq!(
             plan[0].url,
-            "http://127.0.0.1:8553/cluster/members/127.0.0.1:2553"
+            "/nodes/127.0.0.1:8553/cluster/members/127.0.0.1:2553"
         );
         m.on_closed("127.0.0.1:8553");
         let plan = plan_node(&m, NodeAction::Leave, "127.0.0.1:2553").unwrap();
-        assert!(plan[0].url.starts_with("http://127.0.0.1:8551/"));
+        assert!(plan[0].url.starts_with("/nodes/127.0.0.1:8551/"));
     }
 
     #[test]
@@ -874,17 +870,17 @@ mod tests {
         let m = page(false);
         let plan = plan_link(&m, LinkAction::Cut, "127.0.0.1:2551", "127.0.0.1:2552").unwrap();
         assert_eq!(plan.len(), 2);
-        assert_eq!(plan[0].url, "http://127.0.0.1:8551/faults/links");
+        assert_eq!(plan[0].url, "/nodes/127.0.0.1:8551/faults/links");
         assert_eq!(
             json(&plan[0]),
             serde_json::json!({"peer": "127.0.0.1:2552", "cutOutbound": true, "cutInbound": true,
                 "delayMs": 0, "jitterMs": 0, "loss": 0.0})
         );
-        assert_eq!(plan[1].url, "http://127.0.0.1:8552/faults/links");
+        assert_eq!(plan[1].url, "/nodes/127.0.0.1:8552/faults/links");
         assert_eq!(json(&plan[1])["peer"], "127.0.0.1:2551");
         let one = plan_link(&m, LinkAction::OneWay, "127.0.0.1:2552", "127.0.0.1:2551").unwrap();
         assert_eq!(one.len(), 1);
-        assert_eq!(one[0].url, "http://127.0.0.1:8552/faults/links");
+        assert_eq!(one[0].url, "/nodes/127.0.0.1:8552/faults/links");
         assert_eq!(json(&one[0])["cutOutbound"], true);
         assert_eq!(json(&one[0])["cutInbound"], false);
     }
@@ -920,19 +916,19 @@ mod tests {
             targets,
             [
                 (
-                    "http://127.0.0.1:8553/faults/links".to_string(),
+                    "/nodes/127.0.0.1:8553/faults/links".to_string(),
                     "127.0.0.1:2551".to_string()
                 ),
                 (
-                    "http://127.0.0.1:8551/faults/links".to_string(),
+                    "/nodes/127.0.0.1:8551/faults/links".to_string(),
                     "127.0.0.1:2553".to_string()
                 ),
                 (
-                    "http://127.0.0.1:8553/faults/links".to_string(),
+                    "/nodes/127.0.0.1:8553/faults/links".to_string(),
                     "127.0.0.1:2552".to_string()
                 ),
                 (
-                    "http://127.0.0.1:8552/faults/links".to_string(),
+                    "/nodes/127.0.0.1:8552/faults/links".to_string(),
                     "127.0.0.1:2553".to_string()
                 ),
             ]
@@ -947,7 +943,7 @@ mod tests {
         let m = page(false);
         let plan = plan_node(&m, NodeAction::Heal, "127.0.0.1:2552").unwrap();
         assert_eq!(plan[0].method, Method::Delete);
-        assert_eq!(plan[0].url, "http://127.0.0.1:8552/faults");
+        assert_eq!(plan[0].url, "/nodes/127.0.0.1:8552/faults");
         assert_eq!(plan.len(), 3);
         assert!(plan[1..]
             .iter()
@@ -966,8 +962,8 @@ mod tests {
         assert_eq!(
             urls,
             [
-                "http://127.0.0.1:8551/faults",
-                "http://127.0.0.1:8553/faults"
+                "/nodes/127.0.0.1:8551/faults",
+                "/nodes/127.0.0.1:8553/faults"
             ]
         );
     }

@@ -8,7 +8,7 @@
 
 use crate::actions::{self, Body, LinkAction, Method, NodeAction, Planned};
 use crate::directory::FaultsListing;
-use crate::loadgen_stats::{Outcome, MAX_RATE};
+use crate::loadgen_stats::{failover_order, Outcome, MAX_RATE};
 use crate::model::{backoff_ms, Model};
 use crate::net::{self, decode, get_json, now_ms, send, TIMEOUT_MS};
 use crate::protocol::parse_stream;
@@ -34,8 +34,25 @@ const REDRAW_MS: u32 = 80;
 const LOAD_TICK_MS: u32 = 100;
 /// Most load-generator requests in flight at once.
 const MAX_IN_FLIGHT: u32 = 400;
+/// How long one load-generator attempt may take before the next node is tried (ms): a
+/// paused node accepts the connection and never answers.
+const ATTEMPT_MS: u32 = 700;
+/// How long one load-generator request may take in all, retries included (ms).
+const REQUEST_DEADLINE_MS: f64 = 4_000.0;
 /// How often the launcher's slots are polled (ms).
 const LAUNCHER_POLL_MS: u32 = 1_000;
+/// The relayed event stream of the node at `http`, on the page's own origin: `wss://`
+/// when the page came over HTTPS (a browser refuses `ws://` from such a page).
+fn stream_url(http: &str) -> String {
+    let location = web_sys::window().expect("a window").location();
+    let scheme = match location.protocol().as_deref() {
+        Ok("https:") => "wss",
+        _ => "ws",
+    };
+    let host = location.host().unwrap_or_default();
+    format!("{scheme}://{host}{}", actions::url(http, "/ws"))
+}
+
 /// How often `/api/dashboard` and fault tables are refreshed (ms).
 const INFO_POLL_MS: u32 = 3_000;
 
@@ -146,7 +163,7 @@ impl Ctx {
     async fn stream_loop(self, http: String) {
         let mut failures = 0u32;
         while self.model().wants(&http) {
-            if let Ok(mut ws) = WebSocket::open(&format!("ws://{http}/ws")) {
+            if let Ok(mut ws) = WebSocket::open(&stream_url(&http)) {
                 let mut complained = false;
                 while let Some(item) = ws.next().await {
                     match item {
@@ -238,14 +255,20 @@ impl Ctx {
 
     /// The launcher's slots and rules.
     async fn refresh_launcher(&self) {
-        let launcher = self.model().directory.launcher.clone();
-        let Some(launcher) = launcher else { return };
-        let url = actions::url(&launcher, "/launcher/nodes");
+        if self.model().directory.launcher.is_none() {
+            return;
+        }
+        let url = actions::launcher_url("/launcher/nodes");
         if let Ok(slots) = get_json::<Vec<SlotView>>(&url).await {
             self.update(|m| m.on_slots(slots));
             self.ensure_streams();
         }
-        let url = actions::url(&launcher, "/launcher/policy");
+        let seq = self.model().journal_seq;
+        let url = actions::launcher_url(&format!("/launcher/actions?after={seq}"));
+        if let Ok(journal) = get_json::<shared::api::VisitorJournal>(&url).await {
+            self.update(|m| m.on_journal(journal));
+        }
+        let url = actions::launcher_url("/launcher/policy");
         if let Ok(policy) = get_json::<LauncherPolicy>(&url).await {
             self.update(|m| m.on_policy(policy));
         }
@@ -476,7 +499,7 @@ impl Ctx {
     fn load_tick(&self) {
         let now = js_sys::Date::now();
         let elapsed = now - self.0.load_last_tick.replace(now);
-        let batch: Vec<Option<(String, u32)>> = {
+        let batch: Vec<(Vec<String>, u32)> = {
             let mut guard = self.0.model.borrow_mut();
             let m = &mut *guard;
             let targets = m.api_targets();
@@ -489,38 +512,63 @@ impl Ctx {
                         return None;
                     }
                     let user = m.load.rng.user(m.max_user_id);
-                    Some(m.load.targets.pick(&targets).map(|t| (t.clone(), user)))
+                    let start = m.load.targets.next_start(targets.len());
+                    Some((failover_order(&targets, start), user))
                 })
                 .collect()
         };
-        if batch.is_empty() {
-            return;
-        }
-        for item in batch {
-            let Some((http, user)) = item else {
-                // No live api node: the request fails at once.
+        for (order, user) in batch {
+            if order.is_empty() {
+                // No api node is Up and reachable: the request fails at once.
                 self.update(|m| m.load.stats.record(now_ms(), 0.0, Outcome::Failed));
                 continue;
-            };
+            }
             self.0.model.borrow_mut().load.in_flight += 1;
             let me = self.clone();
             spawn_local(async move {
-                let url = actions::url(&http, &format!("/api/recommendations/{user}?n=10"));
                 let started = js_sys::Date::now();
-                let result = send(Method::Get, &url, &Body::Empty, None, TIMEOUT_MS).await;
+                let (outcome, retries) = recommend_with_failover(&order, user).await;
                 let latency = js_sys::Date::now() - started;
-                let outcome = match result.and_then(|a| decode::<RecommendationsResponse>(&a)) {
-                    Ok(r) if r.degraded => Outcome::Degraded,
-                    Ok(_) => Outcome::Ok,
-                    Err(_) => Outcome::Failed,
-                };
                 me.update(|m| {
                     m.load.in_flight = m.load.in_flight.saturating_sub(1);
+                    m.load.stats.retries += retries;
                     m.load.stats.record(now_ms(), latency, outcome);
                 });
             });
         }
     }
+}
+
+/// One load-generator request as a real client sends it: to the first node of `order`
+/// (nodes the views show Up and reachable), and on an error, a timeout or a degraded
+/// answer to the next, round the list, until one answers or the overall deadline
+/// passes. Returns the outcome and how many attempts were retried.
+async fn recommend_with_failover(order: &[String], user: u32) -> (Outcome, u64) {
+    let deadline = js_sys::Date::now() + REQUEST_DEADLINE_MS;
+    let path = format!("/api/recommendations/{user}?n=10");
+    let mut degraded = false;
+    let mut attempts = 0u64;
+    for http in order.iter().cycle().take(order.len() * 3) {
+        let left = deadline - js_sys::Date::now();
+        if left <= 0.0 {
+            break;
+        }
+        attempts += 1;
+        let timeout = (left as u32).min(ATTEMPT_MS);
+        let url = actions::url(http, &path);
+        let answer = send(Method::Get, &url, &Body::Empty, None, timeout).await;
+        match answer.and_then(|a| decode::<RecommendationsResponse>(&a)) {
+            Ok(r) if !r.degraded => return (Outcome::Ok, attempts - 1),
+            Ok(_) => degraded = true,
+            Err(_) => {}
+        }
+    }
+    let outcome = if degraded {
+        Outcome::Degraded
+    } else {
+        Outcome::Failed
+    };
+    (outcome, attempts.saturating_sub(1))
 }
 
 /// The root component.

@@ -190,28 +190,11 @@ impl Directory {
         self.http_by_cluster.keys().map(String::as_str)
     }
 
-    /// Every HTTP address to stream from: every known node, and the page's own host
-    /// until `/api/dashboard` named the origin (under `trunk serve` the page's host is
-    /// a proxy, not a node).
+    /// Every HTTP address to stream from: every known node (each through the origin's
+    /// relay). Nothing until `/api/dashboard` or the launcher named one: the page's
+    /// own host is the relay, not a node.
     pub fn targets(&self) -> BTreeSet<String> {
-        let mut all: BTreeSet<String> = self.http_by_cluster.values().cloned().collect();
-        // One stream per node: the origin is added only while no address is known
-        // for its cluster address (the page's host and the node's advertised address
-        // differ behind a port mapping, and both would otherwise be streamed).
-        let origin_known = self
-            .origin_cluster
-            .as_ref()
-            .is_some_and(|c| self.http_by_cluster.contains_key(c));
-        match &self.origin {
-            Some(_) if origin_known => {}
-            Some(origin) => {
-                all.insert(origin.clone());
-            }
-            None => {
-                all.insert(self.seed.clone());
-            }
-        }
-        all
+        self.http_by_cluster.values().cloned().collect()
     }
 
     /// Whether the launcher says the node at `http` is not running (paused, stopped,
@@ -272,12 +255,11 @@ mod tests {
     }
 
     #[test]
-    fn before_the_dashboard_answers_only_the_pages_host_is_a_target() {
-        let d = Directory::new("127.0.0.1:8551");
-        assert_eq!(
-            d.targets().into_iter().collect::<Vec<_>>(),
-            ["127.0.0.1:8551"]
-        );
+    fn before_the_dashboard_answers_nothing_is_streamed() {
+        // The page's host is the relay, not a node: streaming "from" it would ask the
+        // relay for a node it does not know.
+        let d = Directory::new("demo.example:443");
+        assert!(d.targets().is_empty());
     }
 
     #[test]

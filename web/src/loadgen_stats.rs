@@ -59,8 +59,21 @@ pub struct LoadStats {
     pub ok: u64,
     /// Degraded answers.
     pub degraded: u64,
-    /// Failures.
+    /// Failures: no node answered within the overall deadline.
     pub failed: u64,
+    /// Attempts that failed and were retried on another node (not failures: the
+    /// request may still have been answered).
+    pub retries: u64,
+}
+
+/// The order in which one request tries the targets: from `start`, round the list.
+pub fn failover_order(targets: &[String], start: usize) -> Vec<String> {
+    if targets.is_empty() {
+        return Vec::new();
+    }
+    (0..targets.len())
+        .map(|i| targets[(start + i) % targets.len()].clone())
+        .collect()
 }
 
 /// The `q` quantile (0..=1) of sorted values, nearest rank.
@@ -182,14 +195,14 @@ pub struct RoundRobin {
 }
 
 impl RoundRobin {
-    /// The next item, or `None` for an empty list.
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
-        if items.is_empty() {
-            return None;
+    /// Where the next request starts in a list of `len` items (0 for an empty list).
+    pub fn next_start(&mut self, len: usize) -> usize {
+        if len == 0 {
+            return 0;
         }
-        let item = &items[self.next % items.len()];
-        self.next = (self.next + 1) % items.len();
-        Some(item)
+        let start = self.next % len;
+        self.next = (start + 1) % len;
+        start
     }
 }
 
@@ -342,13 +355,15 @@ mod tests {
     }
 
     #[test]
-    fn round_robin_cycles_and_survives_a_shrinking_list() {
+    fn requests_start_round_robin_and_fail_over_round_the_list() {
         let mut rr = RoundRobin::default();
-        let three = ["a", "b", "c"];
-        let picks: Vec<_> = (0..4).map(|_| *rr.pick(&three).unwrap()).collect();
-        assert_eq!(picks, ["a", "b", "c", "a"]);
-        assert_eq!(rr.pick(&["x"]), Some(&"x"));
-        assert_eq!(rr.pick::<&str>(&[]), None);
+        let starts: Vec<_> = (0..4).map(|_| rr.next_start(3)).collect();
+        assert_eq!(starts, [0, 1, 2, 0]);
+        assert_eq!(rr.next_start(1), 0, "survives a shrinking list");
+        assert_eq!(rr.next_start(0), 0);
+        let three: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(failover_order(&three, 1), ["b", "c", "a"]);
+        assert!(failover_order(&[], 0).is_empty());
     }
 
     #[test]

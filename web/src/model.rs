@@ -153,6 +153,8 @@ pub struct Model {
     /// The launcher's rules, as last polled (`None` without a launcher, or before the
     /// first answer).
     pub policy: Option<LauncherPolicy>,
+    /// The last position of the launcher's visitor journal shown.
+    pub journal_seq: u64,
 }
 
 /// First reconnection delay (ms).
@@ -195,6 +197,7 @@ impl Model {
             info_error: None,
             max_user_id: USERS,
             policy: None,
+            journal_seq: 0,
         }
     }
 
@@ -217,6 +220,28 @@ impl Model {
     /// The launcher's slots.
     pub fn on_slots(&mut self, slots: Vec<SlotView>) {
         self.directory.learn_slots(slots);
+    }
+
+    /// What other visitors did through the launcher, into this page's timeline (this
+    /// page's own actions are already there, from their answers).
+    pub fn on_journal(&mut self, journal: shared::api::VisitorJournal) {
+        for action in journal.actions {
+            self.journal_seq = self.journal_seq.max(action.seq);
+            if action.visitor == journal.you {
+                continue;
+            }
+            let (verdict, level) = if action.ok {
+                ("ok", Level::Ok)
+            } else {
+                ("refused", Level::Error)
+            };
+            let text = format!(
+                "{}: {}: {verdict} ({})",
+                action.visitor, action.action, action.outcome
+            );
+            self.timeline
+                .push(action.at_ms, action.visitor.clone(), "visitor", text, level);
+        }
     }
 
     /// The launcher's rules.
@@ -392,11 +417,17 @@ impl Model {
         let primary = self.primary_view();
         self.live()
             .into_iter()
+            .filter(|http| !self.directory.is_blocked(http))
             .filter(|http| {
                 let member = self.directory.cluster_of(http).and_then(|c| {
                     primary.and_then(|v| v.members().find(|m| m.node.address.to_string() == c))
                 });
-                member.is_none_or(|m| m.has_role("api"))
+                // As the primary view shows it: an api member, Up and reachable.
+                member.is_none_or(|m| {
+                    m.has_role("api")
+                        && m.status == MemberStatus::Up
+                        && primary.is_none_or(|v| v.is_reachable(&m.node))
+                })
             })
             .collect()
     }
@@ -645,6 +676,68 @@ mod tests {
         assert_eq!(
             observers,
             ["127.0.0.1:2551", "127.0.0.1:2552", "127.0.0.1:2553"]
+        );
+    }
+
+    #[test]
+    fn the_load_generator_asks_only_api_nodes_the_views_show_up_and_reachable() {
+        let mut m = connected_page();
+        assert_eq!(m.api_targets().len(), 3);
+        let cut_off = ClusterEvent::UnreachableMember {
+            member: member(2553, MemberStatus::Up, 3),
+            observed_by: vec![node(2551)],
+        };
+        m.on_stream("127.0.0.1:8551", &event(6, 2_000, cut_off));
+        assert_eq!(
+            m.api_targets(),
+            ["127.0.0.1:8551", "127.0.0.1:8552"],
+            "n2 is unreachable in the primary view"
+        );
+        m.on_slots(slots([
+            SlotState::Running,
+            SlotState::Paused,
+            SlotState::Running,
+        ]));
+        assert_eq!(
+            m.api_targets(),
+            ["127.0.0.1:8551"],
+            "a paused node is not asked"
+        );
+    }
+
+    #[test]
+    fn other_visitors_actions_join_the_timeline_and_our_own_are_not_repeated() {
+        let mut m = connected_page();
+        let action = |seq, visitor: &str, ok| shared::api::VisitorAction {
+            seq,
+            at_ms: 5_000,
+            visitor: visitor.into(),
+            action: "kill n2".into(),
+            ok,
+            outcome: "n2 killed".into(),
+        };
+        m.on_journal(shared::api::VisitorJournal {
+            you: "visitor-aaaa".into(),
+            actions: vec![
+                action(1, "visitor-aaaa", true),
+                action(2, "visitor-bbbb", false),
+            ],
+        });
+        let shown: Vec<_> = m
+            .timeline
+            .entries()
+            .filter(|e| e.kind == "visitor")
+            .collect();
+        assert_eq!(shown.len(), 1);
+        assert_eq!(shown[0].observer, "visitor-bbbb");
+        assert!(
+            shown[0].text.contains("kill n2: refused"),
+            "{}",
+            shown[0].text
+        );
+        assert_eq!(
+            m.journal_seq, 2,
+            "the next poll asks only for what is newer"
         );
     }
 

@@ -897,10 +897,11 @@ fn load(ctx: &Ctx, m: &Model) -> Html {
                 <div><dt>{ "ok" }</dt><dd id="load-ok">{ l.stats.ok }</dd></div>
                 <div><dt>{ "degraded" }</dt><dd id="load-degraded">{ l.stats.degraded }</dd></div>
                 <div><dt>{ "failed" }</dt><dd id="load-failed">{ l.stats.failed }</dd></div>
+                <div><dt title="attempts that failed and were sent again to another node">{ "retried" }</dt><dd id="load-retries">{ l.stats.retries }</dd></div>
                 <div><dt>{ "in flight" }</dt><dd id="load-in-flight">{ l.in_flight }</dd></div>
             </dl>
             <p class="muted small">
-                { format!("GET /api/recommendations/{{random user}} round-robin over {}",
+                { format!("GET /api/recommendations/{{random user}}, failing over within 4 s, round-robin over the api nodes Up and reachable: {}",
                     if targets.is_empty() { "no live api node".to_string() } else {
                         targets.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ") }) }
                 if let Some(p) = last {

@@ -13,13 +13,13 @@ use super::policy::{Refusal, Undo};
 use super::{Launcher, IMPAIRED_AFTER_ACTION};
 use crate::client::request;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use shared::api::{ActionResult, ErrorBody, LauncherLinkRequest, LauncherPolicy, LinkKind};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -52,22 +52,62 @@ impl IntoResponse for Refusal {
 }
 
 /// The launcher's router; serve it with `into_make_service_with_connect_info`.
+/// It also serves the dashboard and relays the nodes (`site.rs`), so the page needs
+/// no other origin.
 pub fn app(launcher: Arc<Launcher>) -> Router {
-    Router::new()
+    let relay = super::site::relay(&launcher);
+    let for_dashboard = (Arc::clone(&launcher), relay.clone());
+    let actions = Router::new()
         .route("/launcher/nodes", get(list).post(add))
         .route("/launcher/nodes/{slot}/{action}", post(act))
         .route("/launcher/links", post(link))
         .route("/launcher/heal", post(heal_all))
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&launcher),
+            super::journal::record,
+        ));
+    Router::new()
+        .merge(actions)
         .route("/launcher/policy", get(policy))
-        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
+        .route("/launcher/actions", get(super::journal::list))
+        .route(
+            "/launcher/{*rest}",
+            axum::routing::any(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") }),
+        )
+        .route(
+            "/api/dashboard",
+            get(move |request: axum::extract::Request| {
+                let (l, relay) = for_dashboard.clone();
+                super::site::dashboard(l, relay, request)
+            }),
+        )
+        .merge(crate::http::relay_routes_nodes(relay))
+        .fallback(crate::http::dashboard_fallback(&launcher.args().web_root))
         .with_state(launcher)
-        // The dashboard, served by the nodes, calls the launcher from another origin.
+        // Scripts and `trunk serve` may call from another origin.
         .layer(
             tower_http::cors::CorsLayer::new()
                 .allow_origin(tower_http::cors::Any)
                 .allow_methods(tower_http::cors::Any)
                 .allow_headers(tower_http::cors::Any),
         )
+}
+
+/// The visitor's address: from `X-Forwarded-For` only behind a trusted proxy.
+struct Visitor(IpAddr);
+
+impl FromRequestParts<Arc<Launcher>> for Visitor {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        l: &Arc<Launcher>,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Visitor(
+            l.visitors
+                .client_of_parts(&parts.extensions, &parts.headers),
+        ))
+    }
 }
 
 /// Whether the request carries the operator token (public mode).
@@ -134,10 +174,10 @@ async fn policy(State(l): State<Arc<Launcher>>) -> Json<LauncherPolicy> {
 
 async fn add(
     State(l): State<Arc<Launcher>>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Visitor(client): Visitor,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(refusal) = guard(&l, client.ip(), &headers, "add", None) {
+    if let Err(refusal) = guard(&l, client, &headers, "add", None) {
         return refusal.into_response();
     }
     match tokio::task::spawn_blocking(move || l.add()).await {
@@ -157,7 +197,7 @@ fn disrupts(action: &str) -> bool {
 
 async fn act(
     State(l): State<Arc<Launcher>>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Visitor(client): Visitor,
     headers: HeaderMap,
     Path((slot, action)): Path<(String, String)>,
 ) -> Response {
@@ -188,7 +228,7 @@ async fn act(
         return error(StatusCode::NOT_FOUND, format!("no slot {slot}"));
     }
     let impairs = disrupts(&action).then_some(slot);
-    if let Err(refusal) = guard(&l, client.ip(), &headers, &action, impairs) {
+    if let Err(refusal) = guard(&l, client, &headers, &action, impairs) {
         return refusal.into_response();
     }
     let result = match action.as_str() {
@@ -336,7 +376,7 @@ async fn set_link(
 
 async fn link(
     State(l): State<Arc<Launcher>>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Visitor(client): Visitor,
     headers: HeaderMap,
     body: Result<Json<LauncherLinkRequest>, JsonRejection>,
 ) -> Response {
@@ -351,7 +391,7 @@ async fn link(
         return error(StatusCode::NOT_FOUND, "no such slot");
     }
     let impairs = (request.kind != LinkKind::Heal).then_some(request.to);
-    if let Err(refusal) = guard(&l, client.ip(), &headers, "link", impairs) {
+    if let Err(refusal) = guard(&l, client, &headers, "link", impairs) {
         return refusal.into_response();
     }
     if let Err((status, message)) = set_link(&l, request.from, request.to, request.kind).await {

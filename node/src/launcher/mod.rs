@@ -13,7 +13,9 @@
 //! launcher's rules (`policy.rs`), and every fault undoes itself.
 
 pub mod api;
+pub mod journal;
 pub mod policy;
+pub mod site;
 
 use crate::procs::NodeProcess;
 use axum::http::StatusCode;
@@ -86,6 +88,16 @@ pub struct DemoArgs {
     /// Public mode: nodes visitors may add beyond `--nodes`.
     #[arg(long, env = "DEMO_EXTRA_NODES", default_value_t = 2)]
     pub extra_nodes: usize,
+    /// Public mode: service writes per client per minute, through the relay.
+    #[arg(long, env = "DEMO_WRITES_PER_MINUTE", default_value_t = 240)]
+    pub writes_per_minute: u32,
+    /// Reverse proxies whose `X-Forwarded-For` names the visitor (comma-separated
+    /// IPs). From anyone else the header is ignored.
+    #[arg(long, env = "DEMO_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The built dashboard, served at `/` (the launcher is the demo's one origin).
+    #[arg(long, env = "DEMO_WEB_ROOT", default_value = "dist")]
+    pub web_root: PathBuf,
 }
 
 /// How long a node counts as impaired after an action that disrupts it (the time
@@ -128,6 +140,10 @@ pub struct Launcher {
     /// when the nodes run in demo mode with open endpoints.
     pub node_token: Option<String>,
     node_secret: Option<String>,
+    /// Who the visitors are and what they may open (the relay's limits).
+    pub visitors: Arc<crate::visitors::Visitors>,
+    /// What every visitor did, for everyone's timeline.
+    pub journal: journal::Journal,
 }
 
 fn random_hex() -> String {
@@ -149,6 +165,17 @@ impl Launcher {
         } else {
             (None, None)
         };
+        let visitor_limits = if args.public {
+            crate::visitors::VisitorLimits::public(
+                args.trusted_proxies.clone(),
+                args.writes_per_minute,
+            )
+        } else {
+            crate::visitors::VisitorLimits {
+                trusted_proxies: args.trusted_proxies.clone(),
+                ..crate::visitors::VisitorLimits::open(2000)
+            }
+        };
         Arc::new(Launcher {
             args,
             binary,
@@ -156,6 +183,8 @@ impl Launcher {
             policy: Mutex::new(Policy::new(limits)),
             node_token,
             node_secret,
+            visitors: crate::visitors::Visitors::new(visitor_limits),
+            journal: journal::Journal::default(),
         })
     }
 
@@ -494,11 +523,8 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
             slot.slot, slot.cluster, slot.http
         );
     }
-    if let Some(first) = launcher.view().first() {
-        println!("Dashboard: http://{}/", first.http);
-    }
     println!(
-        "Launcher API: http://{}/launcher/nodes  (Ctrl-C stops everything)",
+        "Dashboard: http://{}/  (one origin: it relays every node; Ctrl-C stops everything)",
         args.launcher
     );
     let supervisor = Arc::clone(&launcher);

@@ -9,6 +9,7 @@
 //! on disk; recommendations fall back to the popularity list, flagged `degraded`,
 //! when no worker answers in time, so a request never hangs.
 
+use super::routing::Routed;
 use super::{Service, API_ROLE};
 use crate::catalog::Video;
 use crate::http::ApiError;
@@ -224,6 +225,30 @@ async fn video(
         .ok_or_else(|| error(StatusCode::NOT_FOUND, format!("no video {id}")))
 }
 
+/// Whether this node reaches a majority of the replicas (without one, every routed
+/// request would wait out its deadline and fail).
+fn reaches_majority(service: &Service) -> bool {
+    let view = service.view();
+    view.routees.members().len() >= view.majority()
+}
+
+/// A 503 at once where no majority is reachable, so a client fails over to another
+/// node now rather than after the deadline.
+fn require_majority(service: &Service) -> Result<(), ApiError> {
+    if reaches_majority(service) {
+        return Ok(());
+    }
+    let view = service.view();
+    Err(error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!(
+            "this node reaches {} of {} replicas, not a majority: ask another node",
+            view.routees.members().len(),
+            view.replicas.len()
+        ),
+    ))
+}
+
 fn unavailable(what: &str, failures: &[String]) -> ApiError {
     error(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -240,6 +265,7 @@ async fn history(
 ) -> Result<Json<HistoryResponse>, ApiError> {
     require_api_role(&service)?;
     let user = known_user(&service, &id)?;
+    require_majority(&service)?;
     let routed = service
         .route(user, ServiceBody::ReadHistory { id: 0, user })
         .await;
@@ -298,6 +324,7 @@ async fn watched(
             format!("no video {}", request.video),
         ));
     }
+    require_majority(&service)?;
     let watch = Watch {
         user,
         video: request.video,
@@ -361,9 +388,18 @@ async fn recommendations(
             }
         },
     };
-    let routed = service
-        .route(user, ServiceBody::Recommend { id: 0, user, n })
-        .await;
+    // Without a reachable majority no worker can answer: the degraded list at once.
+    let routed = if reaches_majority(&service) {
+        service
+            .route(user, ServiceBody::Recommend { id: 0, user, n })
+            .await
+    } else {
+        Routed {
+            answer: None,
+            attempts: 0,
+            failures: vec!["no majority of replicas is reachable".into()],
+        }
+    };
     let me = service.identity.me.address.to_string();
     let (items, served_by, personal, degraded) = match routed.answer {
         Some((

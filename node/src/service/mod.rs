@@ -278,6 +278,15 @@ impl Service {
         self.ready.load(Ordering::SeqCst)
     }
 
+    /// Every HTTP address this node knows: its own, and every peer's it heard over the
+    /// authenticated cluster transport (members or not; the relay may forward to these).
+    pub fn known_http(&self) -> std::collections::BTreeSet<String> {
+        let known = self.peers_http.lock().expect("peers");
+        let mut all: std::collections::BTreeSet<String> = known.values().cloned().collect();
+        all.insert(self.identity.http.clone());
+        all
+    }
+
     /// HTTP addresses of the current members other than this node.
     pub fn peers_http(&self) -> Vec<(Address, String)> {
         let members = &self.view().members;
