@@ -64,6 +64,9 @@ echo "== seeded fault schedules this run: SIM_SEED_START=$SIM_SEED_START SIM_SEE
 step "tests: unit, scenarios, merge properties, ${SIM_SEEDS:-1000} seeded fault schedules, processes, browser"
 cargo test --workspace --release
 
+step "trunk serve in front of a demo (scripts/check-trunk-serve.sh)"
+./scripts/check-trunk-serve.sh
+
 step "wasm32 build of the membership core"
 cargo build -p shared --target wasm32-unknown-unknown --release
 
