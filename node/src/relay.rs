@@ -17,7 +17,7 @@
 
 use crate::visitors::{Admission, Visitors};
 use axum::body::{to_bytes, Body};
-use axum::extract::ws::{Message as ClientMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message as ClientMessage, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, FromRequestParts, Request};
 use axum::http::{header, HeaderName, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -299,7 +299,7 @@ impl Relay {
             .max_frame_size(MAX_CLIENT_FRAME)
             .write_buffer_size(0)
             .on_upgrade(move |socket| async move {
-                pump(socket, upstream).await;
+                pump(socket, upstream, SLOW_CLIENT).await;
                 drop(ticket);
             })
     }
@@ -322,12 +322,19 @@ where
     response
 }
 
-type Upstream =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// Copies the node's messages to the client until either side closes. The client's
-/// own messages are read (so its closing is seen) and never passed on.
-async fn pump(mut client: WebSocket, mut upstream: Upstream) {
+/// Copies the node's messages to the client until either side closes, then closes
+/// both. The client's own messages are read (so its closing is seen) and never passed
+/// on. A message the client leaves unsent for `slow_client` ends the stream.
+async fn pump<C, U, E>(mut client: C, mut upstream: U, slow_client: Duration)
+where
+    C: futures_util::Sink<ClientMessage>
+        + futures_util::Stream<Item = Result<ClientMessage, E>>
+        + Unpin,
+    U: futures_util::Sink<UpstreamMessage>
+        + futures_util::Stream<Item = Result<UpstreamMessage, tokio_tungstenite::tungstenite::Error>>
+        + Unpin,
+{
+    use futures_util::SinkExt;
     loop {
         tokio::select! {
             from_node = upstream.next() => {
@@ -337,7 +344,7 @@ async fn pump(mut client: WebSocket, mut upstream: Upstream) {
                     Some(Ok(UpstreamMessage::Ping(_) | UpstreamMessage::Pong(_) | UpstreamMessage::Frame(_))) => continue,
                     Some(Ok(UpstreamMessage::Close(_))) | Some(Err(_)) | None => break,
                 };
-                match tokio::time::timeout(SLOW_CLIENT, client.send(message)).await {
+                match tokio::time::timeout(slow_client, client.send(message)).await {
                     Ok(Ok(())) => {}
                     Ok(Err(_)) => break,
                     Err(_) => {
@@ -346,13 +353,13 @@ async fn pump(mut client: WebSocket, mut upstream: Upstream) {
                     }
                 }
             }
-            from_client = client.recv() => match from_client {
+            from_client = client.next() => match from_client {
                 Some(Ok(ClientMessage::Close(_))) | Some(Err(_)) | None => break,
                 Some(Ok(_)) => {}
             },
         }
     }
-    let _ = upstream.close(None).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), upstream.close()).await;
     let _ = tokio::time::timeout(
         Duration::from_secs(1),
         client.send(ClientMessage::Close(None)),
@@ -382,6 +389,90 @@ pub fn is_write(method: &Method) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::pin::Pin;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Poll};
+
+    /// A dashboard client that never reads: its sink never has room, and it never
+    /// sends or closes. Counts what it was handed.
+    struct NeverReads(Arc<AtomicUsize>);
+
+    impl futures_util::Sink<ClientMessage> for NeverReads {
+        type Error = std::convert::Infallible;
+        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Pending
+        }
+        fn start_send(self: Pin<&mut Self>, _: ClientMessage) -> Result<(), Self::Error> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Pending
+        }
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Pending
+        }
+    }
+
+    impl futures_util::Stream for NeverReads {
+        type Item = Result<ClientMessage, std::convert::Infallible>;
+        fn poll_next(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            Poll::Pending
+        }
+    }
+
+    /// A node that streams without end, counting how many messages were taken from it.
+    struct EndlessNode(Arc<AtomicUsize>);
+
+    impl futures_util::Stream for EndlessNode {
+        type Item = Result<UpstreamMessage, tokio_tungstenite::tungstenite::Error>;
+        fn poll_next(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Poll::Ready(Some(Ok(UpstreamMessage::Text(
+                "{\"type\":\"event\"}".into(),
+            ))))
+        }
+    }
+
+    impl futures_util::Sink<UpstreamMessage> for EndlessNode {
+        type Error = tokio_tungstenite::tungstenite::Error;
+        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+        fn start_send(self: Pin<&mut Self>, _: UpstreamMessage) -> Result<(), Self::Error> {
+            Ok(())
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_client_that_never_reads_is_cut_off_holding_one_message() {
+        let taken = Arc::new(AtomicUsize::new(0));
+        let handed = Arc::new(AtomicUsize::new(0));
+        let started = std::time::Instant::now();
+        let cut_off = tokio::time::timeout(
+            Duration::from_secs(10),
+            pump(
+                NeverReads(Arc::clone(&handed)),
+                EndlessNode(Arc::clone(&taken)),
+                Duration::from_millis(200),
+            ),
+        )
+        .await;
+        assert!(cut_off.is_ok(), "the stream ended by itself");
+        assert!(started.elapsed() < Duration::from_secs(3));
+        assert_eq!(
+            taken.load(Ordering::SeqCst),
+            1,
+            "nothing more was read from the node while the client did not read"
+        );
+        assert_eq!(handed.load(Ordering::SeqCst), 0, "no queue built up");
+    }
 
     #[test]
     fn node_paths_name_a_node_and_a_path_of_its_api() {
