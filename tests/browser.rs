@@ -212,6 +212,22 @@ fn the_dashboard_shows_a_crash_a_partition_and_rejoins_while_recommendations_flo
         wait_count(&client, "three Up members again", "#topology g.member[data-status=\"Up\"]", |n| n == 3).await;
         screenshot(&client, "04-n2-rejoined").await;
 
+        // Pause n2 (SIGSTOP: it accepts connections and never answers), then resume it;
+        // the resolver may down it meanwhile, and then it is restarted.
+        let paused_uid = attr(&client, &format!("#topology g.member[data-node=\"{n2}\"]"), "data-uid")
+            .await
+            .expect("n2 drawn");
+        click(&client, &format!("button[data-action=\"pause\"][data-node=\"{n2}\"]")).await;
+        wait_count(
+            &client,
+            "n0 sees paused n2 unreachable",
+            &format!(".view[data-observer=\"{}\"] .view-member[data-node=\"{n2}\"][data-reachable=\"false\"]", node(0)),
+            |n| n >= 1,
+        )
+        .await;
+        click(&client, &format!("button[data-action=\"resume\"][data-node=\"{n2}\"]")).await;
+        back_up_or_rejoined(&client, &node(0), &n2, &paused_uid).await;
+
         // Partition n1 from the page: the views diverge, then the minority is downed.
         let n1 = node(1);
         let old_n1_uid = attr(&client, &format!("#topology g.member[data-node=\"{n1}\"]"), "data-uid")
@@ -247,13 +263,14 @@ fn the_dashboard_shows_a_crash_a_partition_and_rejoins_while_recommendations_flo
         click(&client, "#heal-all").await;
         rejoin(&client, &n1, &old_n1_uid).await;
         wait_count(&client, "three Up members again", "#topology g.member[data-status=\"Up\"]", |n| n == 3).await;
-        // Through a kill, two restarts and a one-node partition, the load generator's
+        // Through a kill, a pause, restarts and a one-node partition, the load generator's
         // requests were all answered (some after a retry on another node).
         click(&client, "#load-stop").await;
         let ok = number(&client, "#load-ok").await;
         let retried = number(&client, "#load-retries").await;
         let failed = number(&client, "#load-failed").await;
-        println!("load generator through kill, restart, partition: {ok} ok, {retried} retried, {failed} failed");
+        let p99 = text(&client, "#load-p99").await;
+        println!("load generator through a kill, a pause, a partition and three restarts: {ok} ok, {retried} retried, {failed} failed, p99 {p99} ms");
         assert_eq!(failed, 0, "{failed} requests from the page failed ({ok} ok, {retried} retried)");
         screenshot(&client, "07-rejoined").await;
 

@@ -64,7 +64,12 @@ pub struct LoadStats {
     /// Attempts that failed and were retried on another node (not failures: the
     /// request may still have been answered).
     pub retries: u64,
+    /// The latest answered requests' latencies (ms), for the p99 since the reset.
+    recent: VecDeque<f64>,
 }
+
+/// How many latencies the overall p99 is taken over (the newest).
+const RECENT_KEPT: usize = 20_000;
 
 /// The order in which one request tries the targets: from `start`, round the list.
 pub fn failover_order(targets: &[String], start: usize) -> Vec<String> {
@@ -114,6 +119,12 @@ impl LoadStats {
             }
         }
         bucket.latencies.push(latency_ms.max(0.0));
+        if outcome != Outcome::Failed {
+            self.recent.push_back(latency_ms.max(0.0));
+            if self.recent.len() > RECENT_KEPT {
+                self.recent.pop_front();
+            }
+        }
         while self
             .buckets
             .front()
@@ -158,6 +169,14 @@ impl LoadStats {
     /// Total requests completed.
     pub fn total(&self) -> u64 {
         self.ok + self.degraded + self.failed
+    }
+
+    /// The `q` quantile of answered requests' latency since the reset (the newest
+    /// `RECENT_KEPT`), in ms.
+    pub fn overall(&self, q: f64) -> Option<f64> {
+        let mut sorted: Vec<f64> = self.recent.iter().copied().collect();
+        sorted.sort_by(f64::total_cmp);
+        percentile(&sorted, q)
     }
 
     /// Forgets everything.
@@ -334,6 +353,19 @@ mod tests {
         s.record(500_000, 1.0, Outcome::Ok);
         assert_eq!(s.buckets.len(), 1);
         assert_eq!(s.ok, 2, "counters are totals, not windowed");
+    }
+
+    #[test]
+    fn the_overall_p99_counts_answered_requests_only() {
+        let mut stats = LoadStats::default();
+        for i in 1..=100 {
+            stats.record(1_000, f64::from(i), Outcome::Ok);
+        }
+        stats.record(1_000, 4_000.0, Outcome::Failed);
+        assert_eq!(stats.overall(0.99), Some(99.0));
+        assert_eq!(stats.overall(0.5), Some(50.0));
+        stats.reset();
+        assert_eq!(stats.overall(0.99), None);
     }
 
     #[test]

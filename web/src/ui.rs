@@ -898,6 +898,7 @@ fn load(ctx: &Ctx, m: &Model) -> Html {
                 <div><dt>{ "degraded" }</dt><dd id="load-degraded">{ l.stats.degraded }</dd></div>
                 <div><dt>{ "failed" }</dt><dd id="load-failed">{ l.stats.failed }</dd></div>
                 <div><dt title="attempts that failed and were sent again to another node">{ "retried" }</dt><dd id="load-retries">{ l.stats.retries }</dd></div>
+                <div><dt title="99th percentile latency of the answered requests since the reset">{ "p99 ms" }</dt><dd id="load-p99">{ l.stats.overall(0.99).map_or("-".to_string(), |v| format!("{v:.0}")) }</dd></div>
                 <div><dt>{ "in flight" }</dt><dd id="load-in-flight">{ l.in_flight }</dd></div>
             </dl>
             <p class="muted small">
