@@ -63,6 +63,8 @@ fn the_public_demo_limits_visitors_and_heals_itself() {
         "3",
         "--actions-per-minute",
         "4",
+        "--writes-per-minute",
+        "3",
     ]);
     demo.wait("three Up members", || {
         demo.up_count(0) == 3 && demo.up_count(2) == 3
@@ -162,6 +164,33 @@ fn the_public_demo_limits_visitors_and_heals_itself() {
     });
     assert_eq!(refused, 429, "the 25th stream of one visitor is refused");
     drop(held);
+
+    // Service writes through the relay are rate-limited per visitor; reads are not.
+    let write = |user: u32| {
+        let path = format!("/nodes/{n0}/api/users/{user}/watched");
+        let body = Some(("application/json", r#"{"video":1}"#.to_string()));
+        demo.rt
+            .block_on(request(&demo.launcher, "POST", &path, None, body))
+            .unwrap()
+    };
+    for user in 1..=3 {
+        let answer = write(user);
+        assert!(
+            answer.status < 300,
+            "write {user}: {} {}",
+            answer.status,
+            answer.body
+        );
+    }
+    let limited = write(4);
+    assert_eq!(limited.status, 429, "{}", limited.body);
+    assert!(
+        limited.body.contains("writes per minute"),
+        "{}",
+        limited.body
+    );
+    let read = demo.get(&demo.launcher, &format!("/nodes/{n0}/api/users/4/history"));
+    assert!(read.is_some(), "reads are not limited");
     assert_eq!(demo.up_count(0), 3, "the demo stays up");
     stop_demo(child, pids(&demo));
     let _ = std::fs::remove_dir_all(logs);

@@ -18,8 +18,8 @@
 use crate::visitors::{Admission, Visitors};
 use axum::body::{to_bytes, Body};
 use axum::extract::ws::{Message as ClientMessage, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, FromRequestParts, Request};
-use axum::http::{header, HeaderName, Method, StatusCode, Uri};
+use axum::extract::{FromRequestParts, Request};
+use axum::http::{header, HeaderName, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::StreamExt;
@@ -28,7 +28,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use shared::api::ErrorBody;
 use std::collections::BTreeSet;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -365,25 +365,6 @@ where
         client.send(ClientMessage::Close(None)),
     )
     .await;
-}
-
-/// The connecting peer's address, as the server recorded it (loopback when served
-/// without connect info, as in tests that call the router directly).
-pub fn peer_of(request: &Request) -> SocketAddr {
-    peer_of_extensions(request.extensions())
-}
-
-/// As [`peer_of`], from a request's extensions.
-pub fn peer_of_extensions(extensions: &axum::http::Extensions) -> SocketAddr {
-    extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0)
-        .unwrap_or_else(|| SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
-}
-
-/// Whether a method changes something (and so counts against the write limit).
-pub fn is_write(method: &Method) -> bool {
-    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
 #[cfg(test)]

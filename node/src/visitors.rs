@@ -7,13 +7,13 @@
 //! Every refusal is a 429 with a JSON error and `Retry-After`, and it changes nothing:
 //! the demo stays up for everyone else.
 
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{header, Extensions, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use shared::api::ErrorBody;
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -177,7 +177,7 @@ impl Visitors {
 
     /// As [`Visitors::client_of`], from a request's parts.
     pub fn client_of_parts(&self, extensions: &Extensions, headers: &HeaderMap) -> IpAddr {
-        let peer = crate::relay::peer_of_extensions(extensions).ip();
+        let peer = peer_of(extensions).ip();
         client_address(
             peer,
             headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()),
@@ -199,7 +199,7 @@ impl Visitors {
         let Some(limit) = self.limits.writes_per_minute else {
             return Ok(());
         };
-        if !crate::relay::is_write(method) {
+        if !is_write(method) {
             return Ok(());
         }
         let mut state = self.state.lock().expect("visitors");
@@ -245,6 +245,20 @@ impl Visitors {
     pub fn open_streams(&self) -> usize {
         self.state.lock().expect("visitors").streams_total
     }
+}
+
+/// The connecting peer's address, as the server recorded it (loopback when served
+/// without connect info, as in tests that call a router directly).
+pub fn peer_of(extensions: &Extensions) -> SocketAddr {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0)
+        .unwrap_or_else(|| SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+}
+
+/// Whether a method changes something (and so counts against the write limit).
+pub fn is_write(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
 /// See [`Visitors::client_of`].

@@ -229,7 +229,7 @@ async fn video(
 /// request would wait out its deadline and fail).
 fn reaches_majority(service: &Service) -> bool {
     let view = service.view();
-    view.routees.members().len() >= view.majority()
+    view.reachable_replicas >= view.majority()
 }
 
 /// A 503 at once where no majority is reachable, so a client fails over to another
@@ -243,7 +243,7 @@ fn require_majority(service: &Service) -> Result<(), ApiError> {
         StatusCode::SERVICE_UNAVAILABLE,
         format!(
             "this node reaches {} of {} replicas, not a majority: ask another node",
-            view.routees.members().len(),
+            view.reachable_replicas,
             view.replicas.len()
         ),
     ))

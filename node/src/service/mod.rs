@@ -125,6 +125,9 @@ pub struct ServiceView {
     pub routees: Ring,
     /// Every member's address (any role), to exchange HTTP addresses with.
     pub members: Vec<Address>,
+    /// Replicas this node itself reaches (itself included): those it does not observe
+    /// unreachable. A broken link elsewhere does not make a node a minority.
+    pub reachable_replicas: usize,
 }
 
 impl ServiceView {
@@ -139,7 +142,7 @@ impl ServiceView {
             .members
             .iter()
             .filter(|m| m.roles.contains(WORKER_ROLE));
-        let replicas = workers
+        let replicas: Vec<Address> = workers
             .clone()
             .filter(|m| {
                 matches!(
@@ -149,6 +152,14 @@ impl ServiceView {
             })
             .map(|m| m.node.address.clone())
             .collect();
+        let me = &snapshot.self_node;
+        let i_lost: BTreeSet<&Address> = snapshot
+            .unreachable
+            .iter()
+            .filter(|u| u.observed_by.contains(me))
+            .map(|u| &u.node.address)
+            .collect();
+        let reachable_replicas = replicas.iter().filter(|r| !i_lost.contains(r)).count();
         let routees = Ring::new(
             workers
                 .filter(|m| matches!(m.status, MemberStatus::Up | MemberStatus::WeaklyUp))
@@ -165,6 +176,7 @@ impl ServiceView {
             replicas,
             routees,
             members,
+            reachable_replicas,
         }
     }
 
@@ -421,5 +433,69 @@ impl Service {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::events::{ResolverStatus, UnreachableInfo};
+    use shared::Member;
+
+    fn node(port: u16) -> UniqueAddress {
+        UniqueAddress::new(Address::new("10.0.0.1", port), u64::from(port))
+    }
+
+    /// Three Up workers as `me` sees them, with `(subject, observers)` unreachable.
+    fn view_of(me: u16, unreachable: &[(u16, &[u16])]) -> ServiceView {
+        let members = [1, 2, 3]
+            .iter()
+            .map(|p| Member {
+                node: node(*p),
+                status: MemberStatus::Up,
+                roles: [WORKER_ROLE.to_string()].into(),
+                up_number: u32::from(*p),
+            })
+            .collect();
+        let unreachable = unreachable
+            .iter()
+            .map(|(subject, observers)| UnreachableInfo {
+                node: node(*subject),
+                observed_by: observers.iter().map(|o| node(*o)).collect(),
+            })
+            .collect();
+        ServiceView::from_snapshot(&ClusterSnapshot {
+            self_node: node(me),
+            self_status: Some(MemberStatus::Up),
+            members,
+            unreachable,
+            seen_by: vec![],
+            leader: None,
+            role_leaders: BTreeMap::new(),
+            oldest: None,
+            converged: true,
+            version_digest: 0,
+            resolver: ResolverStatus {
+                responsible: false,
+                unreachable: 0,
+                stable_since_ms: 0,
+                decision_due_ms: None,
+            },
+            phi: vec![],
+        })
+    }
+
+    #[test]
+    fn a_node_counts_the_replicas_it_reaches_itself() {
+        // 1 and 3 lost their link; 2 reaches both. Nobody is a minority.
+        let broken_link = [(3, &[1][..]), (1, &[3][..])];
+        assert_eq!(view_of(1, &broken_link).reachable_replicas, 2);
+        assert_eq!(view_of(2, &broken_link).reachable_replicas, 3);
+        // 3 cut off from both others: it reaches only itself.
+        let cut_off = [(1, &[3][..]), (2, &[3][..]), (3, &[1, 2][..])];
+        let minority = view_of(3, &cut_off);
+        assert_eq!(minority.reachable_replicas, 1);
+        assert!(minority.reachable_replicas < minority.majority());
+        assert_eq!(view_of(1, &cut_off).reachable_replicas, 2);
     }
 }
