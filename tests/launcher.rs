@@ -298,6 +298,19 @@ fn the_launcher_is_the_one_origin_and_its_relay_passes_only_what_it_knows() {
         Err(404),
         "no stream from a node the relay does not know"
     );
+    // A fault action through the relay (here: no fault on a link) joins the shared
+    // journal; the service write above does not.
+    let heal_link = format!("{{\"peer\":\"{}\"}}", info.peers[0].node);
+    let answer = call(
+        "POST",
+        &format!("/nodes/{n0}/faults/links"),
+        Some(heal_link),
+    );
+    assert!(answer.status < 300, "{} {}", answer.status, answer.body);
+    let journal: shared::api::VisitorJournal =
+        serde_json::from_str(&call("GET", "/launcher/actions", None).body).unwrap();
+    let actions: Vec<&str> = journal.actions.iter().map(|a| a.action.as_str()).collect();
+    assert_eq!(actions, [format!("change a link of {n0}")], "{actions:?}");
     // Nothing behind the relay changed: still three Up members.
     assert_eq!(demo.up_count(0), 3);
     stop_demo(child, pids(&demo));

@@ -81,7 +81,9 @@ pub fn app(launcher: Arc<Launcher>) -> Router {
                 super::site::dashboard(l, relay, request)
             }),
         )
-        .merge(crate::http::relay_routes_nodes(relay))
+        .merge(crate::http::relay_routes_nodes(relay).route_layer(
+            axum::middleware::from_fn_with_state(Arc::clone(&launcher), super::journal::record),
+        ))
         .fallback(crate::http::dashboard_fallback(&launcher.args().web_root))
         .with_state(launcher)
         // Scripts and `trunk serve` may call from another origin.

@@ -50,25 +50,36 @@ impl Journal {
     }
 }
 
-/// What a launcher path asks for, in words (`kill n2`, `add a node`).
-pub fn describe(path: &str) -> String {
+/// What a visitor's request asks for, in words (`kill n2`, `add a node`, `freeze
+/// 127.0.0.1:8552`), or `None` for requests that are not actions on the cluster (reads,
+/// and the service's own writes).
+pub fn describe(method: &Method, path: &str) -> Option<String> {
+    if method == Method::GET || method == Method::HEAD || method == Method::OPTIONS {
+        return None;
+    }
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    match segments.as_slice() {
+    let text = match segments.as_slice() {
         ["launcher", "nodes"] => "add a node".into(),
         ["launcher", "nodes", slot, action] => format!("{action} n{slot}"),
         ["launcher", "links"] => "change a link".into(),
         ["launcher", "heal"] => "heal everything".into(),
+        ["nodes", node, "faults"] => format!("heal every link of {node}"),
+        ["nodes", node, "faults", "freeze"] => format!("freeze {node}"),
+        ["nodes", node, "faults", "links"] => format!("change a link of {node}"),
+        ["nodes", node, "faults", "crash"] => format!("crash {node}"),
+        ["nodes", node, "cluster", "members", ..] => format!("change membership via {node}"),
+        ["nodes", ..] => return None,
         _ => path.to_string(),
-    }
+    };
+    Some(text)
 }
 
-/// Middleware: records every POST with its answer.
+/// Middleware: records every action (see [`describe`]) with its answer.
 pub async fn record(State(l): State<Arc<Launcher>>, request: Request, next: Next) -> Response {
-    if request.method() != Method::POST {
+    let Some(action) = describe(request.method(), request.uri().path()) else {
         return next.run(request).await;
-    }
+    };
     let visitor = l.visitors.tag(l.visitors.client_of(&request));
-    let action = describe(request.uri().path());
     let (parts, body) = next.run(request).await.into_parts();
     let bytes = to_bytes(body, MAX_ANSWER).await.unwrap_or_default();
     let outcome = serde_json::from_slice::<ActionResult>(&bytes)
@@ -124,7 +135,7 @@ mod tests {
                 seq: 0,
                 at_ms: i as u64,
                 visitor: "visitor-0001".into(),
-                action: describe("/launcher/nodes/1/kill"),
+                action: describe(&Method::POST, "/launcher/nodes/1/kill").unwrap(),
                 ok: true,
                 outcome: "killed".into(),
             });
@@ -134,5 +145,17 @@ mod tests {
         assert_eq!(all.last().unwrap().seq, (KEPT + 5) as u64);
         assert_eq!(journal.after(all.last().unwrap().seq - 1).len(), 1);
         assert_eq!(all[0].action, "kill n1");
+    }
+
+    #[test]
+    fn cluster_actions_are_recorded_and_reads_and_service_writes_are_not() {
+        let post = |path| describe(&Method::POST, path);
+        assert_eq!(
+            post("/nodes/127.0.0.1:8552/faults/freeze").as_deref(),
+            Some("freeze 127.0.0.1:8552")
+        );
+        assert!(describe(&Method::DELETE, "/nodes/127.0.0.1:8552/faults").is_some());
+        assert_eq!(post("/nodes/127.0.0.1:8552/api/users/3/watched"), None);
+        assert_eq!(describe(&Method::GET, "/launcher/nodes"), None);
     }
 }
