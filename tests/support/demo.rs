@@ -12,6 +12,28 @@ pub struct Demo {
     pub launcher: String,
     pub http_base: u16,
     pub rt: tokio::runtime::Runtime,
+    /// The launcher's pid and the demo's folder, to clean up after a failed test.
+    launcher_pid: u32,
+    folder: std::path::PathBuf,
+}
+
+impl Drop for Demo {
+    /// A test that fails never reaches `stop_demo`: stop the launcher as Ctrl-C does
+    /// (it stops its nodes), and anything started with a path in the demo's folder
+    /// (a browser's profile lives there), so nothing outlives the test.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let _ = Command::new("kill")
+            .args(["-INT", &self.launcher_pid.to_string()])
+            .status();
+        std::thread::sleep(Duration::from_secs(3));
+        let _ = Command::new("pkill")
+            .arg("-f")
+            .arg(self.folder.as_os_str())
+            .status();
+    }
 }
 
 impl Demo {
@@ -132,6 +154,8 @@ pub fn start_demo(extra: &[&str]) -> (std::process::Child, Demo, u16, std::path:
     let demo = Demo {
         launcher: format!("127.0.0.1:{launcher_port}"),
         http_base,
+        launcher_pid: child.id(),
+        folder: logs.clone(),
         rt: tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
