@@ -17,7 +17,7 @@ use fantoccini::{Client, Locator};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use support::browser::{open_browser, open_browser_with, start_driver, start_driver_with};
-use support::demo::{pids, start_demo, stop_demo, SERIAL};
+use support::demo::{pids, start_demo, stop_demo, Demo, SERIAL};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -29,6 +29,24 @@ fn artifacts() -> PathBuf {
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A three-node demo (no auto-restart) whose launcher serves the built dashboard, with
+/// `extra` flags, once all three are Up.
+fn demo_serving_the_dashboard(extra: &[&str]) -> (std::process::Child, Demo, u16, PathBuf) {
+    let dist = repo().join("dist");
+    assert!(
+        dist.join("index.html").exists(),
+        "the dashboard is not built: run scripts/build-web.sh"
+    );
+    let dist_arg = dist.display().to_string();
+    let mut flags = vec!["--auto-restart", "false", "--web-root", &dist_arg];
+    flags.extend_from_slice(extra);
+    let (child, demo, cluster_base, logs) = start_demo(&flags);
+    demo.wait("three Up members", || {
+        demo.up_count(0) == 3 && demo.up_count(2) == 3
+    });
+    (child, demo, cluster_base, logs)
 }
 
 async fn count(client: &Client, css: &str) -> usize {
@@ -129,17 +147,7 @@ async fn rejoin(client: &Client, who: &str, old_uid: &str) {
 #[test]
 fn the_dashboard_shows_a_crash_a_partition_and_rejoins_while_recommendations_flow() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let dist = repo().join("dist");
-    assert!(
-        dist.join("index.html").exists(),
-        "the dashboard is not built: run scripts/build-web.sh"
-    );
-    let dist_arg = dist.display().to_string();
-    let (child, demo, cluster_base, logs) =
-        start_demo(&["--auto-restart", "false", "--web-root", &dist_arg]);
-    demo.wait("three Up members", || {
-        demo.up_count(0) == 3 && demo.up_count(2) == 3
-    });
+    let (child, demo, cluster_base, logs) = demo_serving_the_dashboard(&[]);
     let driver = start_driver();
     let profile = logs.join("chromium-profile");
     let node = |i: u16| format!("127.0.0.1:{}", cluster_base + i);
@@ -409,23 +417,8 @@ fn view_member(observer: &str, subject: &str, attribute: &str, value: &str) -> S
 #[test]
 fn through_an_https_proxy_every_control_works_and_every_view_updates() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let dist = repo().join("dist");
-    assert!(
-        dist.join("index.html").exists(),
-        "the dashboard is not built: run scripts/build-web.sh"
-    );
-    let dist_arg = dist.display().to_string();
-    let (child, demo, cluster_base, logs) = start_demo(&[
-        "--auto-restart",
-        "false",
-        "--web-root",
-        &dist_arg,
-        "--trusted-proxies",
-        "127.0.0.1",
-    ]);
-    demo.wait("three Up members", || {
-        demo.up_count(0) == 3 && demo.up_count(2) == 3
-    });
+    let (child, demo, cluster_base, logs) =
+        demo_serving_the_dashboard(&["--trusted-proxies", "127.0.0.1"]);
     let proxy = support::proxy::start_proxy(&logs.join("proxy"), "127.0.0.1", &demo.launcher);
     let driver = start_driver();
     let profile = logs.join("chromium-profile-https");
@@ -604,23 +597,8 @@ fn through_an_https_proxy_every_control_works_and_every_view_updates() {
 #[test]
 fn a_browser_on_another_host_loads_the_page_through_the_proxy_and_sees_live_updates() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let dist = repo().join("dist");
-    assert!(
-        dist.join("index.html").exists(),
-        "the dashboard is not built: run scripts/build-web.sh"
-    );
-    let dist_arg = dist.display().to_string();
-    let (child, demo, cluster_base, logs) = start_demo(&[
-        "--auto-restart",
-        "false",
-        "--web-root",
-        &dist_arg,
-        "--trusted-proxies",
-        "127.0.0.1",
-    ]);
-    demo.wait("three Up members", || {
-        demo.up_count(0) == 3 && demo.up_count(2) == 3
-    });
+    let (child, demo, cluster_base, logs) =
+        demo_serving_the_dashboard(&["--trusted-proxies", "127.0.0.1"]);
     let visitor = support::netns::TestHost::new();
     let proxy =
         support::proxy::start_proxy(&logs.join("proxy-netns"), &visitor.host_ip, &demo.launcher);

@@ -150,11 +150,6 @@ impl Relay {
         }
     }
 
-    /// The visitor limits this relay applies.
-    pub fn visitors(&self) -> &Arc<Visitors> {
-        &self.visitors
-    }
-
     /// Handles `/nodes/...`: checks the path and the target, then relays the request or
     /// the event stream.
     pub async fn nodes(self, request: Request) -> Response {

@@ -163,11 +163,6 @@ impl Visitors {
         })
     }
 
-    /// The limits in force.
-    pub fn limits(&self) -> &VisitorLimits {
-        &self.limits
-    }
-
     /// The visitor's address: the connecting peer, or, when the peer is a trusted
     /// proxy, the right-most address in `X-Forwarded-For` that is not a trusted proxy
     /// (everything left of it was written by the visitor and proves nothing).
