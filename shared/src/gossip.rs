@@ -125,6 +125,35 @@ impl Gossip {
         }
     }
 
+    /// Whether this state, merged from `a` and `b`, needs a version entry of its own
+    /// author. The merge drops the entries of removed incarnations, and a change that
+    /// only such an entry recorded (a Down authored by a member removed since) is then
+    /// recorded nowhere: a later state that never saw it could dominate the merged one
+    /// and be adopted whole, undoing it (seed 9300049814: Down -> Up). No author is
+    /// needed when nothing was dropped, or when the merge equals an input that held
+    /// none of the dropped entries (its own version still records all it holds).
+    pub fn merge_needs_author(&self, a: &Gossip, b: &Gossip) -> bool {
+        let dropped = |input: &Gossip| {
+            input
+                .version
+                .entries()
+                .any(|(node, _)| self.tombstones.contains_key(node))
+        };
+        if !dropped(a) && !dropped(b) {
+            return false;
+        }
+        ![a, b]
+            .into_iter()
+            .any(|input| !dropped(input) && self.same_content(input))
+    }
+
+    /// Same members, reachability and tombstones (version and seen set aside).
+    fn same_content(&self, other: &Gossip) -> bool {
+        self.members == other.members
+            && self.reachability == other.reachability
+            && self.tombstones == other.tombstones
+    }
+
     /// Removes a member for good: tombstone, no version entry, no reachability rows.
     pub fn remove_member(&mut self, node: &UniqueAddress, now_ms: u64) {
         self.members.remove(node);
@@ -307,6 +336,35 @@ mod tests {
             "a tombstone beats a stale copy"
         );
         assert!(stale.version.entries().all(|(n, _)| n != &node(2)));
+    }
+
+    #[test]
+    fn a_merge_that_drops_the_only_record_of_a_change_needs_an_author() {
+        let mut base = gossip(&[
+            member(1, MemberStatus::Up),
+            member(2, MemberStatus::Exiting),
+            member(3, MemberStatus::Up),
+        ]);
+        base.bump(&node(1));
+        base.bump(&node(2));
+        // n2, on its way out, downs n3: only n2's entry records it.
+        let mut downed_by_leaver = base.clone();
+        downed_by_leaver.members.get_mut(&node(3)).unwrap().status = MemberStatus::Down;
+        downed_by_leaver.bump(&node(2));
+        // Meanwhile the leader removes n2.
+        let mut removed = base.clone();
+        removed.remove_member(&node(2), 5);
+        removed.bump(&node(1));
+        let merged = removed.merge(&downed_by_leaver);
+        assert_eq!(merged.members[&node(3)].status, MemberStatus::Down);
+        assert!(merged.merge_needs_author(&removed, &downed_by_leaver));
+        // A removal merged with a state that adds nothing needs no author.
+        let plain = removed.merge(&base);
+        assert!(!plain.merge_needs_author(&removed, &base));
+        // Nor does a merge that drops nothing.
+        let mut left = base.clone();
+        left.bump(&node(3));
+        assert!(!left.merge(&base).merge_needs_author(&left, &base));
     }
 
     #[test]

@@ -35,7 +35,7 @@ use crate::member::{Member, MemberStatus, MAX_ROLES, MAX_ROLE_LEN};
 use crate::sbr::{self, Stability, StabilityVerdict};
 use crate::settings::Settings;
 use crate::vclock::VersionOrder;
-use crate::wire::Message;
+use crate::wire::{Acquaintance, Message};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet};
@@ -143,6 +143,15 @@ struct PendingDecision {
     resolution: sbr::Resolution,
 }
 
+/// A member's answer to `InitJoin` (see `Message::InitJoinAck`).
+#[derive(Clone, Debug)]
+struct ProbeAnswer {
+    cluster_size: u32,
+    lowest_member: Address,
+    lineage: u64,
+    knows_you: Acquaintance,
+}
+
 /// One node's membership core.
 pub struct Node {
     settings: Settings,
@@ -163,6 +172,9 @@ pub struct Node {
     joining_since: Option<Millis>,
     /// A "we survive" decision waiting for confirmation (see `confirmed`).
     pending_decision: Option<PendingDecision>,
+    /// Members of our lineage outside our view that do not know us, since when they
+    /// first answered a probe so (see `on_init_join_ack`).
+    strangers_since: BTreeMap<UniqueAddress, Millis>,
     outputs: Vec<Output>,
     now: Millis,
 }
@@ -197,6 +209,7 @@ impl Node {
             rng,
             phase: Phase::Idle,
             gossip: Gossip::default(),
+            strangers_since: BTreeMap::new(),
             heartbeat_seq: 0,
             stability: Stability::new(now),
             timers,
@@ -445,7 +458,16 @@ impl Node {
                 cluster_size,
                 lowest_member,
                 lineage,
-            } => self.on_init_join_ack(from, (cluster_size, lowest_member, lineage), now),
+                knows_you,
+            } => {
+                let answer = ProbeAnswer {
+                    cluster_size,
+                    lowest_member,
+                    lineage,
+                    knows_you,
+                };
+                self.on_init_join_ack(from, answer, now)
+            }
             Message::InitJoinNack { from } => self.on_init_join_nack(from, now),
             Message::Join {
                 node,
@@ -660,6 +682,7 @@ impl Node {
                 cluster_size: self.live_member_count(),
                 lowest_member: self.lowest_member(),
                 lineage: self.gossip.lineage,
+                knows_you: self.acquaintance(&from),
             }
         } else {
             Message::InitJoinNack {
@@ -718,25 +741,61 @@ impl Node {
         }
     }
 
-    fn on_init_join_ack(
-        &mut self,
-        from: UniqueAddress,
-        (cluster_size, lowest_member, lineage): (u32, Address, u64),
-        now: Millis,
-    ) {
-        // An answer of our own lineage whose lowest member is one of ours comes from
-        // an old incarnation still holding a view of this cluster. (Its uid being one
-        // of our tombstones says nothing: an island may have downed a node that lives
-        // on elsewhere, seed 2280. Nor does the lowest member alone: another cluster
-        // may hold a stale entry for a member of ours that never took its welcome,
-        // seed 63366856; the lineage tells them apart.)
-        let stale_view_of_ours =
-            lineage == self.gossip.lineage && self.gossip.member_at(&lowest_member).is_some();
-        if self.is_member() && stale_view_of_ours {
-            // Not another cluster: an old incarnation still holding a view of this one.
+    /// What our view holds of `node` (told to a member that probes us).
+    fn acquaintance(&self, node: &UniqueAddress) -> Acquaintance {
+        match self.gossip.member(node) {
+            Some(m) if m.status != MemberStatus::Down => Acquaintance::Member,
+            Some(_) => Acquaintance::Gone,
+            None if self.gossip.tombstones.contains_key(node) => Acquaintance::Gone,
+            None => Acquaintance::Stranger,
+        }
+    }
+
+    /// Whether a probe answer of our own lineage is our own cluster, seen from a view
+    /// that has not merged with ours yet (or an old incarnation's stale view of it),
+    /// rather than an island that parted from us.
+    fn is_our_cluster(&mut self, from: &UniqueAddress, answer: &ProbeAnswer, now: Millis) -> bool {
+        if answer.lineage != self.gossip.lineage {
+            return false;
+        }
+        let strangers = &mut self.strangers_since;
+        strangers.retain(|n, _| self.gossip.member_at(&n.address).is_none());
+        match answer.knows_you {
+            // It holds us as a member: one cluster, views not merged yet (seen in a
+            // five-process start where a member joined through another, and its
+            // view's lowest member was itself: the prober downed its whole cluster).
+            Acquaintance::Member => true,
+            // It holds us Down or removed: two clusters of one lineage (seed 63366381).
+            Acquaintance::Gone => false,
+            // Neither knows the other. Its lowest member is one of ours: a stale view
+            // of this cluster (seed 63366856; another cluster may hold a stale entry
+            // for a member of ours that never took its welcome). Otherwise it may be a
+            // member that joined through another while we did not hear of it; gossip
+            // brings it into our view within rounds, so it is an island only once it
+            // has stayed outside for three seed-node timeouts.
+            Acquaintance::Stranger => {
+                if self.gossip.member_at(&answer.lowest_member).is_some() {
+                    return true;
+                }
+                let since = *strangers.entry(from.clone()).or_insert(now);
+                now < since + 3 * self.settings.seed_node_timeout_ms
+            }
+        }
+    }
+
+    fn on_init_join_ack(&mut self, from: UniqueAddress, answer: ProbeAnswer, now: Millis) {
+        if self.is_member() && self.is_our_cluster(&from, &answer, now) {
+            // Not another cluster. (An incarnation we removed that still holds a view
+            // of ours is told so. Its uid being one of our tombstones says nothing on
+            // its own: an island may have downed a node that lives on elsewhere.)
             self.quarantine_if_gone(&from);
             return;
         }
+        let ProbeAnswer {
+            cluster_size,
+            lowest_member,
+            ..
+        } = answer;
         if self.is_member() && !self.gossip.has_member(&from) {
             // A seed answered a probe from another cluster: one of the two is an
             // island (formed, or left over, while the other was unreachable). The
@@ -918,7 +977,12 @@ impl Node {
                 self.gossip.mark_seen(&self.self_node);
             }
             VersionOrder::Concurrent => {
-                self.gossip = self.gossip.merge(&remote);
+                let merged = self.gossip.merge(&remote);
+                let needs_author = merged.merge_needs_author(&self.gossip, &remote);
+                self.gossip = merged;
+                if needs_author {
+                    self.gossip.bump(&self.self_node);
+                }
                 self.gossip.mark_seen(&self.self_node);
                 talk_back = true;
             }

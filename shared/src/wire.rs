@@ -16,13 +16,24 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Version of this wire protocol; a peer speaking another is refused.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 /// Largest frame accepted or produced (4 MiB: a gossip of about 60,000 members).
 pub const MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;
 /// Longest cluster name accepted.
 pub const MAX_CLUSTER_NAME_LEN: usize = 64;
 /// Longest free-text reason accepted.
 pub const MAX_REASON_LEN: usize = 256;
+
+/// What an answering member's view holds of the node that asked it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Acquaintance {
+    /// A member that is not Down: the two are in one cluster.
+    Member,
+    /// Down, or removed: the answerer's cluster parted from the asker's.
+    Gone,
+    /// Never heard of: a joiner, or a member its view has not learned of yet.
+    Stranger,
+}
 
 /// A message between two nodes' membership cores.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -45,6 +56,9 @@ pub enum Message {
         lowest_member: Address,
         /// Its cluster's lineage (see `Gossip::lineage`).
         lineage: u64,
+        /// What its view holds of the asking incarnation: a member asking is then
+        /// told whether this is its own cluster seen from a view it has not merged.
+        knows_you: Acquaintance,
     },
     /// "I am not in a cluster (yet)."
     InitJoinNack {
@@ -506,6 +520,7 @@ mod tests {
                 cluster_size: 3,
                 lowest_member: node(1).address,
                 lineage: 77,
+                knows_you: Acquaintance::Gone,
             },
             Message::Elsewhere {
                 from: node(1),

@@ -596,3 +596,84 @@ fn a_snapshot_of_a_long_silent_member_survives_json() {
     let back: shared::ClusterSnapshot = serde_json::from_str(&json).unwrap();
     assert_eq!(back.phi.len(), snapshot.phi.len());
 }
+
+/// A member of two (the founder n0 at :2552 and p at :2553) probing a seed, answered by
+/// a member of the same cluster that joined through another and that p has not heard of
+/// yet: three members, its own address lowest. Seen in a five-process start, where p
+/// then downed its whole cluster as the smaller island.
+fn probed_member(now: u64) -> (Node, UniqueAddress, Message) {
+    use shared::{Gossip, Member};
+    let founder = UniqueAddress::new(Address::new("10.0.0.1", 2552), 1);
+    let p = UniqueAddress::new(Address::new("10.0.0.1", 2553), 2);
+    let stranger = UniqueAddress::new(Address::new("10.0.0.1", 2551), 3);
+    let mut gossip = Gossip::with_member(Member::joining(founder.clone(), Default::default()));
+    gossip
+        .members
+        .insert(p.clone(), Member::joining(p.clone(), Default::default()));
+    for m in gossip.members.values_mut() {
+        m.status = MemberStatus::Up;
+    }
+    gossip.bump(&founder);
+    let node = Node::with_state(p, gossip, Settings::demo("probe"), 1, now);
+    let answer = |knows_you| Message::InitJoinAck {
+        from: stranger.clone(),
+        cluster_size: 3,
+        lowest_member: stranger.address.clone(),
+        lineage: 1,
+        knows_you,
+    };
+    (
+        node,
+        stranger.clone(),
+        answer(shared::wire::Acquaintance::Stranger),
+    )
+}
+
+fn downed_anyone(node: &mut Node) -> bool {
+    let decided = node
+        .take_outputs()
+        .into_iter()
+        .any(|o| matches!(o, Output::Event(ClusterEvent::ResolverDecision { .. })));
+    decided
+        || node
+            .gossip()
+            .members
+            .values()
+            .any(|m| m.status == MemberStatus::Down)
+}
+
+#[test]
+fn a_probe_answered_by_a_member_that_knows_us_leaves_the_cluster_alone() {
+    let (mut node, stranger, _) = probed_member(0);
+    let knows_us = Message::InitJoinAck {
+        from: stranger.clone(),
+        cluster_size: 3,
+        lowest_member: stranger.address.clone(),
+        lineage: 1,
+        knows_you: shared::wire::Acquaintance::Member,
+    };
+    for t in [0, 10_000, 60_000] {
+        node.handle_message(t, knows_us.clone());
+    }
+    assert!(
+        !downed_anyone(&mut node),
+        "one cluster taken for a bigger island"
+    );
+}
+
+#[test]
+fn a_stranger_of_our_lineage_counts_as_an_island_only_once_it_stays_outside() {
+    let (mut node, _, stranger_answer) = probed_member(0);
+    let patience = 3 * Settings::demo("probe").seed_node_timeout_ms;
+    node.handle_message(0, stranger_answer.clone());
+    node.handle_message(patience - 1, stranger_answer.clone());
+    assert!(
+        !downed_anyone(&mut node),
+        "acted before gossip could merge the views"
+    );
+    node.handle_message(patience, stranger_answer);
+    assert!(
+        downed_anyone(&mut node),
+        "a bigger island of our lineage that stays outside is yielded to"
+    );
+}

@@ -185,6 +185,82 @@ mod regressions {
         });
     }
 
+    /// n4 is leaving when an operator downs n5 at n4; n4 is removed before the Down
+    /// spreads. A merge of n4's state with one that removed n4 prunes n4's version
+    /// entry, the only record of the Down: without an author for the merged state, a
+    /// later state that never saw the Down dominates it and n5 shows Up again.
+    #[test]
+    fn a_down_recorded_only_by_a_removed_member_survives_the_merge() {
+        passes(Schedule {
+            seed: 9300049814,
+            nodes: 8,
+            downing: DowningStrategy::KeepMajority,
+            steps: vec![
+                (3936, Fault::Cut(0, 3)),
+                (11459, Fault::Down { by: 2, target: 1 }),
+                (11460, Fault::Crash(1)),
+                (12197, Fault::Cut(2, 6)),
+                (12599, Fault::Restart(1)),
+                (14707, Fault::Leave(4)),
+                (19535, Fault::Down { by: 4, target: 5 }),
+                (19543, Fault::Duplicate(0.12816357724184546)),
+                (19935, Fault::Crash(5)),
+                (27668, Fault::Restart(5)),
+            ],
+            heal_at: 25_000,
+        });
+    }
+
+    /// The same under down-all, with loss: n5 downs n6 while it leaves itself.
+    #[test]
+    fn a_down_issued_by_a_leaving_member_is_not_undone_under_down_all() {
+        passes(Schedule {
+            seed: 9300056938,
+            nodes: 8,
+            downing: DowningStrategy::DownAll,
+            steps: vec![
+                (23, Fault::Cut(5, 7)),
+                (5768, Fault::HealNetwork),
+                (7554, Fault::Crash(0)),
+                (7554, Fault::Crash(3)),
+                (7554, Fault::Crash(5)),
+                (8794, Fault::Restart(0)),
+                (10397, Fault::Restart(3)),
+                (13839, Fault::Restart(5)),
+                (17318, Fault::Loss(0.09480970634012972)),
+                (18000, Fault::Leave(5)),
+                (19102, Fault::Down { by: 5, target: 6 }),
+            ],
+            heal_at: 25_000,
+        });
+    }
+
+    /// n3 joins and leaves while n6 is WeaklyUp; the leader moves n6 Up and n3 to
+    /// Exiting in one step, so n6's view goes WeaklyUp -> Exiting: allowed, since
+    /// convergence does not wait for a WeaklyUp member (never backwards).
+    #[test]
+    fn a_weakly_up_observer_may_miss_a_leaving_step() {
+        passes(Schedule {
+            seed: 9300015051,
+            nodes: 7,
+            downing: DowningStrategy::KeepMajority,
+            steps: vec![
+                (804, Fault::Crash(2)),
+                (804, Fault::Crash(3)),
+                (804, Fault::Crash(4)),
+                (804, Fault::Crash(6)),
+                (1273, Fault::HealNetwork),
+                (1461, Fault::Restart(2)),
+                (3607, Fault::Restart(6)),
+                (7869, Fault::Restart(3)),
+                (8676, Fault::Restart(4)),
+                (9184, Fault::Leave(3)),
+                (9800, Fault::HealNetwork),
+            ],
+            heal_at: 25_000,
+        });
+    }
+
     /// An operator downs n0 at n1 while n0's resolver downs n1: two clusters of one
     /// lineage, each without the other, must still find each other.
     #[test]

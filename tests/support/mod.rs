@@ -118,7 +118,7 @@ impl Cluster {
             .next()
             .unwrap_or("0")
             .to_string();
-        let store = self.state.join(port).display().to_string();
+        let store = self.state.join(&port).display().to_string();
         let args: Vec<String> = ["--profile", "demo", "--seeds", &self.seeds]
             .into_iter()
             .chain(["--synthetic-data", "true", "--store", &store])
@@ -134,7 +134,28 @@ impl Cluster {
             .map(String::from)
             .collect();
         let binary = std::path::Path::new(env!("CARGO_BIN_EXE_node"));
-        Proc::spawn(binary, cluster_address, http, &args, Stdio::null()).expect("node binary runs")
+        Proc::spawn(binary, cluster_address, http, &args, self.log_for(&port))
+            .expect("node binary runs")
+    }
+
+    /// Where node output goes: `{state}/{cluster port}.log`, appended across restarts,
+    /// so an expired wait can show what each node said.
+    fn log_for(&self, port: &str) -> Stdio {
+        let _ = std::fs::create_dir_all(&self.state);
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.state.join(format!("{port}.log")))
+            .map_or_else(|_| Stdio::null(), Stdio::from)
+    }
+
+    /// The last `lines` lines node `i` logged.
+    pub fn log_tail(&self, i: usize, lines: usize) -> String {
+        let port = self.nodes[i].cluster.rsplit(':').next().unwrap_or("0");
+        let text =
+            std::fs::read_to_string(self.state.join(format!("{port}.log"))).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
     }
 
     /// Starts node `i` again (a new incarnation at the same addresses).
@@ -179,7 +200,10 @@ impl Cluster {
             std::thread::sleep(Duration::from_millis(100));
         }
         let views: Vec<String> = (0..self.nodes.len())
-            .map(|i| format!("n{i}: {:?}", self.members(i).map(|m| node::cli::render(&m))))
+            .map(|i| {
+                let view = self.members(i).map(|m| node::cli::render(&m));
+                format!("n{i}: {view:?}\n  log:\n{}", self.log_tail(i, 25))
+            })
             .collect();
         panic!(
             "timed out after {limit:?} waiting for: {what}\n{}",
