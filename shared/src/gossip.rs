@@ -154,6 +154,14 @@ impl Gossip {
             && self.tombstones == other.tombstones
     }
 
+    /// Moves `node` to `next` (see [`Member::move_to`]); whether it now has that
+    /// status. A member not in this state, or a move the table refuses, changes nothing.
+    pub fn move_member(&mut self, node: &UniqueAddress, next: MemberStatus) -> bool {
+        self.members
+            .get_mut(node)
+            .is_some_and(|m| m.move_to(next).is_ok())
+    }
+
     /// Removes a member for good: tombstone, no version entry, no reachability rows.
     pub fn remove_member(&mut self, node: &UniqueAddress, now_ms: u64) {
         self.members.remove(node);
@@ -199,11 +207,7 @@ impl Gossip {
             .unreachable_excluding_downed_observers()
             .iter()
             .filter(|n| *n != self_node)
-            .all(|n| {
-                self.members
-                    .get(n)
-                    .is_none_or(|m| matches!(m.status, MemberStatus::Down | MemberStatus::Exiting))
-            });
+            .all(|n| self.members.get(n).is_none_or(|m| m.status.is_departing()));
         if !unreachable_ok {
             return false;
         }

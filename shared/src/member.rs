@@ -76,6 +76,16 @@ impl MemberStatus {
         }
     }
 
+    /// Down, Exiting or Removed: out of the cluster, or on the way out whatever it does
+    /// next. Such a member is not counted live, takes no joiners, and does not block
+    /// convergence while unreachable.
+    pub fn is_departing(self) -> bool {
+        matches!(
+            self,
+            MemberStatus::Down | MemberStatus::Exiting | MemberStatus::Removed
+        )
+    }
+
     /// Up or Leaving: the members whose view must agree for convergence, and who may lead.
     pub fn is_convergence_member(self) -> bool {
         matches!(self, MemberStatus::Up | MemberStatus::Leaving)
@@ -91,6 +101,16 @@ impl fmt::Display for MemberStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self, f)
     }
+}
+
+/// A status change the transition table does not allow; the member was left as it was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("a member cannot move from {from} to {to}")]
+pub struct IllegalTransition {
+    /// Its status.
+    pub from: MemberStatus,
+    /// The refused one.
+    pub to: MemberStatus,
 }
 
 /// One member as the gossip knows it.
@@ -115,6 +135,20 @@ impl Member {
             roles,
             up_number: 0,
         }
+    }
+
+    /// Moves to `next` if the transition table allows it (staying put is allowed);
+    /// otherwise refuses and changes nothing. Every status change in the core goes
+    /// through here, so an illegal step is refused where it is taken.
+    pub fn move_to(&mut self, next: MemberStatus) -> Result<(), IllegalTransition> {
+        if !self.status.can_move_to(next) {
+            return Err(IllegalTransition {
+                from: self.status,
+                to: next,
+            });
+        }
+        self.status = next;
+        Ok(())
     }
 
     /// The member's address.
@@ -187,6 +221,18 @@ mod tests {
                 assert_eq!(from.can_move_to(to), expected, "{from:?} -> {to:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_move_the_table_refuses_changes_nothing() {
+        let node = UniqueAddress::new(Address::new("10.0.0.1", 2552), 1);
+        let mut m = Member::joining(node, Default::default());
+        m.move_to(Up).unwrap();
+        m.move_to(Down).unwrap();
+        assert_eq!(m.move_to(Up), Err(IllegalTransition { from: Down, to: Up }));
+        assert_eq!(m.status, Down);
+        assert!(Down.is_departing() && Exiting.is_departing() && Removed.is_departing());
+        assert!(!Leaving.is_departing());
     }
 
     #[test]

@@ -47,10 +47,7 @@ pub struct Resolution {
 
 /// Members that may still be downed: everything not already Down or Exiting.
 fn downable(m: &Member) -> bool {
-    !matches!(
-        m.status,
-        MemberStatus::Down | MemberStatus::Exiting | MemberStatus::Removed
-    )
+    !m.status.is_departing()
 }
 
 /// Members that are unreachable over some links only, as this view shows them.
@@ -456,7 +453,6 @@ impl Stability {
 mod tests {
     use super::*;
     use crate::address::Address;
-    use std::collections::BTreeMap;
 
     fn node(port: u16) -> UniqueAddress {
         UniqueAddress::new(Address::new("h", port), 1)
@@ -706,7 +702,6 @@ mod tests {
             decide(&g, &node(1), &s).unwrap().decision,
             Decision::DownUnreachable
         );
-        let _ = BTreeMap::<u8, u8>::new();
     }
 
     #[test]

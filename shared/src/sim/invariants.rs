@@ -176,12 +176,9 @@ fn holds_gone(sim: &Sim, observer: Slot, subject: &UniqueAddress) -> bool {
 }
 
 fn considers_itself_in(sim: &Sim, slot: Slot) -> bool {
-    sim.node(slot).and_then(|n| n.status()).is_some_and(|s| {
-        !matches!(
-            s,
-            MemberStatus::Down | MemberStatus::Exiting | MemberStatus::Removed
-        )
-    })
+    sim.node(slot)
+        .and_then(|n| n.status())
+        .is_some_and(|s| !s.is_departing())
 }
 
 fn check_no_split_brain(

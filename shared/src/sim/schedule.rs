@@ -284,55 +284,8 @@ pub fn run_schedule(schedule: &Schedule) -> Result<Outcome, Box<Failure>> {
     if sim.run_until(20_000, |s| s.all_up(&all)).is_none() {
         return Err(fail(&sim, "the cluster did not form within 20 s".into()));
     }
-    let origin = sim.now;
-    for (at, fault) in &schedule.steps {
-        let at = origin + at;
-        if at > sim.now {
-            sim.run_for(at - sim.now);
-        }
-        apply(&mut sim, fault);
-        if let Some(v) = sim.violation() {
-            return Err(fail(&sim, v.to_string()));
-        }
-    }
-    let heal_at = origin + schedule.heal_at;
-    if heal_at > sim.now {
-        sim.run_for(heal_at - sim.now);
-    }
-    if let Some(v) = sim.violation() {
-        return Err(fail(&sim, v.to_string()));
-    }
-    sim.heal_network();
-    for slot in 0..sim.len() {
-        if sim.is_frozen(slot) {
-            sim.unfreeze(slot);
-        }
-    }
-    // A supervisor restarts whatever stopped (except nodes that left on purpose),
-    // repeatedly: a node may be downed again while the cluster heals.
-    let healed_at = sim.now;
-    let settle = loop {
-        for slot in 0..sim.len() {
-            if !sim.is_running(slot) && !sim.has_left(slot) {
-                sim.start(slot);
-            }
-        }
-        if let Some(t) = sim.run_until(1_000, healed) {
-            if t == 0 || healed(&sim) {
-                break Some(sim.now - healed_at);
-            }
-        }
-        if let Some(v) = sim.violation() {
-            return Err(fail(&sim, v.to_string()));
-        }
-        if sim.now - healed_at > SETTLE_LIMIT_MS {
-            break None;
-        }
-    };
-    if let Some(v) = sim.violation() {
-        return Err(fail(&sim, v.to_string()));
-    }
-    match settle {
+    play_faults(&mut sim, schedule).map_err(|v| fail(&sim, v))?;
+    match settle_after_healing(&mut sim).map_err(|v| fail(&sim, v))? {
         Some(settle_ms) => Ok(Outcome {
             settle_ms,
             simulated_ms: sim.now,
@@ -345,4 +298,59 @@ pub fn run_schedule(schedule: &Schedule) -> Result<Outcome, Box<Failure>> {
             ),
         )),
     }
+}
+
+/// Applies the schedule's faults at their times (counted from now, the cluster just
+/// formed) and runs on to its healing time; the first broken invariant, if any.
+fn play_faults(sim: &mut Sim, schedule: &Schedule) -> Result<(), String> {
+    let origin = sim.now;
+    for (at, fault) in &schedule.steps {
+        let at = origin + at;
+        if at > sim.now {
+            sim.run_for(at - sim.now);
+        }
+        apply(sim, fault);
+        check(sim)?;
+    }
+    let heal_at = origin + schedule.heal_at;
+    if heal_at > sim.now {
+        sim.run_for(heal_at - sim.now);
+    }
+    check(sim)
+}
+
+/// Heals the network, resumes frozen nodes and restarts stopped ones (except nodes
+/// that left on purpose), repeatedly, as a supervisor would: a node may be downed
+/// again while the cluster heals. How long one converged cluster took to form, or
+/// None past the limit; or the first broken invariant.
+fn settle_after_healing(sim: &mut Sim) -> Result<Option<u64>, String> {
+    sim.heal_network();
+    for slot in 0..sim.len() {
+        if sim.is_frozen(slot) {
+            sim.unfreeze(slot);
+        }
+    }
+    let healed_at = sim.now;
+    loop {
+        for slot in 0..sim.len() {
+            if !sim.is_running(slot) && !sim.has_left(slot) {
+                sim.start(slot);
+            }
+        }
+        if let Some(t) = sim.run_until(1_000, healed) {
+            if t == 0 || healed(sim) {
+                check(sim)?;
+                return Ok(Some(sim.now - healed_at));
+            }
+        }
+        check(sim)?;
+        if sim.now - healed_at > SETTLE_LIMIT_MS {
+            return Ok(None);
+        }
+    }
+}
+
+/// The simulator's first broken invariant, as text.
+fn check(sim: &Sim) -> Result<(), String> {
+    sim.violation().map_or(Ok(()), |v| Err(v.to_string()))
 }

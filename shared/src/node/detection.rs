@@ -1,0 +1,108 @@
+//! Failure detection: heartbeats out and in, the set of nodes this one monitors,
+//! and turning phi into reachability records.
+
+use super::{Millis, Node};
+use crate::address::UniqueAddress;
+use crate::failure_detector::heartbeat_receivers;
+use crate::member::MemberStatus;
+use crate::wire::Message;
+use std::collections::BTreeSet;
+
+impl Node {
+    pub(super) fn on_heartbeat(&mut self, from: UniqueAddress, seq: u64) {
+        let gone = self.gossip.tombstones.contains_key(&from)
+            || self
+                .gossip
+                .member(&from)
+                .is_some_and(|m| m.status == MemberStatus::Down);
+        if gone && self.is_member() {
+            self.send(
+                from.address.clone(),
+                Message::Quarantined {
+                    from: self.self_node.clone(),
+                    to: from,
+                },
+            );
+            return;
+        }
+        self.send(
+            from.address,
+            Message::HeartbeatRsp {
+                from: self.self_node.clone(),
+                seq,
+            },
+        );
+    }
+
+    pub(super) fn refresh_heartbeat_receivers(&mut self, now: Millis) {
+        let monitored: BTreeSet<UniqueAddress> = self
+            .gossip
+            .members
+            .values()
+            .filter(|m| m.status != MemberStatus::Down)
+            .map(|m| m.node.clone())
+            .filter(|n| n != &self.self_node)
+            .collect();
+        let unreachable = self.gossip.reachability.all_unreachable();
+        let mut receivers = heartbeat_receivers(
+            &self.self_node,
+            &monitored,
+            &unreachable,
+            self.settings.monitored_by_nr_of_members,
+        );
+        // Keep watching whatever this node itself marked unreachable, so it can clear it.
+        for (observer, subject) in self.gossip.reachability.unreachable_pairs() {
+            if observer == &self.self_node && monitored.contains(subject) {
+                receivers.insert(subject.clone());
+            }
+        }
+        self.monitor.set_receivers(&receivers, now);
+    }
+
+    pub(super) fn send_heartbeats(&mut self, now: Millis) {
+        self.monitor
+            .start_overdue(now, self.settings.expected_response_after_ms);
+        let receivers: Vec<UniqueAddress> = self.monitor.receivers().cloned().collect();
+        for node in receivers {
+            self.heartbeat_seq += 1;
+            self.send(
+                node.address,
+                Message::Heartbeat {
+                    from: self.self_node.clone(),
+                    seq: self.heartbeat_seq,
+                },
+            );
+        }
+    }
+
+    /// Turns detector verdicts into this node's reachability observations.
+    pub(super) fn reap_unreachable(&mut self, now: Millis) {
+        let me = self.self_node.clone();
+        let receivers: Vec<UniqueAddress> = self.monitor.receivers().cloned().collect();
+        let mut newly_unreachable = Vec::new();
+        let mut newly_reachable = Vec::new();
+        for node in receivers {
+            if !self.gossip.has_member(&node) {
+                continue;
+            }
+            let available = self.monitor.is_available(&node, now);
+            let marked = !self.gossip.reachability.is_reachable_by(&me, &node);
+            if !available && !marked {
+                newly_unreachable.push(node);
+            } else if available && marked {
+                newly_reachable.push(node);
+            }
+        }
+        if newly_unreachable.is_empty() && newly_reachable.is_empty() {
+            return;
+        }
+        self.change(now, |g, me| {
+            for node in &newly_unreachable {
+                g.reachability.mark_unreachable(me, node);
+            }
+            for node in &newly_reachable {
+                g.reachability.mark_reachable(me, node);
+            }
+        });
+    }
+}
