@@ -633,10 +633,15 @@ fn a_browser_on_another_host_loads_the_page_through_the_proxy_and_sees_live_upda
         .await
         .expect("n2 drawn");
         // Someone else (the operator, here) kills n2: the visitor's page follows.
-        let killed =
-            node::client::request(&demo.launcher, "POST", "/launcher/nodes/2/kill", None, None)
-                .await
-                .expect("the launcher answers");
+        let killed = node::tooling::client::request(
+            &demo.launcher,
+            "POST",
+            "/launcher/nodes/2/kill",
+            None,
+            None,
+        )
+        .await
+        .expect("the launcher answers");
         assert_eq!(killed.status, 200, "{}", killed.body);
         wait_count(
             &client,

@@ -7,7 +7,7 @@
 
 mod support;
 
-use node::containers::{docker_answers, Deployment};
+use node::tooling::containers::{docker_answers, Deployment};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::failover::{LoadClient, Tally};
@@ -361,7 +361,7 @@ fn run_image(env: &[(&str, &str)], wait: Duration) -> (Option<i32>, String) {
         args.push("-e".into());
         args.push(format!("{k}={v}"));
     }
-    args.push(node::containers::image());
+    args.push(node::tooling::containers::image());
     let started = std::process::Command::new("docker")
         .args(&args)
         .output()
@@ -394,7 +394,7 @@ fn run_image(env: &[(&str, &str)], wait: Duration) -> (Option<i32>, String) {
 #[test]
 fn a_bad_secret_exits_2_and_an_unreachable_advertised_address_is_logged() {
     needs_docker!();
-    node::containers::require_image();
+    node::tooling::containers::require_image();
     let long = "long-enough-token";
     for (secret, token) in [("", long), ("short", long), (long, "short")] {
         let mut env = vec![("NODE_SYNTHETIC_DATA", "true")];

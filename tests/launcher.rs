@@ -5,7 +5,7 @@
 
 mod support;
 
-use node::client::request;
+use node::tooling::client::request;
 use support::demo::{pids, start_demo, stop_demo, SERIAL};
 
 #[test]

@@ -6,8 +6,8 @@
 
 mod support;
 
-use node::client::request;
-use node::procs::free_port;
+use node::tooling::client::request;
+use node::tooling::procs::free_port;
 use shared::api::MembersResponse;
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -4,7 +4,7 @@
 
 mod support;
 
-use node::client::request;
+use node::tooling::client::request;
 use shared::api::{ErrorBody, HistoryResponse, RecommendationsResponse, WatchResponse};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -142,7 +142,7 @@ async fn with_failover(
     method: &str,
     path: &str,
     body: Option<String>,
-) -> Result<node::client::Reply, String> {
+) -> Result<node::tooling::client::Reply, String> {
     let began = Instant::now();
     let mut last = String::new();
     for attempt in 0.. {

@@ -14,8 +14,8 @@
 //! SIGKILL, `docker pause` for SIGSTOP) and printed beside the loopback ones;
 //! `-- --no-containers` skips them.
 
-use node::client::request;
-use node::procs::{free_port, NodeProcess};
+use node::tooling::client::request;
+use node::tooling::procs::{free_port, NodeProcess};
 use shared::api::MembersResponse;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -194,7 +194,7 @@ fn trial(bench: &Bench, profile: &str, signal: &str, run: usize, figures: &mut F
 
 /// One trial on containers: n3 is killed (`docker kill`) or frozen (`docker pause`).
 fn container_trial(signal: &str, figures: &mut Figures) {
-    use node::containers::Deployment;
+    use node::tooling::containers::Deployment;
     let limit = Duration::from_secs(60);
     let started = Instant::now();
     let d = Deployment::up(&format!("bench{}", signal.to_lowercase()));
@@ -309,8 +309,8 @@ fn soak(bench: &Bench, seconds: u64) -> (usize, Vec<u64>) {
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let soak_only = std::env::args().any(|a| a == "--soak-only");
-    let with_containers =
-        !std::env::args().any(|a| a == "--no-containers") && node::containers::docker_answers();
+    let with_containers = !std::env::args().any(|a| a == "--no-containers")
+        && node::tooling::containers::docker_answers();
     if !with_containers {
         println!("container figures skipped (--no-containers, or no Docker daemon answers)");
     }

@@ -6,9 +6,9 @@
 //!
 //! Run: `cargo bench -p node --bench quality` (after `scripts/fetch-data.sh`).
 
-use node::catalog::Dataset;
-use node::evaluation::{evaluate, stratified_split, Metrics};
-use node::recommender::ItemItem;
+use node::app::catalog::Dataset;
+use node::app::evaluation::{evaluate, stratified_split, Metrics};
+use node::app::recommender::ItemItem;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 

@@ -12,8 +12,8 @@
 //!
 //! Run: `cargo bench -p node --bench service` (about a minute; `-- --quick` halves it).
 
-use node::client::request;
-use node::procs::{free_port, NodeProcess};
+use node::tooling::client::request;
+use node::tooling::procs::{free_port, NodeProcess};
 use shared::api::MembersResponse;
 use std::path::PathBuf;
 use std::process::Stdio;

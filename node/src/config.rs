@@ -32,7 +32,7 @@ pub enum CliCommand {
     /// Operator commands against a running node's management API (like Petabridge.Cmd).
     Cluster(ClusterArgs),
     /// Start a supervised demo cluster of node processes on this machine.
-    Demo(crate::launcher::DemoArgs),
+    Demo(crate::tooling::launcher::DemoArgs),
 }
 
 /// Operator CLI arguments.
@@ -197,7 +197,7 @@ pub struct NodeConfig {
     /// The HTTP address others use.
     pub http_advertise: Address,
     /// Seeds.
-    pub seeds: Vec<crate::seeds::SeedSpec>,
+    pub seeds: Vec<crate::cluster::seeds::SeedSpec>,
     /// Roles.
     pub roles: BTreeSet<String>,
     /// Membership settings.
@@ -287,7 +287,7 @@ impl RunArgs {
             .filter(|s| !s.trim().is_empty())
             .map(|s| {
                 s.trim()
-                    .parse::<crate::seeds::SeedSpec>()
+                    .parse::<crate::cluster::seeds::SeedSpec>()
                     .map_err(|e| invalid(format!("--seeds: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;

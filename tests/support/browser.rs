@@ -2,7 +2,7 @@
 //! through it (fantoccini), with the flags Chromium needs as root in a container.
 
 use fantoccini::{Client, ClientBuilder};
-use node::procs::free_port;
+use node::tooling::procs::free_port;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 

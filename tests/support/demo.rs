@@ -2,8 +2,8 @@
 //! with the synthetic catalogue, calls to its APIs, and a clean stop that checks no
 //! node process survives.
 
-use node::client::request;
-use node::procs::free_port;
+use node::tooling::client::request;
+use node::tooling::procs::free_port;
 use shared::api::MembersResponse;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -4,7 +4,7 @@
 //! overall deadline. It records every watch the service acknowledged, so a test can
 //! check that none is lost, and counts the requests that failed on every attempt.
 
-use node::client::request;
+use node::tooling::client::request;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -11,8 +11,8 @@ pub mod failover;
 pub mod netns;
 pub mod proxy;
 
-use node::client::{request, Reply};
-use node::procs::{free_port, NodeProcess as Proc};
+use node::tooling::client::{request, Reply};
+use node::tooling::procs::{free_port, NodeProcess as Proc};
 use shared::api::MembersResponse;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -201,7 +201,7 @@ impl Cluster {
         }
         let views: Vec<String> = (0..self.nodes.len())
             .map(|i| {
-                let view = self.members(i).map(|m| node::cli::render(&m));
+                let view = self.members(i).map(|m| node::tooling::cli::render(&m));
                 format!("n{i}: {view:?}\n  log:\n{}", self.log_tail(i, 25))
             })
             .collect();

@@ -3,7 +3,7 @@
 //! its own; stopped when dropped. The configuration is the minimal one the README
 //! shows: one `location /` passing HTTP and WebSocket upgrades to the launcher.
 
-use node::procs::free_port;
+use node::tooling::procs::free_port;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -2,8 +2,8 @@
 //! members as a node sees them, make a member leave, down one, or down every member
 //! the node sees as unreachable.
 
-use crate::client::request;
 use crate::config::{ClusterAction, ClusterArgs};
+use crate::tooling::client::request;
 use shared::api::MembersResponse;
 
 /// Runs one operator command; the error is printed by the caller.

@@ -3,7 +3,7 @@
 //! to its slots, so a hosted demo publishes the launcher's port alone.
 
 use super::Launcher;
-use crate::relay::{Relay, TargetList};
+use crate::cluster::relay::{Relay, TargetList};
 use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

@@ -18,10 +18,10 @@ pub mod ring;
 pub mod routing;
 pub mod store;
 
-use crate::catalog::{Dataset, Video};
-use crate::recommender::ItemItem;
-use crate::runtime::Handle;
-use crate::transport::Transport;
+use crate::app::catalog::{Dataset, Video};
+use crate::app::recommender::ItemItem;
+use crate::cluster::runtime::Handle;
+use crate::cluster::transport::Transport;
 use ring::Ring;
 use shared::service::{RequestId, ServiceBody};
 use shared::{Address, ClusterSnapshot, MemberStatus, Message, UniqueAddress};

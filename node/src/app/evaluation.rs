@@ -4,7 +4,7 @@
 //! precision at each hit divided by the number of relevant items), the definition
 //! behind the published SAR figures we compare with.
 
-use crate::catalog::Rating;
+use crate::app::catalog::Rating;
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;

@@ -11,7 +11,7 @@
 //! Queues are bounded: when a peer is slow, messages to it are dropped and counted
 //! rather than buffered without limit (gossip and heartbeats tolerate loss).
 
-use crate::metrics::Metrics;
+use crate::cluster::metrics::Metrics;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use hmac::{Hmac, Mac};

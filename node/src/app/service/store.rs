@@ -242,7 +242,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!(
             "watch-store-{name}-{}-{}",
             std::process::id(),
-            crate::runtime::clock_ms()
+            crate::cluster::runtime::clock_ms()
         ));
         let _ = std::fs::remove_dir_all(&dir);
         dir

@@ -17,7 +17,7 @@ pub mod journal;
 pub mod policy;
 pub mod site;
 
-use crate::procs::NodeProcess;
+use crate::tooling::procs::NodeProcess;
 use axum::http::StatusCode;
 use clap::Args;
 use policy::{Limits, Policy, Undo};
@@ -141,7 +141,7 @@ pub struct Launcher {
     pub node_token: Option<String>,
     node_secret: Option<String>,
     /// Who the visitors are and what they may open (the relay's limits).
-    pub visitors: Arc<crate::visitors::Visitors>,
+    pub visitors: Arc<crate::cluster::visitors::Visitors>,
     /// What every visitor did, for everyone's timeline.
     pub journal: journal::Journal,
 }
@@ -166,14 +166,14 @@ impl Launcher {
             (None, None)
         };
         let visitor_limits = if args.public {
-            crate::visitors::VisitorLimits::public(
+            crate::cluster::visitors::VisitorLimits::public(
                 args.trusted_proxies.clone(),
                 args.writes_per_minute,
             )
         } else {
-            crate::visitors::VisitorLimits {
+            crate::cluster::visitors::VisitorLimits {
                 trusted_proxies: args.trusted_proxies.clone(),
-                ..crate::visitors::VisitorLimits::open(2000)
+                ..crate::cluster::visitors::VisitorLimits::open(2000)
             }
         };
         Arc::new(Launcher {
@@ -183,7 +183,7 @@ impl Launcher {
             policy: Mutex::new(Policy::new(limits)),
             node_token,
             node_secret,
-            visitors: crate::visitors::Visitors::new(visitor_limits),
+            visitors: crate::cluster::visitors::Visitors::new(visitor_limits),
             journal: journal::Journal::default(),
         })
     }

@@ -11,7 +11,7 @@
 
 use super::policy::{Refusal, Undo};
 use super::{Launcher, IMPAIRED_AFTER_ACTION};
-use crate::client::request;
+use crate::tooling::client::request;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -81,10 +81,12 @@ pub fn app(launcher: Arc<Launcher>) -> Router {
                 super::site::dashboard(l, relay, request)
             }),
         )
-        .merge(crate::http::relay_routes_nodes(relay).route_layer(
+        .merge(crate::cluster::relay::node_routes(relay).route_layer(
             axum::middleware::from_fn_with_state(Arc::clone(&launcher), super::journal::record),
         ))
-        .fallback(crate::http::dashboard_fallback(&launcher.args().web_root))
+        .fallback(crate::cluster::dashboard::dashboard_fallback(
+            &launcher.args().web_root,
+        ))
         .with_state(launcher)
         // Scripts and `trunk serve` may call from another origin.
         .layer(
@@ -117,7 +119,7 @@ fn is_operator(l: &Launcher, headers: &HeaderMap) -> bool {
     l.args()
         .operator_token
         .as_ref()
-        .is_some_and(|token| crate::http::bearer_matches(headers, token))
+        .is_some_and(|token| crate::cluster::http_common::bearer_matches(headers, token))
 }
 
 /// Applies the public rules to an action by `client`; `impairs` is the slot the

@@ -1,14 +1,15 @@
 //! The management HTTP API (Akka Management's shape), fault injection, Prometheus
 //! metrics and the WebSocket event stream.
 //!
-//! `app()` builds the router without a socket, so tests call it directly. Reads are
-//! open; membership changes and faults need `Authorization: Bearer <token>` unless the
+//! `app()` builds the router without a socket; `start::router` joins it with the
+//! service API, the relay and the dashboard. Reads are open; membership changes and faults need `Authorization: Bearer <token>` unless the
 //! node runs in demo mode. Every error is a JSON `{"error": ...}` with a 4xx or 5xx
 //! status; bad input changes nothing.
 
-use crate::metrics::Metrics;
-use crate::runtime::Handle;
-use crate::transport::{LinkFault, Transport};
+use crate::cluster::http_common::{bearer_matches, ApiError};
+use crate::cluster::metrics::Metrics;
+use crate::cluster::runtime::Handle;
+use crate::cluster::transport::{LinkFault, Transport};
 use axum::extract::rejection::{FormRejection, JsonRejection};
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
@@ -17,9 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use serde::Deserialize;
-use shared::api::{
-    ErrorBody, FreezeRequest, LinkFaultRequest, MemberJson, MembersResponse, StreamMessage,
-};
+use shared::api::{FreezeRequest, LinkFaultRequest, MemberJson, MembersResponse, StreamMessage};
 use shared::{Address, Command, CommandError, MemberStatus};
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,15 +38,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Bearer token for mutating endpoints; `None` in demo mode.
     pub token: Option<String>,
-}
-
-/// An error answer.
-pub struct ApiError(pub StatusCode, pub String);
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.0, Json(ErrorBody { error: self.1 })).into_response()
-    }
 }
 
 fn bad_request(message: impl Into<String>) -> ApiError {
@@ -74,22 +64,6 @@ impl From<CommandError> for ApiError {
     }
 }
 
-/// Whether the request carries `Authorization: Bearer <token>` (compared in constant
-/// time, so response timing does not reveal how much of a guess was right).
-pub fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|p| {
-            p.len() == token.len()
-                && p.bytes()
-                    .zip(token.bytes())
-                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                    == 0
-        })
-}
-
 fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     match &state.token {
         Some(token) if !bearer_matches(headers, token) => Err(ApiError(
@@ -103,110 +77,6 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
 fn parse_address(text: &str) -> Result<Address, ApiError> {
     text.parse::<Address>()
         .map_err(|e| bad_request(e.to_string()))
-}
-
-/// The management router joined with the service API (`/api/...`), the single-origin
-/// relay (`/nodes/{http}/...` to any node this one knows, `/launcher/...` to the
-/// launcher that started it) and the built dashboard (`web_root`, served at `/`; an
-/// unknown path under it gets `index.html`, so the app's own routes work). Unknown API
-/// paths get a JSON 404. The page uses relative URLs only; every answer still allows
-/// any origin (CORS) for scripts and `trunk serve`, and mutating endpoints need the
-/// token outside demo mode, relayed or not.
-pub fn with_service_and_dashboard(
-    management: Router,
-    service: Arc<crate::service::Service>,
-    web_root: &std::path::Path,
-) -> Router {
-    let targets_of = Arc::clone(&service);
-    let targets: crate::relay::TargetList = Arc::new(move || targets_of.known_http());
-    let relay = crate::relay::Relay::new(
-        targets,
-        service.identity.launcher.clone(),
-        crate::visitors::Visitors::new(crate::visitors::VisitorLimits::open(2000)),
-    );
-    management
-        .merge(crate::service::api::router(service))
-        .merge(relay_routes(relay))
-        .fallback(dashboard_fallback(web_root))
-        .layer(
-            tower_http::cors::CorsLayer::new()
-                .allow_origin(tower_http::cors::Any)
-                .allow_methods(tower_http::cors::Any)
-                .allow_headers(tower_http::cors::Any),
-        )
-}
-
-/// `/nodes/{http}/...` through `relay`.
-pub fn relay_routes_nodes<S: Clone + Send + Sync + 'static>(
-    relay: crate::relay::Relay,
-) -> Router<S> {
-    Router::new().route(
-        "/nodes/{*rest}",
-        axum::routing::any(move |request: axum::extract::Request| relay.clone().nodes(request)),
-    )
-}
-
-/// `/nodes/{http}/...` and `/launcher/...`, through `relay`.
-pub fn relay_routes(relay: crate::relay::Relay) -> Router {
-    let launcher = relay.clone();
-    relay_routes_nodes(relay).route(
-        "/launcher/{*rest}",
-        axum::routing::any(move |request: axum::extract::Request| {
-            launcher.clone().launcher(request)
-        }),
-    )
-}
-
-/// Serves the built dashboard from `web_root` for every path no route took.
-pub fn dashboard_fallback(
-    web_root: &std::path::Path,
-) -> impl Fn(
-    axum::extract::Request,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>
-       + Clone
-       + Send
-       + Sync
-       + 'static {
-    let web_root = web_root.to_path_buf();
-    move |request: axum::extract::Request| {
-        let web_root = web_root.clone();
-        Box::pin(async move { serve_dashboard(&web_root, request).await })
-    }
-}
-
-async fn serve_dashboard(web_root: &std::path::Path, request: axum::extract::Request) -> Response {
-    let path = request.uri().path();
-    let api = [
-        "/api",
-        "/cluster",
-        "/faults",
-        "/metrics",
-        "/ws",
-        "/alive",
-        "/ready",
-        "/nodes",
-        "/launcher",
-    ];
-    if api
-        .iter()
-        .any(|p| path == *p || path.starts_with(&format!("{p}/")))
-    {
-        return ApiError(StatusCode::NOT_FOUND, "no such endpoint".into()).into_response();
-    }
-    let index = web_root.join("index.html");
-    if !index.exists() {
-        return (
-            StatusCode::NOT_FOUND,
-            "The dashboard is not built: run scripts/build-web.sh (scripts/demo.sh does it).",
-        )
-            .into_response();
-    }
-    let mut files = tower_http::services::ServeDir::new(web_root)
-        .fallback(tower_http::services::ServeFile::new(index));
-    match files.try_call(request).await {
-        Ok(response) => response.into_response(),
-        Err(e) => ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-    }
 }
 
 /// The router.

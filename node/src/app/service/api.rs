@@ -11,9 +11,9 @@
 
 use super::routing::Routed;
 use super::{Service, API_ROLE};
-use crate::catalog::Video;
-use crate::http::ApiError;
-use crate::runtime::clock_ms;
+use crate::app::catalog::Video;
+use crate::cluster::http_common::ApiError;
+use crate::cluster::runtime::clock_ms;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;

@@ -161,7 +161,7 @@ impl ItemItem {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::Dataset;
+    use crate::app::catalog::Dataset;
 
     fn model(d: &Dataset) -> ItemItem {
         let interactions: Vec<(u32, u32, f32)> = d

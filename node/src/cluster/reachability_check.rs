@@ -8,7 +8,7 @@
 //! while the node is not yet a member, a warning each `patience` that names the seeds'
 //! silence and the address they are asked to answer.
 
-use crate::runtime::Handle;
+use crate::cluster::runtime::Handle;
 use shared::Address;
 use std::time::Duration;
 

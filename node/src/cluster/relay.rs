@@ -15,13 +15,14 @@
 //! so it costs one message of memory, never a growing queue. Visitor limits (per
 //! client and in total) live in `visitors.rs`.
 
-use crate::visitors::{Admission, Visitors};
+use crate::cluster::visitors::{Admission, Visitors};
 use axum::body::{to_bytes, Body};
 use axum::extract::ws::{Message as ClientMessage, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, Request};
 use axum::http::{header, HeaderName, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::routing::any;
+use axum::{Json, Router};
 use futures_util::StreamExt;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -360,6 +361,23 @@ where
         client.send(ClientMessage::Close(None)),
     )
     .await;
+}
+
+/// `/nodes/{http}/...` through `relay`.
+pub fn node_routes<S: Clone + Send + Sync + 'static>(relay: Relay) -> Router<S> {
+    Router::new().route(
+        "/nodes/{*rest}",
+        any(move |request: Request| relay.clone().nodes(request)),
+    )
+}
+
+/// `/nodes/{http}/...` and `/launcher/...`, through `relay`.
+pub fn routes(relay: Relay) -> Router {
+    let launcher = relay.clone();
+    node_routes(relay).route(
+        "/launcher/{*rest}",
+        any(move |request: Request| launcher.clone().launcher(request)),
+    )
 }
 
 #[cfg(test)]

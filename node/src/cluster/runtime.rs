@@ -8,7 +8,7 @@
 //! is this task sleeping: inputs queue up in bounded channels, and beyond those, in
 //! TCP, as in a real stopped process.
 
-use crate::transport::Transport;
+use crate::cluster::transport::Transport;
 use shared::api::StreamMessage;
 use shared::{ClusterSnapshot, Command, CommandError, Message, Node, Output, ShutdownReason};
 use std::sync::{Arc, OnceLock};

@@ -6,7 +6,7 @@
 //! container's network namespace (`nsenter`), so a container keeps its address.
 //! The test process talks to each node at its container IP, on the bridge network.
 
-use crate::client::{request, Reply};
+use crate::tooling::client::{request, Reply};
 use shared::api::MembersResponse;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -294,7 +294,7 @@ impl Deployment {
                 let http = self.http(s);
                 format!(
                     "{s} ({http}): {:?}",
-                    self.members(&http).map(|m| crate::cli::render(&m))
+                    self.members(&http).map(|m| crate::tooling::cli::render(&m))
                 )
             })
             .collect();
