@@ -1,6 +1,7 @@
-//! The browser side: the Yew root component, the shared context its callbacks use,
-//! and the background tasks that feed the model (one WebSocket loop per node, the
-//! launcher and dashboard polls, fault tables, the clock, the load generator).
+//! The browser side: the Yew root component, the shared context that carries out what
+//! the views send (`Intent`), and the background tasks that feed the model (one
+//! WebSocket loop per node, the launcher and dashboard polls, fault tables, the clock,
+//! the load generator).
 //!
 //! The model sits in one `RefCell` shared by all tasks instead of a Yew reducer: a busy
 //! stream would otherwise clone the whole page state (timeline included) per message.
@@ -8,6 +9,7 @@
 
 use crate::actions::{self, Body, LinkAction, Method, NodeAction, Planned};
 use crate::directory::FaultsListing;
+use crate::intent::Intent;
 use crate::loadgen_stats::{failover_order, Outcome, MAX_RATE};
 use crate::model::{backoff_ms, Model};
 use crate::net::{self, decode, get_json, now_ms, send, TIMEOUT_MS};
@@ -58,7 +60,7 @@ const INFO_POLL_MS: u32 = 3_000;
 
 /// What every callback and task shares.
 #[derive(Clone)]
-pub struct Ctx(Rc<Inner>);
+struct Ctx(Rc<Inner>);
 
 struct Inner {
     model: RefCell<Model>,
@@ -94,7 +96,7 @@ impl Ctx {
     }
 
     /// The model, read-only.
-    pub fn model(&self) -> Ref<'_, Model> {
+    fn model(&self) -> Ref<'_, Model> {
         self.0.model.borrow()
     }
 
@@ -124,10 +126,33 @@ impl Ctx {
         .forget();
     }
 
-    /// A Yew callback with access to the context.
-    pub fn callback<E: 'static>(&self, f: impl Fn(&Ctx, E) + 'static) -> Callback<E> {
+    /// Where the views send what the visitor asks for.
+    fn intents(&self) -> Callback<Intent> {
         let me = self.clone();
-        Callback::from(move |e| f(&me, e))
+        Callback::from(move |intent: Intent| me.dispatch(intent))
+    }
+
+    /// Carries out one intent: a model edit at once, anything else as a request or a
+    /// load-generator change.
+    fn dispatch(&self, intent: Intent) {
+        if self.update(|m| intent.edit(m)) {
+            return;
+        }
+        match intent {
+            Intent::Node(action, node) => self.node_action(action, &node),
+            Intent::Link(action, from, to) => self.link_action(action, &from, &to),
+            Intent::AddNode => self.add_node(),
+            Intent::HealAll => self.heal_all(),
+            Intent::Recommend => self.recommend(),
+            Intent::History => self.history(),
+            Intent::Search(page) => self.search(page),
+            Intent::Watched(video) => self.watched(video),
+            Intent::SetRate(rate) => self.set_rate(rate),
+            Intent::LoadStart => self.load_start(),
+            Intent::LoadStop => self.load_stop(),
+            Intent::LoadReset => self.load_reset(),
+            edit => unreachable!("{edit:?} is a model edit"),
+        }
     }
 
     fn token(&self) -> Option<String> {
@@ -323,25 +348,25 @@ impl Ctx {
     }
 
     /// A node button.
-    pub fn node_action(&self, action: NodeAction, node: &str) {
+    fn node_action(&self, action: NodeAction, node: &str) {
         let plan = actions::plan_node(&self.model(), action, node);
         self.run(&format!("{} {node}", action.name()), plan);
     }
 
     /// A link button.
-    pub fn link_action(&self, action: LinkAction, from: &str, to: &str) {
+    fn link_action(&self, action: LinkAction, from: &str, to: &str) {
         let plan = actions::plan_link(&self.model(), action, from, to);
         self.run(&format!("{} {from} {to}", action.name()), plan);
     }
 
     /// Heal every link on every node (through the launcher when there is one).
-    pub fn heal_all(&self) {
+    fn heal_all(&self) {
         let plan = actions::plan_heal_all(&self.model());
         self.run("heal all", plan);
     }
 
     /// Ask the launcher for one more node.
-    pub fn add_node(&self) {
+    fn add_node(&self) {
         let plan = actions::plan_add_node(&self.model());
         self.run("add node", plan);
     }
@@ -369,7 +394,7 @@ impl Ctx {
     }
 
     /// `GET /api/recommendations/{user}?n=10`.
-    pub fn recommend(&self) {
+    fn recommend(&self) {
         let Some(user) = self.user() else { return };
         let url = actions::url(
             &self.api_node(),
@@ -389,7 +414,7 @@ impl Ctx {
     }
 
     /// `GET /api/users/{user}/history`.
-    pub fn history(&self) {
+    fn history(&self) {
         let Some(user) = self.user() else { return };
         let url = actions::url(&self.api_node(), &format!("/api/users/{user}/history"));
         let me = self.clone();
@@ -406,7 +431,7 @@ impl Ctx {
     }
 
     /// `GET /api/videos?query=&genre=&page=`.
-    pub fn search(&self, page: u32) {
+    fn search(&self, page: u32) {
         let (query, genre) = {
             let m = self.model();
             (m.rec.query.clone(), m.rec.genre.clone())
@@ -434,7 +459,7 @@ impl Ctx {
     }
 
     /// `POST /api/users/{user}/watched`.
-    pub fn watched(&self, video: u32) {
+    fn watched(&self, video: u32) {
         let Some(user) = self.user() else { return };
         let url = actions::url(&self.api_node(), &format!("/api/users/{user}/watched"));
         let body = Body::Json(serde_json::to_string(&WatchRequest { video }).expect("json"));
@@ -463,12 +488,12 @@ impl Ctx {
     // ----- load generator -----
 
     /// Sets the rate (clamped to 0..=MAX_RATE).
-    pub fn set_rate(&self, rate: u32) {
+    fn set_rate(&self, rate: u32) {
         self.update(|m| m.load.rate = rate.min(MAX_RATE));
     }
 
     /// Starts sending.
-    pub fn load_start(&self) {
+    fn load_start(&self) {
         if self.0.load_timer.borrow().is_some() {
             return;
         }
@@ -483,13 +508,13 @@ impl Ctx {
     }
 
     /// Stops sending (answers still in flight are counted).
-    pub fn load_stop(&self) {
+    fn load_stop(&self) {
         self.0.load_timer.borrow_mut().take();
         self.update(|m| m.load.running = false);
     }
 
     /// Forgets the statistics.
-    pub fn load_reset(&self) {
+    fn load_reset(&self) {
         self.update(|m| {
             m.load.stats.reset();
             m.load.skipped = 0;
@@ -594,8 +619,12 @@ fn app() -> Html {
             }
         });
     }
+    let send = use_memo((), {
+        let ctx = ctx.clone();
+        move |_| ctx.intents()
+    });
     let model = ctx.model();
-    ui::page(&ctx, &model, &timeline_ref)
+    ui::page(&send, &model, &timeline_ref)
 }
 
 /// Renders the app into `#app` (or the body if the page has none).

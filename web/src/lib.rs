@@ -11,6 +11,7 @@
 
 pub mod actions;
 pub mod directory;
+pub mod intent;
 pub mod loadgen_stats;
 pub mod model;
 pub mod protocol;

@@ -8,7 +8,7 @@
 //! height, so streaming events never move the layout.
 
 use crate::actions::{LinkAction, NodeAction};
-use crate::app::Ctx;
+use crate::intent::Intent;
 use crate::loadgen_stats::{latency_axis_max, polyline, MAX_RATE, WINDOW_SECONDS};
 use crate::model::Model;
 use crate::protocol::{decision_text, shutdown_text};
@@ -70,31 +70,31 @@ fn yes(b: bool) -> &'static str {
 }
 
 /// The whole page.
-pub fn page(ctx: &Ctx, m: &Model, timeline_ref: &NodeRef) -> Html {
+pub fn page(send: &Callback<Intent>, m: &Model, timeline_ref: &NodeRef) -> Html {
     html! {
         <>
-            { header(ctx, m) }
+            { header(send, m) }
             if let Some(text) = m.policy_banner() {
                 <p id="public-banner" class="banner" role="note">{ text }</p>
             }
             <main class="layout">
                 <section class="panel topo" aria-labelledby="topo-title">{ topology(m) }</section>
-                <section class="panel views" aria-labelledby="views-title">{ views(ctx, m) }</section>
+                <section class="panel views" aria-labelledby="views-title">{ views(send, m) }</section>
                 <section class="panel timeline-panel" aria-labelledby="timeline-title">
-                    { timeline(ctx, m, timeline_ref) }
+                    { timeline(send, m, timeline_ref) }
                 </section>
                 <section class="panel controls" aria-labelledby="controls-title">
-                    { node_controls(ctx, m) }
-                    { links(ctx, m) }
+                    { node_controls(send, m) }
+                    { links(send, m) }
                 </section>
-                <section class="panel recs" aria-labelledby="recs-title">{ recommendations(ctx, m) }</section>
-                <section class="panel load" aria-labelledby="load-title">{ load(ctx, m) }</section>
+                <section class="panel recs" aria-labelledby="recs-title">{ recommendations(send, m) }</section>
+                <section class="panel load" aria-labelledby="load-title">{ load(send, m) }</section>
             </main>
         </>
     }
 }
 
-fn header(ctx: &Ctx, m: &Model) -> Html {
+fn header(send: &Callback<Intent>, m: &Model) -> Html {
     let targets = m.directory.targets().len();
     let live = m.live().len();
     let has_launcher = m.directory.launcher.is_some();
@@ -106,10 +106,7 @@ fn header(ctx: &Ctx, m: &Model) -> Html {
         Some(false) => "secured (token required for changes)",
         None => "connecting…",
     };
-    let on_token = ctx.callback(|ctx, e: InputEvent| {
-        let token = input_value(&e);
-        ctx.update(|m| m.token = token);
-    });
+    let on_token = send.reform(|e: InputEvent| Intent::SetToken(input_value(&e)));
     html! {
         <header class="top">
             <div class="brand">
@@ -139,13 +136,13 @@ fn header(ctx: &Ctx, m: &Model) -> Html {
                 }
                 <button id="add-node" disabled={!has_launcher}
                     title={if has_launcher { "start one more node (launcher)" } else { "needs the demo launcher" }}
-                    onclick={ctx.callback(|ctx, _: MouseEvent| ctx.add_node())}>{ "Add node" }</button>
+                    onclick={send.reform(|_: MouseEvent| Intent::AddNode)}>{ "Add node" }</button>
                 <button id="heal-all" title={if has_launcher {
                         "remove every link fault on every node and resume paused ones (launcher)"
                     } else {
                         "remove every injected link fault on every live node"
                     }}
-                    onclick={ctx.callback(|ctx, _: MouseEvent| ctx.heal_all())}>{ "Heal all" }</button>
+                    onclick={send.reform(|_: MouseEvent| Intent::HealAll)}>{ "Heal all" }</button>
             </div>
         </header>
     }
@@ -357,7 +354,7 @@ fn matrix_table(view: &NodeView) -> Html {
 
 // ----- per-node views -----
 
-fn views(ctx: &Ctx, m: &Model) -> Html {
+fn views(send: &Callback<Intent>, m: &Model) -> Html {
     let primary = m.primary_http();
     let mut https: Vec<String> = m.directory.targets().into_iter().collect();
     for h in m.views.keys() {
@@ -379,13 +376,13 @@ fn views(ctx: &Ctx, m: &Model) -> Html {
         <>
             <h2 id="views-title">{ "Each node's own view" }</h2>
             <div class="view-grid">
-                { for https.iter().map(|h| view_panel(ctx, m, h, primary.as_deref() == Some(h.as_str()))) }
+                { for https.iter().map(|h| view_panel(send, m, h, primary.as_deref() == Some(h.as_str()))) }
             </div>
         </>
     }
 }
 
-fn view_panel(ctx: &Ctx, m: &Model, http: &str, is_primary: bool) -> Html {
+fn view_panel(send: &Callback<Intent>, m: &Model, http: &str, is_primary: bool) -> Html {
     let view = m.views.get(http);
     let observer = view
         .and_then(NodeView::observer)
@@ -395,10 +392,7 @@ fn view_panel(ctx: &Ctx, m: &Model, http: &str, is_primary: bool) -> Html {
     let blocked = m.directory.is_blocked(http);
     let make_primary = {
         let http = http.to_string();
-        ctx.callback(move |ctx, _: MouseEvent| {
-            let http = http.clone();
-            ctx.update(|m| m.primary = Some(http));
-        })
+        send.reform(move |_: MouseEvent| Intent::ShowPrimary(http.clone()))
     };
     let slot_state = m
         .directory
@@ -512,7 +506,7 @@ fn view_body(m: &Model, v: &NodeView) -> Html {
 
 // ----- controls -----
 
-fn node_controls(ctx: &Ctx, m: &Model) -> Html {
+fn node_controls(send: &Callback<Intent>, m: &Model) -> Html {
     let rows = m.nodes();
     let has_launcher = m.directory.launcher.is_some();
     let direct = m.direct_faults_allowed();
@@ -523,7 +517,7 @@ fn node_controls(ctx: &Ctx, m: &Model) -> Html {
             <button data-action={action.name()} data-node={node.to_string()}
                 class={classes!("act", action.needs_launcher().then_some("launcher"))}
                 title={title} disabled={disabled}
-                onclick={ctx.callback(move |ctx, _: MouseEvent| ctx.node_action(action, &target))}>
+                onclick={send.reform(move |_: MouseEvent| Intent::Node(action, target.clone()))}>
                 { action.name() }
             </button>
         }
@@ -621,7 +615,7 @@ fn node_controls(ctx: &Ctx, m: &Model) -> Html {
     }
 }
 
-fn links(ctx: &Ctx, m: &Model) -> Html {
+fn links(send: &Callback<Intent>, m: &Model) -> Html {
     let pairs = m.pairs();
     let direct = m.direct_faults_allowed();
     let button = |action: LinkAction, from: &str, to: &str, label: String| {
@@ -629,7 +623,7 @@ fn links(ctx: &Ctx, m: &Model) -> Html {
         html! {
             <button data-action={action.name()} data-from={from.to_string()} data-to={to.to_string()}
                 class="act" title={format!("{} {from} → {to}", action.name())}
-                onclick={ctx.callback(move |ctx, _: MouseEvent| ctx.link_action(action, &f, &t))}>
+                onclick={send.reform(move |_: MouseEvent| Intent::Link(action, f.clone(), t.clone()))}>
                 { label }
             </button>
         }
@@ -668,24 +662,15 @@ fn links(ctx: &Ctx, m: &Model) -> Html {
 
 // ----- timeline -----
 
-fn timeline(ctx: &Ctx, m: &Model, timeline_ref: &NodeRef) -> Html {
+fn timeline(send: &Callback<Intent>, m: &Model, timeline_ref: &NodeRef) -> Html {
     let visible: Vec<_> = m.timeline.visible(&m.filter).collect();
     let hidden_old = visible.len().saturating_sub(MAX_RENDERED);
     let shown = &visible[hidden_old..];
-    let on_node = ctx.callback(|ctx, e: Event| {
-        let v = select_value(&e);
-        ctx.update(|m| m.filter.node = v);
-    });
-    let on_kind = ctx.callback(|ctx, e: Event| {
-        let v = select_value(&e);
-        ctx.update(|m| m.filter.kind = v);
-    });
-    let on_text = ctx.callback(|ctx, e: InputEvent| {
-        let v = input_value(&e);
-        ctx.update(|m| m.filter.text = v);
-    });
-    let toggle = ctx.callback(|ctx, _: MouseEvent| ctx.update(|m| m.autoscroll = !m.autoscroll));
-    let clear = ctx.callback(|ctx, _: MouseEvent| ctx.update(|m| m.timeline.clear()));
+    let on_node = send.reform(|e: Event| Intent::FilterNode(select_value(&e)));
+    let on_kind = send.reform(|e: Event| Intent::FilterKind(select_value(&e)));
+    let on_text = send.reform(|e: InputEvent| Intent::FilterText(input_value(&e)));
+    let toggle = send.reform(|_: MouseEvent| Intent::ToggleAutoscroll);
+    let clear = send.reform(|_: MouseEvent| Intent::ClearTimeline);
     let nodes = m.filter_nodes();
     let kinds = m.timeline.kinds();
     html! {
@@ -742,23 +727,14 @@ fn timeline(ctx: &Ctx, m: &Model, timeline_ref: &NodeRef) -> Html {
 
 // ----- recommendations -----
 
-fn recommendations(ctx: &Ctx, m: &Model) -> Html {
+fn recommendations(send: &Callback<Intent>, m: &Model) -> Html {
     let rec = &m.rec;
-    let on_user = ctx.callback(|ctx, e: InputEvent| {
-        let v = input_value(&e);
-        ctx.update(|m| m.rec.user = v);
-    });
-    let on_query = ctx.callback(|ctx, e: InputEvent| {
-        let v = input_value(&e);
-        ctx.update(|m| m.rec.query = v);
-    });
-    let on_genre = ctx.callback(|ctx, e: InputEvent| {
-        let v = input_value(&e);
-        ctx.update(|m| m.rec.genre = v);
-    });
-    let on_search = ctx.callback(|ctx, e: SubmitEvent| {
+    let on_user = send.reform(|e: InputEvent| Intent::SetUser(input_value(&e)));
+    let on_query = send.reform(|e: InputEvent| Intent::SetQuery(input_value(&e)));
+    let on_genre = send.reform(|e: InputEvent| Intent::SetGenre(input_value(&e)));
+    let on_search = send.reform(|e: SubmitEvent| {
         e.prevent_default();
-        ctx.search(1);
+        Intent::Search(1)
     });
     let page = rec.page;
     let served = rec
@@ -773,8 +749,8 @@ fn recommendations(ctx: &Ctx, m: &Model) -> Html {
                 <label>{ "User " }
                     <input id="rec-user" type="number" min="1" max="943" value={rec.user.clone()} oninput={on_user} />
                 </label>
-                <button id="rec-get" onclick={ctx.callback(|ctx, _: MouseEvent| ctx.recommend())}>{ "Recommend" }</button>
-                <button id="rec-history" onclick={ctx.callback(|ctx, _: MouseEvent| ctx.history())}>{ "History" }</button>
+                <button id="rec-get" onclick={send.reform(|_: MouseEvent| Intent::Recommend)}>{ "Recommend" }</button>
+                <button id="rec-history" onclick={send.reform(|_: MouseEvent| Intent::History)}>{ "History" }</button>
             </div>
             <p id="rec-error" class="error" role="alert">{ rec.error.clone() }</p>
             <p class="rec-meta">
@@ -838,16 +814,16 @@ fn recommendations(ctx: &Ctx, m: &Model) -> Html {
                                 if let Some(y) = video.year { <span class="year">{ format!(" ({y})") }</span> }
                                 <span class="genres">{ video.genres.join(", ") }</span>
                                 <button class="watch" data-video={id.to_string()}
-                                    onclick={ctx.callback(move |ctx, _: MouseEvent| ctx.watched(id))}>{ "watched" }</button>
+                                    onclick={send.reform(move |_: MouseEvent| Intent::Watched(id))}>{ "watched" }</button>
                             </li>
                         }
                     }) }
                 </ul>
                 <div class="row">
                     <button id="video-prev" disabled={page <= 1}
-                        onclick={ctx.callback(move |ctx, _: MouseEvent| ctx.search(page.saturating_sub(1).max(1)))}>{ "‹ previous" }</button>
+                        onclick={send.reform(move |_: MouseEvent| Intent::Search(page.saturating_sub(1).max(1)))}>{ "‹ previous" }</button>
                     <button id="video-next" disabled={u64::from(page) * u64::from(v.page_size) >= u64::from(v.total)}
-                        onclick={ctx.callback(move |ctx, _: MouseEvent| ctx.search(page + 1))}>{ "next ›" }</button>
+                        onclick={send.reform(move |_: MouseEvent| Intent::Search(page + 1))}>{ "next ›" }</button>
                 </div>
             }
         </>
@@ -863,7 +839,7 @@ const PAD_R: f64 = 36.0;
 const PAD_T: f64 = 14.0;
 const PAD_B: f64 = 20.0;
 
-fn load(ctx: &Ctx, m: &Model) -> Html {
+fn load(send: &Callback<Intent>, m: &Model) -> Html {
     let l = &m.load;
     let series = l.stats.series(m.now_ms);
     let rates: Vec<Option<f64>> = series.iter().map(|p| p.success_rate).collect();
@@ -873,11 +849,14 @@ fn load(ctx: &Ctx, m: &Model) -> Html {
     let axis = latency_axis_max(highest);
     let (w, h) = (CHART_W - PAD_L - PAD_R, CHART_H - PAD_T - PAD_B);
     let last = series.iter().rev().find(|p| p.requests > 0);
-    let on_rate = ctx.callback(|ctx, e: InputEvent| {
-        if let Ok(rate) = input_value(&e).trim().parse::<u32>() {
-            ctx.set_rate(rate);
-        }
-    });
+    let on_rate = {
+        let send = send.clone();
+        Callback::from(move |e: InputEvent| {
+            if let Ok(rate) = input_value(&e).trim().parse::<u32>() {
+                send.emit(Intent::SetRate(rate));
+            }
+        })
+    };
     let targets = m.api_targets();
     html! {
         <>
@@ -889,9 +868,9 @@ fn load(ctx: &Ctx, m: &Model) -> Html {
                 </label>
                 <input id="load-slider" type="range" min="0" max={MAX_RATE.to_string()} value={l.rate.to_string()}
                     aria-label="requests per second" oninput={on_rate} />
-                <button id="load-start" disabled={l.running} onclick={ctx.callback(|ctx, _: MouseEvent| ctx.load_start())}>{ "Start" }</button>
-                <button id="load-stop" disabled={!l.running} onclick={ctx.callback(|ctx, _: MouseEvent| ctx.load_stop())}>{ "Stop" }</button>
-                <button id="load-reset" onclick={ctx.callback(|ctx, _: MouseEvent| ctx.load_reset())}>{ "Reset" }</button>
+                <button id="load-start" disabled={l.running} onclick={send.reform(|_: MouseEvent| Intent::LoadStart)}>{ "Start" }</button>
+                <button id="load-stop" disabled={!l.running} onclick={send.reform(|_: MouseEvent| Intent::LoadStop)}>{ "Stop" }</button>
+                <button id="load-reset" onclick={send.reform(|_: MouseEvent| Intent::LoadReset)}>{ "Reset" }</button>
             </div>
             <dl class="counters">
                 <div><dt>{ "ok" }</dt><dd id="load-ok">{ l.stats.ok }</dd></div>

@@ -1,0 +1,91 @@
+//! What a visitor asks for on the page, as messages: the views (`ui`) send an
+//! [`Intent`] and know nothing of how it is carried out; the app's context (`app`)
+//! applies the ones that only edit the model here, and runs the others (requests,
+//! the load generator). No browser API is used, so this is tested natively.
+
+use crate::actions::{LinkAction, NodeAction};
+use crate::model::Model;
+
+/// One thing the visitor asked for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Intent {
+    /// The admin token typed in the header.
+    SetToken(String),
+    /// Show this node's view as the primary one.
+    ShowPrimary(String),
+    /// Timeline filter: node, event kind, free text.
+    FilterNode(String),
+    FilterKind(String),
+    FilterText(String),
+    /// Pause or resume following the newest timeline entry.
+    ToggleAutoscroll,
+    /// Empty the timeline.
+    ClearTimeline,
+    /// Recommendations panel fields: user, search text, genre.
+    SetUser(String),
+    SetQuery(String),
+    SetGenre(String),
+    /// A node control (kill, pause, leave, ...) on the node at this HTTP address.
+    Node(NodeAction, String),
+    /// A link control between two nodes' HTTP addresses.
+    Link(LinkAction, String, String),
+    /// The launcher adds a node; every fault is healed.
+    AddNode,
+    HealAll,
+    /// Service requests: recommendations and history for the user, a page of the
+    /// catalogue search, a watch of this video.
+    Recommend,
+    History,
+    Search(u32),
+    Watched(u32),
+    /// The load generator: its rate, start, stop, reset.
+    SetRate(u32),
+    LoadStart,
+    LoadStop,
+    LoadReset,
+}
+
+impl Intent {
+    /// Applies an intent that only edits the model and says whether it was one; the
+    /// others (requests, the load generator) are the app's to run.
+    pub fn edit(&self, m: &mut Model) -> bool {
+        match self {
+            Intent::SetToken(token) => m.token = token.clone(),
+            Intent::ShowPrimary(http) => m.primary = Some(http.clone()),
+            Intent::FilterNode(node) => m.filter.node = node.clone(),
+            Intent::FilterKind(kind) => m.filter.kind = kind.clone(),
+            Intent::FilterText(text) => m.filter.text = text.clone(),
+            Intent::ToggleAutoscroll => m.autoscroll = !m.autoscroll,
+            Intent::ClearTimeline => m.timeline.clear(),
+            Intent::SetUser(user) => m.rec.user = user.clone(),
+            Intent::SetQuery(query) => m.rec.query = query.clone(),
+            Intent::SetGenre(genre) => m.rec.genre = genre.clone(),
+            _ => return false,
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_and_filter_intents_edit_the_model_and_requests_are_left_to_the_app() {
+        let mut m = Model::new("localhost:8550", 0);
+        let autoscroll = m.autoscroll;
+        assert!(Intent::SetUser("42".into()).edit(&mut m));
+        assert!(Intent::FilterKind("MemberUp".into()).edit(&mut m));
+        assert!(Intent::ToggleAutoscroll.edit(&mut m));
+        assert!(Intent::ShowPrimary("127.0.0.1:8561".into()).edit(&mut m));
+        assert_eq!(m.rec.user, "42");
+        assert_eq!(m.filter.kind, "MemberUp");
+        assert_eq!(m.autoscroll, !autoscroll);
+        assert_eq!(m.primary.as_deref(), Some("127.0.0.1:8561"));
+        let before = m.rec.clone();
+        for request in [Intent::Recommend, Intent::Search(2), Intent::AddNode] {
+            assert!(!request.edit(&mut m), "{request:?} is the app's to run");
+        }
+        assert_eq!(m.rec, before);
+    }
+}
