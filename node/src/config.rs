@@ -239,193 +239,252 @@ pub enum ConfigError {
 }
 
 impl RunArgs {
-    /// Fills what flags and environment left unset from the TOML file, then defaults.
+    /// Fills what flags and environment left unset from the TOML file, then defaults,
+    /// and checks every value.
     pub fn resolve(self) -> Result<NodeConfig, ConfigError> {
-        let file: RunArgs = match &self.config {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| ConfigError::File(path.clone(), e.to_string()))?;
-                toml::from_str(&text).map_err(|e| ConfigError::File(path.clone(), e.to_string()))?
-            }
+        let file = match &self.config {
+            Some(path) => read_file(path)?,
             None => RunArgs::default(),
         };
-        let invalid = |what: String| ConfigError::Invalid(what);
-        let demo = self.demo.or(file.demo).unwrap_or(false);
-        let cluster_name = self
-            .cluster_name
-            .or(file.cluster_name)
-            .unwrap_or_else(|| "globomantics".into());
-        if cluster_name.is_empty() || cluster_name.len() > shared::wire::MAX_CLUSTER_NAME_LEN {
-            return Err(invalid("cluster name must be 1 to 64 characters".into()));
-        }
-        let bind = self
-            .bind
-            .or(file.bind)
-            .unwrap_or_else(|| "127.0.0.1:2551".parse().expect("literal"));
-        let advertise = match self.advertise.or(file.advertise) {
-            Some(text) => text
-                .parse::<Address>()
-                .map_err(|e| invalid(format!("--advertise: {e}")))?,
-            None => default_advertise(bind).map_err(invalid)?,
-        };
-        let http = self
-            .http
-            .or(file.http)
-            .unwrap_or_else(|| "127.0.0.1:8558".parse().expect("literal"));
-        let http_advertise = match self.http_advertise.or(file.http_advertise) {
-            Some(text) => text
-                .parse::<Address>()
-                .map_err(|e| invalid(format!("--http-advertise: {e}")))?,
-            None if http.ip().is_unspecified() => Address::new(advertise.host.clone(), http.port()),
-            None => Address::new(http.ip().to_string(), http.port()),
-        };
-        let seeds = self
-            .seeds
-            .or(file.seeds)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|s| !s.trim().is_empty())
-            .map(|s| {
-                s.trim()
-                    .parse::<crate::cluster::seeds::SeedSpec>()
-                    .map_err(|e| invalid(format!("--seeds: {e}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let roles: BTreeSet<String> = self
-            .roles
-            .or(file.roles)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|r| r.trim().to_string())
-            .filter(|r| !r.is_empty())
-            .collect();
-        if roles.len() > shared::member::MAX_ROLES
-            || roles.iter().any(|r| r.len() > shared::member::MAX_ROLE_LEN)
-        {
-            return Err(invalid("at most 16 roles of at most 64 characters".into()));
-        }
-        let mut settings = match self.profile.or(file.profile).unwrap_or(Profile::Akka) {
-            Profile::Akka => Settings::akka_defaults(cluster_name),
-            Profile::Demo => Settings::demo(cluster_name),
-        };
-        if let Some(ms) = self.heartbeat_interval_ms.or(file.heartbeat_interval_ms) {
-            if !(10..=60_000).contains(&ms) {
-                return Err(invalid(
-                    "--heartbeat-interval-ms must be 10 to 60000".into(),
-                ));
-            }
-            settings.heartbeat_interval_ms = ms;
-            settings.expected_response_after_ms = ms;
-        }
-        if let Some(ms) = self
-            .acceptable_heartbeat_pause_ms
-            .or(file.acceptable_heartbeat_pause_ms)
-        {
-            if ms > 600_000 {
-                return Err(invalid(
-                    "--acceptable-heartbeat-pause-ms must be at most 600000".into(),
-                ));
-            }
-            settings.acceptable_heartbeat_pause_ms = ms;
-        }
-        if let Some(ms) = self.gossip_interval_ms.or(file.gossip_interval_ms) {
-            if !(10..=60_000).contains(&ms) {
-                return Err(invalid("--gossip-interval-ms must be 10 to 60000".into()));
-            }
-            settings.gossip_interval_ms = ms;
-            settings.leader_actions_interval_ms = ms;
-        }
-        settings.min_nr_of_members = self
-            .min_nr_of_members
-            .or(file.min_nr_of_members)
-            .unwrap_or(1)
-            .max(1);
-        let stable_after = self
-            .stable_after_ms
-            .or(file.stable_after_ms)
-            .unwrap_or(settings.downing.stable_after_ms);
-        let mut downing = DowningSettings::keep_majority(stable_after);
-        downing.strategy = match self
-            .downing
-            .or(file.downing)
-            .unwrap_or(Strategy::KeepMajority)
-        {
-            Strategy::KeepMajority => DowningStrategy::KeepMajority,
-            Strategy::StaticQuorum => {
-                let quorum_size = self
-                    .quorum_size
-                    .or(file.quorum_size)
-                    .filter(|q| *q > 0)
-                    .ok_or_else(|| invalid("static-quorum needs --quorum-size > 0".into()))?;
-                DowningStrategy::StaticQuorum { quorum_size }
-            }
-            Strategy::KeepOldest => DowningStrategy::KeepOldest {
-                down_if_alone: self.down_if_alone.or(file.down_if_alone).unwrap_or(true),
-            },
-            Strategy::DownAll => DowningStrategy::DownAll,
-        };
-        settings.downing = downing;
-        let secret = match self.secret.or(file.secret) {
-            Some(s) if s.len() >= 8 => s,
-            Some(_) => {
-                return Err(invalid(
-                    "the cluster secret must be at least 8 characters".into(),
-                ))
-            }
-            None if demo => "globomantics-demo-secret".into(),
-            None => {
-                return Err(invalid(
-                    "a cluster secret is required (--secret or NODE_SECRET) outside demo mode"
-                        .into(),
-                ))
-            }
-        };
-        let token = self.token.or(file.token);
-        if token.as_ref().is_some_and(|t| t.len() < 8) {
-            return Err(invalid(
-                "the admin token must be at least 8 characters".into(),
-            ));
-        }
-        if token.is_none() && !demo {
-            return Err(invalid(
-                "an admin token is required (--token or NODE_TOKEN) outside demo mode".into(),
-            ));
-        }
-        let data = if self.synthetic_data.or(file.synthetic_data).unwrap_or(false) {
-            DataSource::Synthetic
-        } else {
-            DataSource::MovieLens(
-                self.data
-                    .or(file.data)
-                    .unwrap_or_else(|| PathBuf::from("data/ml-100k")),
-            )
-        };
-        let store = self
-            .store
-            .or(file.store)
-            .unwrap_or_else(|| PathBuf::from(format!("state/node-{}", advertise.port)));
-        let web_root = self
-            .web_root
-            .or(file.web_root)
-            .unwrap_or_else(|| PathBuf::from("dist"));
-        let launcher = self.launcher.or(file.launcher);
+        let given = self.over(file);
+        let demo = given.demo.unwrap_or(false);
+        let addresses = given.addresses()?;
+        let (secret, token) = given.credentials(demo)?;
         Ok(NodeConfig {
+            seeds: given.seed_specs()?,
+            roles: given.role_set()?,
+            settings: given.settings()?,
+            secret,
+            token: if demo { None } else { token },
+            demo,
+            data: given.data_source(),
+            store: given.store.clone().unwrap_or_else(|| {
+                PathBuf::from(format!("state/node-{}", addresses.advertise.port))
+            }),
+            web_root: given
+                .web_root
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("dist")),
+            launcher: given.launcher.clone(),
+            bind: addresses.bind,
+            advertise: addresses.advertise,
+            http: addresses.http,
+            http_advertise: addresses.http_advertise,
+        })
+    }
+
+    /// One layer of settings: each of ours, or else `file`'s.
+    fn over(self, file: RunArgs) -> RunArgs {
+        macro_rules! layered {
+            ($($field:ident),* $(,)?) => {
+                RunArgs { config: self.config, $($field: self.$field.or(file.$field)),* }
+            };
+        }
+        layered!(
+            cluster_name,
             bind,
             advertise,
             http,
             http_advertise,
             seeds,
             roles,
-            settings,
+            min_nr_of_members,
+            profile,
+            downing,
+            quorum_size,
+            down_if_alone,
+            stable_after_ms,
+            heartbeat_interval_ms,
+            acceptable_heartbeat_pause_ms,
+            gossip_interval_ms,
             secret,
-            token: if demo { None } else { token },
+            token,
             demo,
             data,
+            synthetic_data,
             store,
             web_root,
             launcher,
+        )
+    }
+
+    fn addresses(&self) -> Result<Addresses, ConfigError> {
+        let bind = self
+            .bind
+            .unwrap_or_else(|| "127.0.0.1:2551".parse().expect("literal"));
+        let advertise = match &self.advertise {
+            Some(text) => parse_address(text, "--advertise")?,
+            None => default_advertise(bind).map_err(ConfigError::Invalid)?,
+        };
+        let http = self
+            .http
+            .unwrap_or_else(|| "127.0.0.1:8558".parse().expect("literal"));
+        let http_advertise = match &self.http_advertise {
+            Some(text) => parse_address(text, "--http-advertise")?,
+            None if http.ip().is_unspecified() => Address::new(advertise.host.clone(), http.port()),
+            None => Address::new(http.ip().to_string(), http.port()),
+        };
+        Ok(Addresses {
+            bind,
+            advertise,
+            http,
+            http_advertise,
         })
     }
+
+    fn seed_specs(&self) -> Result<Vec<crate::cluster::seeds::SeedSpec>, ConfigError> {
+        self.seeds
+            .iter()
+            .flatten()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| {
+                s.trim()
+                    .parse::<crate::cluster::seeds::SeedSpec>()
+                    .map_err(|e| invalid(format!("--seeds: {e}")))
+            })
+            .collect()
+    }
+
+    fn role_set(&self) -> Result<BTreeSet<String>, ConfigError> {
+        let roles: BTreeSet<String> = self
+            .roles
+            .iter()
+            .flatten()
+            .map(|r| r.trim().to_string())
+            .filter(|r| !r.is_empty())
+            .collect();
+        if roles.len() > shared::member::MAX_ROLES
+            || roles.iter().any(|r| r.len() > shared::member::MAX_ROLE_LEN)
+        {
+            return Err(invalid("at most 16 roles of at most 64 characters"));
+        }
+        Ok(roles)
+    }
+
+    /// The profile's membership settings with the overrides applied.
+    fn settings(&self) -> Result<Settings, ConfigError> {
+        let cluster_name = self
+            .cluster_name
+            .clone()
+            .unwrap_or_else(|| "globomantics".into());
+        if cluster_name.is_empty() || cluster_name.len() > shared::wire::MAX_CLUSTER_NAME_LEN {
+            return Err(invalid("cluster name must be 1 to 64 characters"));
+        }
+        let mut settings = match self.profile.unwrap_or(Profile::Akka) {
+            Profile::Akka => Settings::akka_defaults(cluster_name),
+            Profile::Demo => Settings::demo(cluster_name),
+        };
+        if let Some(ms) = self.heartbeat_interval_ms {
+            settings.heartbeat_interval_ms = within(ms, 10..=60_000, "--heartbeat-interval-ms")?;
+            settings.expected_response_after_ms = ms;
+        }
+        if let Some(ms) = self.acceptable_heartbeat_pause_ms {
+            settings.acceptable_heartbeat_pause_ms =
+                within(ms, 0..=600_000, "--acceptable-heartbeat-pause-ms")?;
+        }
+        if let Some(ms) = self.gossip_interval_ms {
+            settings.gossip_interval_ms = within(ms, 10..=60_000, "--gossip-interval-ms")?;
+            settings.leader_actions_interval_ms = ms;
+        }
+        settings.min_nr_of_members = self.min_nr_of_members.unwrap_or(1).max(1);
+        settings.downing = self.downing_settings(settings.downing.stable_after_ms)?;
+        Ok(settings)
+    }
+
+    fn downing_settings(&self, profile_stable_after: u64) -> Result<DowningSettings, ConfigError> {
+        let mut downing =
+            DowningSettings::keep_majority(self.stable_after_ms.unwrap_or(profile_stable_after));
+        downing.strategy = match self.downing.unwrap_or(Strategy::KeepMajority) {
+            Strategy::KeepMajority => DowningStrategy::KeepMajority,
+            Strategy::StaticQuorum => {
+                let quorum_size = self
+                    .quorum_size
+                    .filter(|q| *q > 0)
+                    .ok_or_else(|| invalid("static-quorum needs --quorum-size > 0"))?;
+                DowningStrategy::StaticQuorum { quorum_size }
+            }
+            Strategy::KeepOldest => DowningStrategy::KeepOldest {
+                down_if_alone: self.down_if_alone.unwrap_or(true),
+            },
+            Strategy::DownAll => DowningStrategy::DownAll,
+        };
+        Ok(downing)
+    }
+
+    /// The cluster secret (a built-in one in demo mode) and the admin token (required
+    /// outside demo mode).
+    fn credentials(&self, demo: bool) -> Result<(String, Option<String>), ConfigError> {
+        let secret = match &self.secret {
+            Some(s) if s.len() >= 8 => s.clone(),
+            Some(_) => return Err(invalid("the cluster secret must be at least 8 characters")),
+            None if demo => "globomantics-demo-secret".into(),
+            None => {
+                return Err(invalid(
+                    "a cluster secret is required (--secret or NODE_SECRET) outside demo mode",
+                ))
+            }
+        };
+        let token = self.token.clone();
+        if token.as_ref().is_some_and(|t| t.len() < 8) {
+            return Err(invalid("the admin token must be at least 8 characters"));
+        }
+        if token.is_none() && !demo {
+            return Err(invalid(
+                "an admin token is required (--token or NODE_TOKEN) outside demo mode",
+            ));
+        }
+        Ok((secret, token))
+    }
+
+    fn data_source(&self) -> DataSource {
+        if self.synthetic_data.unwrap_or(false) {
+            DataSource::Synthetic
+        } else {
+            DataSource::MovieLens(
+                self.data
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("data/ml-100k")),
+            )
+        }
+    }
+}
+
+/// Where a node listens and how others reach it.
+struct Addresses {
+    bind: SocketAddr,
+    advertise: Address,
+    http: SocketAddr,
+    http_advertise: Address,
+}
+
+fn read_file(path: &PathBuf) -> Result<RunArgs, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::File(path.clone(), e.to_string()))?;
+    toml::from_str(&text).map_err(|e| ConfigError::File(path.clone(), e.to_string()))
+}
+
+fn invalid(what: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid(what.into())
+}
+
+fn parse_address(text: &str, flag: &str) -> Result<Address, ConfigError> {
+    text.parse::<Address>()
+        .map_err(|e| invalid(format!("{flag}: {e}")))
+}
+
+/// `value` if it lies in `range`; otherwise an error naming the flag and the range.
+fn within(
+    value: u64,
+    range: std::ops::RangeInclusive<u64>,
+    flag: &str,
+) -> Result<u64, ConfigError> {
+    if range.contains(&value) {
+        return Ok(value);
+    }
+    Err(invalid(match range.start() {
+        0 => format!("{flag} must be at most {}", range.end()),
+        start => format!("{flag} must be {start} to {}", range.end()),
+    }))
 }
 
 /// The address to advertise when none is given: the bind address, unless that is a
