@@ -8,6 +8,7 @@ use crate::address::UniqueAddress;
 use crate::events::{ClusterEvent, ClusterSnapshot};
 use crate::member::Member;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// One member in Akka Management's shape.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,27 +91,70 @@ pub struct ErrorBody {
     pub error: String,
 }
 
-/// A fault on the link from this node to a peer (and optionally back).
+/// Faults on the link from a node to one peer, as the node's fault table holds them
+/// (`GET /faults` lists them) and as `POST /faults/links` sets them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct LinkFault {
+    /// Drop everything sent to the peer.
+    pub cut_outbound: bool,
+    /// Drop everything received from the peer.
+    pub cut_inbound: bool,
+    /// Extra delay on messages to the peer (ms).
+    pub delay_ms: u64,
+    /// Random extra delay up to this (ms).
+    pub jitter_ms: u64,
+    /// Probability of dropping each message to the peer (0 to 1).
+    pub loss: f64,
+}
+
+impl LinkFault {
+    /// Longest delay or jitter accepted (ms).
+    pub const MAX_DELAY_MS: u64 = 60_000;
+
+    /// Whether the values are in range: loss 0 to 1, delays at most a minute.
+    pub fn is_valid(&self) -> bool {
+        (0.0..=1.0).contains(&self.loss)
+            && self.delay_ms <= Self::MAX_DELAY_MS
+            && self.jitter_ms <= Self::MAX_DELAY_MS
+    }
+}
+
+/// `POST /faults/links`: the faults toward `peer`, in the same object
+/// (`{"peer": "host:port", "cutOutbound": true}`); an unknown field is refused.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(try_from = "LinkFaultRequestWire")]
 pub struct LinkFaultRequest {
     /// The peer's cluster address, `host:port`.
     pub peer: String,
-    /// Drop everything sent to the peer.
-    #[serde(default)]
-    pub cut_outbound: bool,
-    /// Drop everything received from the peer.
-    #[serde(default)]
-    pub cut_inbound: bool,
-    /// Extra delay on messages to the peer (ms).
-    #[serde(default)]
-    pub delay_ms: u64,
-    /// Random extra delay up to this (ms).
-    #[serde(default)]
-    pub jitter_ms: u64,
-    /// Probability of dropping each message to the peer (0 to 1).
-    #[serde(default)]
-    pub loss: f64,
+    /// The faults (a default one clears them).
+    #[serde(flatten)]
+    pub fault: LinkFault,
+}
+
+/// What `LinkFaultRequest` is read from: serde cannot refuse unknown fields next to a
+/// flattened struct, so they are collected here and refused in `try_from`.
+#[derive(Deserialize)]
+struct LinkFaultRequestWire {
+    peer: String,
+    #[serde(flatten)]
+    fault: LinkFault,
+    #[serde(flatten)]
+    unknown: BTreeMap<String, serde::de::IgnoredAny>,
+}
+
+impl TryFrom<LinkFaultRequestWire> for LinkFaultRequest {
+    type Error = String;
+
+    fn try_from(wire: LinkFaultRequestWire) -> Result<Self, String> {
+        match wire.unknown.keys().next() {
+            Some(field) => Err(format!("unknown field `{field}`")),
+            None => Ok(LinkFaultRequest {
+                peer: wire.peer,
+                fault: wire.fault,
+            }),
+        }
+    }
 }
 
 /// `POST /faults/freeze`.
@@ -327,6 +371,97 @@ pub struct DashboardInfo {
     pub max_user_id: u32,
 }
 
+/// A control on one node, as the launcher, the nodes' APIs and the page name it (the
+/// launcher's are `POST /launcher/nodes/{slot}/{name}`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NodeAction {
+    /// SIGKILL the process.
+    Kill,
+    /// SIGSTOP the process.
+    Pause,
+    /// SIGCONT a paused process.
+    Resume,
+    /// Kill it and start a new incarnation at the same addresses.
+    Restart,
+    /// A graceful leave (SIGTERM), then not started again.
+    Stop,
+    /// Ask the member to leave (management API).
+    Leave,
+    /// Mark the member Down (management API).
+    Down,
+    /// Cut every link between the node and every other node.
+    Partition,
+    /// Heal every link of the node.
+    Heal,
+    /// Stop processing for a few seconds (the node's own fault API).
+    Freeze,
+}
+
+impl NodeAction {
+    /// Every action, in button order.
+    pub const ALL: [NodeAction; 10] = [
+        NodeAction::Kill,
+        NodeAction::Pause,
+        NodeAction::Resume,
+        NodeAction::Restart,
+        NodeAction::Stop,
+        NodeAction::Leave,
+        NodeAction::Down,
+        NodeAction::Partition,
+        NodeAction::Heal,
+        NodeAction::Freeze,
+    ];
+
+    /// Its name in URLs, the page's `data-action` and the journal.
+    pub fn name(self) -> &'static str {
+        match self {
+            NodeAction::Kill => "kill",
+            NodeAction::Pause => "pause",
+            NodeAction::Resume => "resume",
+            NodeAction::Restart => "restart",
+            NodeAction::Stop => "stop",
+            NodeAction::Leave => "leave",
+            NodeAction::Down => "down",
+            NodeAction::Partition => "partition",
+            NodeAction::Heal => "heal",
+            NodeAction::Freeze => "freeze",
+        }
+    }
+
+    /// The action of this name.
+    pub fn named(name: &str) -> Option<NodeAction> {
+        NodeAction::ALL.into_iter().find(|a| a.name() == name)
+    }
+
+    /// Whether it acts on the process, which only the launcher that started it can.
+    pub fn needs_launcher(self) -> bool {
+        matches!(
+            self,
+            NodeAction::Kill
+                | NodeAction::Pause
+                | NodeAction::Resume
+                | NodeAction::Restart
+                | NodeAction::Stop
+        )
+    }
+
+    /// Whether the launcher carries it out for a slot: all but freeze, which only the
+    /// node's own fault API offers.
+    pub fn launcher_runs(self) -> bool {
+        self != NodeAction::Freeze
+    }
+
+    /// Whether it disrupts the node it is applied to (the public demo keeps a majority
+    /// of nodes undisrupted).
+    pub fn disrupts(self) -> bool {
+        !matches!(
+            self,
+            NodeAction::Resume | NodeAction::Heal | NodeAction::Freeze
+        )
+    }
+}
+
 /// What a link action does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -337,8 +472,38 @@ pub enum LinkKind {
     OneWay,
     /// 300 ms delay with 100 ms jitter, both ways.
     Slow,
+    /// Drop 30% of the messages, both ways.
+    Lossy,
     /// Remove any fault on the link, both ways.
     Heal,
+}
+
+impl LinkKind {
+    /// Every kind, in button order.
+    pub const ALL: [LinkKind; 5] = [
+        LinkKind::Cut,
+        LinkKind::OneWay,
+        LinkKind::Slow,
+        LinkKind::Lossy,
+        LinkKind::Heal,
+    ];
+
+    /// Whether the launcher relays it; lossy links are set on the nodes directly and
+    /// so are not offered in the public demo.
+    pub fn launcher_relays(self) -> bool {
+        self != LinkKind::Lossy
+    }
+
+    /// Its name on the page (`data-action`).
+    pub fn name(self) -> &'static str {
+        match self {
+            LinkKind::Cut => "cut",
+            LinkKind::OneWay => "oneway",
+            LinkKind::Slow => "slow",
+            LinkKind::Lossy => "lossy",
+            LinkKind::Heal => "heal",
+        }
+    }
 }
 
 /// `POST /launcher/links`: a fault on the link between two slots.
@@ -423,4 +588,24 @@ pub struct ReplicaStatus {
     pub watches: u64,
     /// A digest of the whole copy (equal copies have equal digests), in hex.
     pub digest: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_link_fault_request_is_one_flat_object_and_refuses_unknown_fields() {
+        let parsed: LinkFaultRequest =
+            serde_json::from_str(r#"{"peer":"10.0.0.1:2552","cutOutbound":true,"delayMs":5}"#)
+                .unwrap();
+        assert_eq!(parsed.peer, "10.0.0.1:2552");
+        assert!(parsed.fault.cut_outbound && !parsed.fault.cut_inbound);
+        assert_eq!(parsed.fault.delay_ms, 5);
+        let text = serde_json::to_string(&parsed).unwrap();
+        assert!(text.contains(r#""cutOutbound":true"#) && !text.contains("fault"));
+        let unknown = serde_json::from_str::<LinkFaultRequest>(r#"{"peer":"x:1","bogus":1}"#);
+        assert!(unknown.is_err(), "{unknown:?}");
+        assert!(serde_json::from_str::<LinkFaultRequest>(r#"{"cutOutbound":true}"#).is_err());
+    }
 }

@@ -16,6 +16,7 @@ pub mod address;
 pub mod api;
 pub mod events;
 pub mod failure_detector;
+pub mod faults;
 pub mod gossip;
 pub mod member;
 pub mod node;

@@ -16,7 +16,12 @@
 use crate::model::Model;
 use crate::protocol::{error_text, message_text};
 use crate::timeline::Level;
-use shared::api::{ErrorBody, FreezeRequest, LauncherLinkRequest, LinkFaultRequest, LinkKind};
+pub use shared::api::NodeAction;
+use shared::api::{
+    ErrorBody, FreezeRequest, LauncherLinkRequest, LinkFault, LinkFaultRequest, LinkKind,
+};
+use shared::faults::{link_entries, End};
+pub use shared::faults::{LOSS, SLOW_DELAY_MS, SLOW_JITTER_MS};
 
 /// HTTP method.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,147 +75,44 @@ pub struct Planned {
     pub what: String,
 }
 
-/// A per-node button.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NodeAction {
-    /// SIGKILL (launcher).
-    Kill,
-    /// SIGSTOP (launcher).
-    Pause,
-    /// SIGCONT (launcher).
-    Resume,
-    /// Kill and start a new incarnation (launcher).
-    Restart,
-    /// Graceful leave, not restarted (launcher).
-    Stop,
-    /// Leave through the management API.
-    Leave,
-    /// Down through the management API.
-    Down,
-    /// Cut every link between the node and every other node.
-    Partition,
-    /// Heal every link of the node.
-    Heal,
-    /// Stop processing for a few seconds (the node's own fault API; no launcher relay).
-    Freeze,
-}
-
-impl NodeAction {
-    /// Every action, in button order.
-    pub const ALL: [NodeAction; 10] = [
-        NodeAction::Kill,
-        NodeAction::Pause,
-        NodeAction::Resume,
-        NodeAction::Restart,
-        NodeAction::Stop,
-        NodeAction::Leave,
-        NodeAction::Down,
-        NodeAction::Partition,
-        NodeAction::Heal,
-        NodeAction::Freeze,
-    ];
-
-    /// The `data-action` name (also the launcher's action name).
-    pub fn name(self) -> &'static str {
-        match self {
-            NodeAction::Kill => "kill",
-            NodeAction::Pause => "pause",
-            NodeAction::Resume => "resume",
-            NodeAction::Restart => "restart",
-            NodeAction::Stop => "stop",
-            NodeAction::Leave => "leave",
-            NodeAction::Down => "down",
-            NodeAction::Partition => "partition",
-            NodeAction::Heal => "heal",
-            NodeAction::Freeze => "freeze",
-        }
-    }
-
-    /// Whether only the demo launcher can do it.
-    pub fn needs_launcher(self) -> bool {
-        matches!(
-            self,
-            NodeAction::Kill
-                | NodeAction::Pause
-                | NodeAction::Resume
-                | NodeAction::Restart
-                | NodeAction::Stop
-        )
-    }
-
-    /// A hint for the button's title.
-    pub fn hint(self) -> &'static str {
-        match self {
-            NodeAction::Kill => "SIGKILL the process (launcher)",
-            NodeAction::Pause => "SIGSTOP the process (launcher)",
-            NodeAction::Resume => "SIGCONT the process (launcher)",
-            NodeAction::Restart => "kill and start a new incarnation (launcher)",
-            NodeAction::Stop => "graceful leave, then not restarted (launcher)",
-            NodeAction::Leave => "ask the member to leave (management API)",
-            NodeAction::Down => "mark the member Down (management API)",
-            NodeAction::Partition => "cut every link between this node and the others",
-            NodeAction::Heal => "heal every link of this node",
-            NodeAction::Freeze => "stop processing for 5 s; the process stays up (node API)",
-        }
+/// A hint for a node button's title.
+pub fn hint(action: NodeAction) -> &'static str {
+    match action {
+        NodeAction::Kill => "SIGKILL the process (launcher)",
+        NodeAction::Pause => "SIGSTOP the process (launcher)",
+        NodeAction::Resume => "SIGCONT the process (launcher)",
+        NodeAction::Restart => "kill and start a new incarnation (launcher)",
+        NodeAction::Stop => "graceful leave, then not restarted (launcher)",
+        NodeAction::Leave => "ask the member to leave (management API)",
+        NodeAction::Down => "mark the member Down (management API)",
+        NodeAction::Partition => "cut every link between this node and the others",
+        NodeAction::Heal => "heal every link of this node",
+        NodeAction::Freeze => "stop processing for 5 s; the process stays up (node API)",
     }
 }
 
-/// A per-link button.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LinkAction {
-    /// Cut both directions.
-    Cut,
-    /// Cut `from` -> `to` only.
-    OneWay,
-    /// Delay both directions.
-    Slow,
-    /// Remove the faults of this link on both ends.
-    Heal,
-    /// Drop a share of the messages both ways (the nodes' fault API; no launcher relay).
-    Lossy,
-}
-
-impl LinkAction {
-    /// The `data-action` name.
-    pub fn name(self) -> &'static str {
-        match self {
-            LinkAction::Cut => "cut",
-            LinkAction::OneWay => "oneway",
-            LinkAction::Slow => "slow",
-            LinkAction::Heal => "heal",
-            LinkAction::Lossy => "lossy",
-        }
-    }
-
-    /// The launcher's name for it, if the launcher relays it.
-    pub fn launcher_kind(self) -> Option<LinkKind> {
-        match self {
-            LinkAction::Cut => Some(LinkKind::Cut),
-            LinkAction::OneWay => Some(LinkKind::OneWay),
-            LinkAction::Slow => Some(LinkKind::Slow),
-            LinkAction::Heal => Some(LinkKind::Heal),
-            LinkAction::Lossy => None,
-        }
-    }
-
-    /// How the timeline names it between two nodes.
-    fn describe(self, from: &str, to: &str) -> String {
-        match self {
-            LinkAction::Cut => format!("cut {from} ⇎ {to}"),
-            LinkAction::OneWay => format!("cut {from} → {to} one way"),
-            LinkAction::Slow => format!("slow {from} ⇄ {to}"),
-            LinkAction::Heal => format!("heal {from} ⇄ {to}"),
-            LinkAction::Lossy => format!("lossy {from} ⇄ {to}"),
-        }
+/// How the timeline names a link action between two nodes.
+fn describe(kind: LinkKind, from: &str, to: &str) -> String {
+    match kind {
+        LinkKind::Cut => format!("cut {from} ⇎ {to}"),
+        LinkKind::OneWay => format!("cut {from} → {to} one way"),
+        LinkKind::Slow => format!("slow {from} ⇄ {to}"),
+        LinkKind::Heal => format!("heal {from} ⇄ {to}"),
+        LinkKind::Lossy => format!("lossy {from} ⇄ {to}"),
     }
 }
 
-/// Delay of a "slow" link (ms).
-pub const SLOW_DELAY_MS: u64 = 300;
-/// Jitter of a "slow" link (ms).
-pub const SLOW_JITTER_MS: u64 = 100;
-/// Drop probability of a "lossy" link.
-pub const LOSS: f64 = 0.3;
+/// How the timeline names one fault-table entry set on `on` for its `peer`.
+fn describe_entry(kind: LinkKind, fault: &LinkFault, on: &str, peer: &str) -> String {
+    match kind {
+        LinkKind::OneWay if fault.cut_outbound => format!("cut {on} → {peer} one way (on {on})"),
+        LinkKind::OneWay | LinkKind::Heal => format!("heal {on} → {peer} (on {on})"),
+        LinkKind::Cut => format!("cut {on} ⇎ {peer} (on {on})"),
+        LinkKind::Slow => format!("slow {on} → {peer} by {SLOW_DELAY_MS}±{SLOW_JITTER_MS} ms"),
+        LinkKind::Lossy => format!("drop {}% of {on} → {peer}", (LOSS * 100.0).round()),
+    }
+}
+
 /// How long "freeze" stops a node (ms).
 pub const FREEZE_MS: u64 = 5_000;
 
@@ -232,10 +134,10 @@ pub fn path_segment(addr: &str) -> String {
     addr.replace('[', "%5B").replace(']', "%5D")
 }
 
-fn link_fault(on_http: &str, peer: &str, fault: LinkFaultRequest, what: String) -> Planned {
+fn link_fault(on_http: &str, peer: &str, fault: LinkFault, what: String) -> Planned {
     let body = LinkFaultRequest {
         peer: peer.to_string(),
-        ..fault
+        fault,
     };
     Planned {
         method: Method::Post,
@@ -243,25 +145,6 @@ fn link_fault(on_http: &str, peer: &str, fault: LinkFaultRequest, what: String) 
         body: Body::Json(serde_json::to_string(&body).expect("serializable")),
         auth: true,
         what,
-    }
-}
-
-fn no_fault() -> LinkFaultRequest {
-    LinkFaultRequest {
-        peer: String::new(),
-        cut_outbound: false,
-        cut_inbound: false,
-        delay_ms: 0,
-        jitter_ms: 0,
-        loss: 0.0,
-    }
-}
-
-fn cut_both() -> LinkFaultRequest {
-    LinkFaultRequest {
-        cut_outbound: true,
-        cut_inbound: true,
-        ..no_fault()
     }
 }
 
@@ -364,58 +247,8 @@ pub fn plan_node(model: &Model, action: NodeAction, node: &str) -> Result<Vec<Pl
                 what: format!("down {node} (via {via})"),
             }])
         }
-        NodeAction::Partition => {
-            let mut plan = Vec::new();
-            let own = model.directory.http_of(node).map(str::to_string);
-            for other in model.nodes().into_iter().filter(|r| r.cluster != node) {
-                if let Some(own) = &own {
-                    plan.push(link_fault(
-                        own,
-                        &other.cluster,
-                        cut_both(),
-                        format!("cut {node} ⇎ {} (on {node})", other.cluster),
-                    ));
-                }
-                if let Some(theirs) = &other.http {
-                    plan.push(link_fault(
-                        theirs,
-                        node,
-                        cut_both(),
-                        format!("cut {} ⇎ {node} (on {})", other.cluster, other.cluster),
-                    ));
-                }
-            }
-            if plan.is_empty() {
-                return Err(format!("no other node to partition {node} from"));
-            }
-            Ok(plan)
-        }
-        NodeAction::Heal => {
-            let mut plan = Vec::new();
-            if let Some(own) = model.directory.http_of(node) {
-                plan.push(Planned {
-                    method: Method::Delete,
-                    url: url(own, "/faults"),
-                    body: Body::Empty,
-                    auth: true,
-                    what: format!("heal every link on {node}"),
-                });
-            }
-            for other in model.nodes().into_iter().filter(|r| r.cluster != node) {
-                if let Some(theirs) = &other.http {
-                    plan.push(link_fault(
-                        theirs,
-                        node,
-                        no_fault(),
-                        format!("heal {} → {node} (on {})", other.cluster, other.cluster),
-                    ));
-                }
-            }
-            if plan.is_empty() {
-                return Err(format!("no HTTP address known for {node} or its peers"));
-            }
-            Ok(plan)
-        }
+        NodeAction::Partition => plan_node_links(model, LinkKind::Cut, node),
+        NodeAction::Heal => plan_node_links(model, LinkKind::Heal, node),
         _ => unreachable!("launcher actions and freeze returned above"),
     }
 }
@@ -436,22 +269,17 @@ pub fn plan_freeze(model: &Model, node: &str) -> Result<Vec<Planned>, String> {
     }])
 }
 
-/// The requests for `action` on the link between `from` and `to` (cluster addresses).
+/// The requests for `kind` on the link between `from` and `to` (cluster addresses).
 pub fn plan_link(
     model: &Model,
-    action: LinkAction,
+    kind: LinkKind,
     from: &str,
     to: &str,
 ) -> Result<Vec<Planned>, String> {
     if from == to {
         return Err("a link needs two different nodes".into());
     }
-    let relayed = model
-        .directory
-        .launcher
-        .as_deref()
-        .zip(action.launcher_kind());
-    if let Some((_, kind)) = relayed {
+    if model.directory.launcher.is_some() && kind.launcher_relays() {
         slots_known(model)?;
         match (slot_number(model, from), slot_number(model, to)) {
             (Ok(a), Ok(b)) => {
@@ -463,7 +291,7 @@ pub fn plan_link(
                 return Ok(vec![to_launcher(
                     "/launcher/links",
                     Body::Json(serde_json::to_string(&body).expect("serializable")),
-                    action.describe(&format!("n{a} ({from})"), &format!("n{b} ({to})")),
+                    describe(kind, &format!("n{a} ({from})"), &format!("n{b} ({to})")),
                 )]);
             }
             (Err(e), _) | (_, Err(e)) if !model.direct_faults_allowed() => return Err(e),
@@ -473,64 +301,54 @@ pub fn plan_link(
     if !model.direct_faults_allowed() {
         return Err(format!(
             "{} links are not offered in the public demo",
-            action.name()
+            kind.name()
         ));
     }
     let (a, b) = (http_or_err(model, from)?, http_or_err(model, to)?);
-    let slow = LinkFaultRequest {
-        delay_ms: SLOW_DELAY_MS,
-        jitter_ms: SLOW_JITTER_MS,
-        ..no_fault()
-    };
-    Ok(match action {
-        LinkAction::Cut => vec![
-            link_fault(a, to, cut_both(), format!("cut {from} ⇎ {to} (on {from})")),
-            link_fault(b, from, cut_both(), format!("cut {to} ⇎ {from} (on {to})")),
-        ],
-        LinkAction::OneWay => vec![link_fault(
-            a,
-            to,
-            LinkFaultRequest {
-                cut_outbound: true,
-                ..no_fault()
-            },
-            format!("cut {from} → {to} one way (on {from})"),
-        )],
-        LinkAction::Slow => vec![
-            link_fault(
-                a,
-                to,
-                slow.clone(),
-                format!("slow {from} → {to} by {SLOW_DELAY_MS}±{SLOW_JITTER_MS} ms"),
-            ),
-            link_fault(
-                b,
-                from,
-                slow,
-                format!("slow {to} → {from} by {SLOW_DELAY_MS}±{SLOW_JITTER_MS} ms"),
-            ),
-        ],
-        LinkAction::Heal => vec![
-            link_fault(a, to, no_fault(), format!("heal {from} → {to} (on {from})")),
-            link_fault(b, from, no_fault(), format!("heal {to} → {from} (on {to})")),
-        ],
-        LinkAction::Lossy => {
-            let lossy = LinkFaultRequest {
-                loss: LOSS,
-                ..no_fault()
+    Ok(link_requests(kind, (from, Some(a)), (to, Some(b))))
+}
+
+/// The fault-table requests `kind` means on the link between two nodes (cluster
+/// address, HTTP address if known), from the shared planner; an end whose HTTP
+/// address is unknown is skipped.
+fn link_requests(
+    kind: LinkKind,
+    from: (&str, Option<&str>),
+    to: (&str, Option<&str>),
+) -> Vec<Planned> {
+    link_entries(kind)
+        .into_iter()
+        .filter_map(|(end, fault)| {
+            let ((on, http), (peer, _)) = match end {
+                End::From => (from, to),
+                End::To => (to, from),
             };
-            let pct = (LOSS * 100.0).round();
-            vec![
-                link_fault(
-                    a,
-                    to,
-                    lossy.clone(),
-                    format!("drop {pct}% of {from} → {to}"),
-                ),
-                link_fault(b, from, lossy, format!("drop {pct}% of {to} → {from}")),
-            ]
-        }
-    })
+            let what = describe_entry(kind, &fault, on, peer);
+            http.map(|http| link_fault(http, peer, fault, what))
+        })
+        .collect()
+}
+
+/// A node-wide control without a launcher: `kind` (a cut to partition, a heal to
+/// heal) on every link between `node` and the other nodes, at both ends.
+fn plan_node_links(model: &Model, kind: LinkKind, node: &str) -> Result<Vec<Planned>, String> {
+    let own = model.directory.http_of(node).map(str::to_string);
+    let others = model.nodes();
+    let clusters: Vec<&str> = others.iter().map(|r| r.cluster.as_str()).collect();
+    let mut plan = Vec::new();
+    for (_, other, kind) in shared::faults::node_links(kind, &node, &clusters) {
+        let theirs = others
+            .iter()
+            .find(|r| r.cluster == *other)
+            .and_then(|r| r.http.as_deref());
+        plan.extend(link_requests(kind, (node, own.as_deref()), (other, theirs)));
+    }
+    if plan.is_empty() {
+        return Err(format!(
+            "no other node with a known HTTP address for {node}"
+        ));
+    }
+    Ok(plan)
 }
 
 /// `POST /launcher/heal` with a launcher (every link on every node, and paused nodes
@@ -724,7 +542,7 @@ mod tests {
     #[test]
     fn a_link_cut_becomes_one_launcher_request_with_kind_cut() {
         let m = page(true);
-        let plan = plan_link(&m, LinkAction::Cut, "127.0.0.1:2551", "127.0.0.1:2552").unwrap();
+        let plan = plan_link(&m, LinkKind::Cut, "127.0.0.1:2551", "127.0.0.1:2552").unwrap();
         assert_eq!(plan.len(), 1);
         assert_eq!(plan[0].method, Method::Post);
         assert_eq!(plan[0].url, "/launcher/links");
@@ -732,18 +550,18 @@ mod tests {
             json(&plan[0]),
             serde_json::json!({"from": 0, "to": 1, "kind": "cut"})
         );
-        let one = plan_link(&m, LinkAction::OneWay, "127.0.0.1:2553", "127.0.0.1:2551").unwrap();
+        let one = plan_link(&m, LinkKind::OneWay, "127.0.0.1:2553", "127.0.0.1:2551").unwrap();
         assert_eq!(
             json(&one[0]),
             serde_json::json!({"from": 2, "to": 0, "kind": "oneWay"})
         );
-        for (action, kind) in [(LinkAction::Slow, "slow"), (LinkAction::Heal, "heal")] {
+        for (action, kind) in [(LinkKind::Slow, "slow"), (LinkKind::Heal, "heal")] {
             let plan = plan_link(&m, action, "127.0.0.1:2551", "127.0.0.1:2553").unwrap();
             assert_eq!(plan.len(), 1);
             assert_eq!(json(&plan[0])["kind"], kind);
         }
         // Loss has no launcher relay: in demo mode it goes to the nodes directly.
-        let lossy = plan_link(&m, LinkAction::Lossy, "127.0.0.1:2551", "127.0.0.1:2553").unwrap();
+        let lossy = plan_link(&m, LinkKind::Lossy, "127.0.0.1:2551", "127.0.0.1:2553").unwrap();
         assert_eq!(lossy.len(), 2);
         assert!(lossy.iter().all(|p| p.url.ends_with("/faults/links")));
         assert!(lossy.iter().all(|p| json(p)["loss"] == LOSS));
@@ -753,7 +571,7 @@ mod tests {
     fn with_a_launcher_actions_wait_for_its_slots_instead_of_going_around_it() {
         let mut m = page(true);
         m.directory.slots.clear();
-        let err = plan_link(&m, LinkAction::Cut, "127.0.0.1:2551", "127.0.0.1:2552").unwrap_err();
+        let err = plan_link(&m, LinkKind::Cut, "127.0.0.1:2551", "127.0.0.1:2552").unwrap_err();
         assert!(err.contains("waiting for the launcher"), "{err}");
         assert!(plan_node(&m, NodeAction::Leave, "127.0.0.1:2552").is_err());
     }
@@ -767,7 +585,7 @@ mod tests {
         assert_eq!(kill[0].url, "/launcher/nodes/1/kill");
         let err = plan_node(&m, NodeAction::Freeze, "127.0.0.1:2552").unwrap_err();
         assert!(err.contains("public demo"), "{err}");
-        assert!(plan_link(&m, LinkAction::Lossy, "127.0.0.1:2551", "127.0.0.1:2552").is_err());
+        assert!(plan_link(&m, LinkKind::Lossy, "127.0.0.1:2551", "127.0.0.1:2552").is_err());
         // A member without a slot cannot be reached around the launcher.
         assert!(plan_node(&m, NodeAction::Leave, "127.0.0.1:2599").is_err());
         assert!(m.is_impaired(2) && !m.is_impaired(0));
@@ -868,7 +686,7 @@ mod tests {
     #[test]
     fn without_a_launcher_a_cut_sets_faults_on_both_nodes() {
         let m = page(false);
-        let plan = plan_link(&m, LinkAction::Cut, "127.0.0.1:2551", "127.0.0.1:2552").unwrap();
+        let plan = plan_link(&m, LinkKind::Cut, "127.0.0.1:2551", "127.0.0.1:2552").unwrap();
         assert_eq!(plan.len(), 2);
         assert_eq!(plan[0].url, "/nodes/127.0.0.1:8551/faults/links");
         assert_eq!(
@@ -878,21 +696,26 @@ mod tests {
         );
         assert_eq!(plan[1].url, "/nodes/127.0.0.1:8552/faults/links");
         assert_eq!(json(&plan[1])["peer"], "127.0.0.1:2551");
-        let one = plan_link(&m, LinkAction::OneWay, "127.0.0.1:2552", "127.0.0.1:2551").unwrap();
-        assert_eq!(one.len(), 1);
+        // One way: only the sender drops; the other end's entry for it is cleared (the
+        // shared planner, as the launcher does).
+        let one = plan_link(&m, LinkKind::OneWay, "127.0.0.1:2552", "127.0.0.1:2551").unwrap();
+        assert_eq!(one.len(), 2);
         assert_eq!(one[0].url, "/nodes/127.0.0.1:8552/faults/links");
         assert_eq!(json(&one[0])["cutOutbound"], true);
         assert_eq!(json(&one[0])["cutInbound"], false);
+        assert_eq!(one[1].url, "/nodes/127.0.0.1:8551/faults/links");
+        assert_eq!(json(&one[1])["peer"], "127.0.0.1:2552");
+        assert_eq!(json(&one[1])["cutOutbound"], false);
     }
 
     #[test]
     fn a_slow_link_is_delayed_both_ways_and_healing_sends_an_all_default_fault() {
         let m = page(false);
-        let slow = plan_link(&m, LinkAction::Slow, "127.0.0.1:2551", "127.0.0.1:2553").unwrap();
+        let slow = plan_link(&m, LinkKind::Slow, "127.0.0.1:2551", "127.0.0.1:2553").unwrap();
         assert!(slow
             .iter()
             .all(|p| json(p)["delayMs"] == 300 && json(p)["jitterMs"] == 100));
-        let heal = plan_link(&m, LinkAction::Heal, "127.0.0.1:2551", "127.0.0.1:2553").unwrap();
+        let heal = plan_link(&m, LinkKind::Heal, "127.0.0.1:2551", "127.0.0.1:2553").unwrap();
         assert_eq!(heal.len(), 2);
         for p in &heal {
             let body = json(p);
@@ -900,8 +723,8 @@ mod tests {
             assert_eq!(body["cutInbound"], false);
             assert_eq!(body["delayMs"], 0);
         }
-        assert!(plan_link(&m, LinkAction::Cut, "127.0.0.1:2551", "127.0.0.1:2551").is_err());
-        assert!(plan_link(&m, LinkAction::Cut, "127.0.0.1:2551", "10.0.0.9:1").is_err());
+        assert!(plan_link(&m, LinkKind::Cut, "127.0.0.1:2551", "127.0.0.1:2551").is_err());
+        assert!(plan_link(&m, LinkKind::Cut, "127.0.0.1:2551", "10.0.0.9:1").is_err());
     }
 
     #[test]
@@ -939,15 +762,27 @@ mod tests {
     }
 
     #[test]
-    fn healing_a_node_clears_its_table_and_its_peers_entries_for_it() {
+    fn healing_a_node_clears_each_of_its_links_at_both_ends() {
         let m = page(false);
         let plan = plan_node(&m, NodeAction::Heal, "127.0.0.1:2552").unwrap();
-        assert_eq!(plan[0].method, Method::Delete);
-        assert_eq!(plan[0].url, "/nodes/127.0.0.1:8552/faults");
-        assert_eq!(plan.len(), 3);
-        assert!(plan[1..]
+        let targets: Vec<(String, String)> = plan
             .iter()
-            .all(|p| json(p)["peer"] == "127.0.0.1:2552"));
+            .map(|p| (p.url.clone(), json(p)["peer"].as_str().unwrap().to_string()))
+            .collect();
+        let entry = |on: &str, peer: &str| (format!("/nodes/{on}/faults/links"), peer.to_string());
+        assert_eq!(
+            targets,
+            [
+                entry("127.0.0.1:8552", "127.0.0.1:2551"),
+                entry("127.0.0.1:8551", "127.0.0.1:2552"),
+                entry("127.0.0.1:8552", "127.0.0.1:2553"),
+                entry("127.0.0.1:8553", "127.0.0.1:2552"),
+            ]
+        );
+        assert!(plan.iter().all(|p| json(p)["cutOutbound"] == false
+            && json(p)["cutInbound"] == false
+            && json(p)["delayMs"] == 0
+            && json(p)["loss"] == 0.0));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! stream would otherwise clone the whole page state (timeline included) per message.
 //! Changes schedule one re-render at most every `REDRAW_MS`.
 
-use crate::actions::{self, Body, LinkAction, Method, NodeAction, Planned};
+use crate::actions::{self, Body, Method, NodeAction, Planned};
 use crate::directory::FaultsListing;
 use crate::intent::Intent;
 use crate::loadgen_stats::{failover_order, Outcome, MAX_RATE};
@@ -20,6 +20,7 @@ use futures::StreamExt;
 use gloo::net::websocket::{futures::WebSocket, Message};
 use gloo::timers::callback::{Interval, Timeout};
 use gloo::timers::future::TimeoutFuture;
+use shared::api::LinkKind;
 use shared::api::{
     DashboardInfo, HistoryResponse, LauncherPolicy, RecommendationsResponse, SlotView, VideosPage,
     WatchRequest, WatchResponse,
@@ -354,7 +355,7 @@ impl Ctx {
     }
 
     /// A link button.
-    fn link_action(&self, action: LinkAction, from: &str, to: &str) {
+    fn link_action(&self, action: LinkKind, from: &str, to: &str) {
         let plan = actions::plan_link(&self.model(), action, from, to);
         self.run(&format!("{} {from} {to}", action.name()), plan);
     }

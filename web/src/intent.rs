@@ -3,8 +3,9 @@
 //! applies the ones that only edit the model here, and runs the others (requests,
 //! the load generator). No browser API is used, so this is tested natively.
 
-use crate::actions::{LinkAction, NodeAction};
+use crate::actions::NodeAction;
 use crate::model::Model;
+use shared::api::LinkKind;
 
 /// One thing the visitor asked for.
 #[derive(Clone, Debug, PartialEq)]
@@ -28,7 +29,7 @@ pub enum Intent {
     /// A node control (kill, pause, leave, ...) on the node at this HTTP address.
     Node(NodeAction, String),
     /// A link control between two nodes' HTTP addresses.
-    Link(LinkAction, String, String),
+    Link(LinkKind, String, String),
     /// The launcher adds a node; every fault is healed.
     AddNode,
     HealAll,

@@ -7,7 +7,7 @@
 //! browser tests use; keep them. SVGs have fixed view boxes and the timeline a fixed
 //! height, so streaming events never move the layout.
 
-use crate::actions::{LinkAction, NodeAction};
+use crate::actions::{self, NodeAction};
 use crate::intent::Intent;
 use crate::loadgen_stats::{latency_axis_max, polyline, MAX_RATE, WINDOW_SECONDS};
 use crate::model::Model;
@@ -18,6 +18,7 @@ use crate::topology::{
     disc_label, edge, matrix, node_label, ring_position, short, status_class, unreachable_edges,
     Cell,
 };
+use shared::api::LinkKind;
 use shared::api::SlotState;
 use shared::{Member, MemberStatus};
 use web_sys::{HtmlInputElement, HtmlSelectElement};
@@ -586,9 +587,9 @@ fn node_controls(send: &Callback<Intent>, m: &Model) -> Html {
                                             let title = if operator_only {
                                                 "needs the operator token in the public demo".to_string()
                                             } else if no_slot {
-                                                format!("{} (needs the demo launcher)", action.hint())
+                                                format!("{} (needs the demo launcher)", actions::hint(*action))
                                             } else {
-                                                action.hint().to_string()
+                                                actions::hint(*action).to_string()
                                             };
                                             action_button(*action, &row.cluster, no_slot || operator_only, title)
                                         }) }
@@ -598,9 +599,9 @@ fn node_controls(send: &Callback<Intent>, m: &Model) -> Html {
                                             .filter(|a| !a.needs_launcher() && (**a != NodeAction::Freeze || direct))
                                             .map(|action| {
                                                 let title = if has_launcher && *action != NodeAction::Freeze {
-                                                    format!("{} (via the launcher)", action.hint())
+                                                    format!("{} (via the launcher)", actions::hint(*action))
                                                 } else {
-                                                    action.hint().to_string()
+                                                    actions::hint(*action).to_string()
                                                 };
                                                 action_button(*action, &row.cluster, false, title)
                                             }) }
@@ -618,7 +619,7 @@ fn node_controls(send: &Callback<Intent>, m: &Model) -> Html {
 fn links(send: &Callback<Intent>, m: &Model) -> Html {
     let pairs = m.pairs();
     let direct = m.direct_faults_allowed();
-    let button = |action: LinkAction, from: &str, to: &str, label: String| {
+    let button = |action: LinkKind, from: &str, to: &str, label: String| {
         let (f, t) = (from.to_string(), to.to_string());
         html! {
             <button data-action={action.name()} data-from={from.to_string()} data-to={to.to_string()}
@@ -644,12 +645,12 @@ fn links(send: &Callback<Intent>, m: &Model) -> Html {
                                     <small class="link-state">{ state.label(&sa, &sb) }</small>
                                 </th>
                                 <td><div class="btns">
-                                    { button(LinkAction::Cut, a, b, "cut".into()) }
-                                    { button(LinkAction::OneWay, a, b, format!("{sa}→{sb}")) }
-                                    { button(LinkAction::OneWay, b, a, format!("{sb}→{sa}")) }
-                                    { button(LinkAction::Slow, a, b, "slow".into()) }
-                                    if direct { { button(LinkAction::Lossy, a, b, "lossy".into()) } }
-                                    { button(LinkAction::Heal, a, b, "heal".into()) }
+                                    { button(LinkKind::Cut, a, b, "cut".into()) }
+                                    { button(LinkKind::OneWay, a, b, format!("{sa}→{sb}")) }
+                                    { button(LinkKind::OneWay, b, a, format!("{sb}→{sa}")) }
+                                    { button(LinkKind::Slow, a, b, "slow".into()) }
+                                    if direct { { button(LinkKind::Lossy, a, b, "lossy".into()) } }
+                                    { button(LinkKind::Heal, a, b, "heal".into()) }
                                 </div></td>
                             </tr>
                         }

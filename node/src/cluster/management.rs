@@ -9,7 +9,7 @@
 use crate::cluster::http_common::{bearer_matches, ApiError};
 use crate::cluster::metrics::Metrics;
 use crate::cluster::runtime::Handle;
-use crate::cluster::transport::{LinkFault, Transport};
+use crate::cluster::transport::Transport;
 use axum::extract::rejection::{FormRejection, JsonRejection};
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
@@ -228,19 +228,10 @@ async fn link_fault(
     authorize(&state, &headers)?;
     let Json(request) = body.map_err(|e| bad_request(e.body_text()))?;
     let peer = parse_address(&request.peer)?;
-    if !(0.0..=1.0).contains(&request.loss)
-        || request.delay_ms > 60_000
-        || request.jitter_ms > 60_000
-    {
+    if !request.fault.is_valid() {
         return Err(bad_request("loss must be 0..1 and delays at most 60000 ms"));
     }
-    let fault = LinkFault {
-        cut_outbound: request.cut_outbound,
-        cut_inbound: request.cut_inbound,
-        delay_ms: request.delay_ms,
-        jitter_ms: request.jitter_ms,
-        loss: request.loss,
-    };
+    let fault = request.fault;
     let description = format!("link to {peer}: {fault:?}");
     state.transport.faults.set(peer, fault);
     state.handle.record_fault(description).await;

@@ -18,6 +18,7 @@ use hmac::{Hmac, Mac};
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
+pub use shared::api::LinkFault;
 use shared::wire::{self, Message, MAX_FRAME_BYTES, PROTOCOL_VERSION};
 use shared::Address;
 use std::collections::HashMap;
@@ -33,22 +34,6 @@ const PEER_QUEUE: usize = 1024;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connecting to a peer gives up after this.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Faults on the links between this node and one peer.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LinkFault {
-    /// Drop everything to the peer.
-    pub cut_outbound: bool,
-    /// Drop everything from the peer.
-    pub cut_inbound: bool,
-    /// Extra delay to the peer (ms).
-    pub delay_ms: u64,
-    /// Random extra delay up to this (ms).
-    pub jitter_ms: u64,
-    /// Drop probability to the peer.
-    pub loss: f64,
-}
 
 /// The fault table, shared by the transport and the fault API.
 #[derive(Default)]

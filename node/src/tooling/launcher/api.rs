@@ -18,7 +18,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use shared::api::{ActionResult, ErrorBody, LauncherLinkRequest, LauncherPolicy, LinkKind};
+use shared::api::{
+    ActionResult, ErrorBody, LauncherLinkRequest, LauncherPolicy, LinkFaultRequest, LinkKind,
+    NodeAction,
+};
+use shared::faults::{self, End};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -191,14 +195,6 @@ async fn add(
     }
 }
 
-/// Whether an action disrupts the slot it is applied to.
-fn disrupts(action: &str) -> bool {
-    matches!(
-        action,
-        "kill" | "pause" | "restart" | "stop" | "leave" | "down" | "partition"
-    )
-}
-
 async fn act(
     State(l): State<Arc<Launcher>>,
     Visitor(client): Visitor,
@@ -211,39 +207,32 @@ async fn act(
             format!("`{slot}` is not a slot number"),
         );
     };
-    let known = [
-        "kill",
-        "pause",
-        "resume",
-        "restart",
-        "stop",
-        "leave",
-        "down",
-        "partition",
-        "heal",
-    ];
-    if !known.contains(&action.as_str()) {
+    let Some(action) = NodeAction::named(&action).filter(|a| a.launcher_runs()) else {
+        let known: Vec<&str> = NodeAction::ALL
+            .into_iter()
+            .filter(|a| a.launcher_runs())
+            .map(NodeAction::name)
+            .collect();
         return error(
             StatusCode::BAD_REQUEST,
             format!("unknown action `{action}` (one of {})", known.join(", ")),
         );
-    }
+    };
     if l.addresses(slot).is_none() {
         return error(StatusCode::NOT_FOUND, format!("no slot {slot}"));
     }
-    let impairs = disrupts(&action).then_some(slot);
-    if let Err(refusal) = guard(&l, client, &headers, &action, impairs) {
+    let impairs = action.disrupts().then_some(slot);
+    if let Err(refusal) = guard(&l, client, &headers, action.name(), impairs) {
         return refusal.into_response();
     }
-    let result = match action.as_str() {
-        "leave" => leave(&l, slot).await,
-        "down" => down(&l, slot).await,
-        "partition" => partition(&l, slot).await,
-        "heal" => heal_slot(&l, slot).await,
+    let result = match action {
+        NodeAction::Leave => leave(&l, slot).await,
+        NodeAction::Down => down(&l, slot).await,
+        NodeAction::Partition => partition(&l, slot).await,
+        NodeAction::Heal => heal_slot(&l, slot).await,
         _ => {
             let launcher = Arc::clone(&l);
-            let action = action.clone();
-            match tokio::task::spawn_blocking(move || launcher.act(slot, &action)).await {
+            match tokio::task::spawn_blocking(move || launcher.act(slot, action)).await {
                 Ok(r) => r,
                 Err(e) => Err((StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
             }
@@ -253,10 +242,10 @@ async fn act(
         Ok(message) => {
             let now = Instant::now();
             let mut policy = l.policy.lock().expect("policy");
-            if disrupts(&action) {
+            if action.disrupts() {
                 policy.impair(slot, now + IMPAIRED_AFTER_ACTION);
             }
-            if let (Some(limits), "pause") = (policy.limits.clone(), action.as_str()) {
+            if let (Some(limits), NodeAction::Pause) = (policy.limits.clone(), action) {
                 policy.impair(slot, now + limits.pause_max);
                 policy.schedule(now + limits.pause_max, Undo::Resume(slot));
             }
@@ -335,47 +324,26 @@ async fn set_link(
 ) -> Result<(), (StatusCode, String)> {
     let (from_cluster, from_http) = addresses(l, from)?;
     let (to_cluster, to_http) = addresses(l, to)?;
-    let fault = |peer: &str, cut: bool, slow: bool| {
-        serde_json::json!({
-            "peer": peer,
-            "cutOutbound": cut,
-            "cutInbound": cut,
-            "delayMs": if slow { 300 } else { 0 },
-            "jitterMs": if slow { 100 } else { 0 },
-        })
-        .to_string()
-    };
-    let (forward, backward) = match kind {
-        LinkKind::Cut => (
-            fault(&to_cluster, true, false),
-            fault(&from_cluster, true, false),
-        ),
-        LinkKind::Slow => (
-            fault(&to_cluster, false, true),
-            fault(&from_cluster, false, true),
-        ),
-        LinkKind::Heal => (
-            fault(&to_cluster, false, false),
-            fault(&from_cluster, false, false),
-        ),
-        LinkKind::OneWay => {
-            let only_out =
-                serde_json::json!({ "peer": to_cluster, "cutOutbound": true }).to_string();
-            (only_out, fault(&from_cluster, false, false))
-        }
-    };
     let json = "application/json";
-    // One end may be down; the fault on the other end still applies.
-    let a = call_node(
-        l,
-        &from_http,
-        "POST",
-        "/faults/links",
-        Some((json, forward)),
-    )
-    .await;
-    let b = call_node(l, &to_http, "POST", "/faults/links", Some((json, backward))).await;
-    a.or(b)
+    let mut outcome = Err((
+        StatusCode::BAD_GATEWAY,
+        "no end of the link answered".into(),
+    ));
+    for (end, fault) in faults::link_entries(kind) {
+        let (on, peer) = match end {
+            End::From => (&from_http, &to_cluster),
+            End::To => (&to_http, &from_cluster),
+        };
+        let body = LinkFaultRequest {
+            peer: peer.clone(),
+            fault,
+        };
+        let body = serde_json::to_string(&body).expect("serializable");
+        // One end may be down; the fault on the other end still applies.
+        let set = call_node(l, on, "POST", "/faults/links", Some((json, body))).await;
+        outcome = outcome.or(set);
+    }
+    outcome
 }
 
 async fn link(
@@ -390,6 +358,15 @@ async fn link(
     };
     if request.from == request.to {
         return error(StatusCode::BAD_REQUEST, "a link joins two different slots");
+    }
+    if !request.kind.launcher_relays() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "{} links are set on the nodes directly",
+                request.kind.name()
+            ),
+        );
     }
     if l.addresses(request.from).is_none() || l.addresses(request.to).is_none() {
         return error(StatusCode::NOT_FOUND, "no such slot");
@@ -420,15 +397,12 @@ async fn link(
 
 /// Cuts a slot off from every other slot.
 async fn partition(l: &Launcher, slot: usize) -> Result<String, (StatusCode, String)> {
-    let others: Vec<usize> = l
-        .running_http()
-        .into_iter()
-        .map(|(i, _)| i)
-        .filter(|i| *i != slot)
-        .collect();
-    for other in &others {
-        set_link(l, slot, *other, LinkKind::Cut).await?;
+    let running: Vec<usize> = l.running_http().into_iter().map(|(i, _)| i).collect();
+    let links: Vec<_> = faults::node_links(LinkKind::Cut, &slot, &running).collect();
+    for (node, other, kind) in &links {
+        set_link(l, **node, **other, *kind).await?;
     }
+    let others: Vec<usize> = links.iter().map(|(_, other, _)| **other).collect();
     let mut policy = l.policy.lock().expect("policy");
     if let Some(limits) = policy.limits.clone() {
         let now = Instant::now();
@@ -443,11 +417,10 @@ async fn partition(l: &Launcher, slot: usize) -> Result<String, (StatusCode, Str
 
 /// Heals every link of one slot (on every running node).
 async fn heal_slot(l: &Launcher, slot: usize) -> Result<String, (StatusCode, String)> {
-    for (other, _) in l.running_http() {
-        if other != slot {
-            // A side that is down cannot be healed; the other side still is.
-            let _ = set_link(l, slot, other, LinkKind::Heal).await;
-        }
+    let running: Vec<usize> = l.running_http().into_iter().map(|(i, _)| i).collect();
+    for (node, other, kind) in faults::node_links(LinkKind::Heal, &slot, &running) {
+        // A side that is down cannot be healed; the other side still is.
+        let _ = set_link(l, *node, *other, kind).await;
     }
     l.policy.lock().expect("policy").cleared(slot);
     Ok(format!("links of n{slot} healed"))
@@ -465,7 +438,9 @@ pub async fn heal_everything(l: &Launcher) -> String {
         .view()
         .into_iter()
         .filter(|s| s.state == shared::api::SlotState::Paused);
-    let resumed = paused.filter(|s| l.act(s.slot, "resume").is_ok()).count();
+    let resumed = paused
+        .filter(|s| l.act(s.slot, NodeAction::Resume).is_ok())
+        .count();
     format!("healed links on {healed} nodes, resumed {resumed}")
 }
 
@@ -486,12 +461,12 @@ pub async fn undo_due(l: &Launcher) {
                 tracing::info!("public demo: a fault healed itself");
             }
             Undo::Resume(slot) => {
-                if l.act(slot, "resume").is_ok() {
+                if l.act(slot, NodeAction::Resume).is_ok() {
                     tracing::info!(slot, "public demo: paused node resumed");
                 }
             }
             Undo::Retire(slot) => {
-                if l.act(slot, "stop").is_ok() {
+                if l.act(slot, NodeAction::Stop).is_ok() {
                     tracing::info!(slot, "public demo: added node retired");
                 }
             }

@@ -22,7 +22,7 @@ use axum::http::StatusCode;
 use clap::Args;
 use policy::{Limits, Policy, Undo};
 use rand::Rng;
-use shared::api::{SlotState, SlotView};
+use shared::api::{NodeAction, SlotState, SlotView};
 use std::fs::File;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -284,7 +284,7 @@ impl Launcher {
     }
 
     /// Applies an action to a slot.
-    pub fn act(&self, slot: usize, action: &str) -> Result<String, (StatusCode, String)> {
+    pub fn act(&self, slot: usize, action: NodeAction) -> Result<String, (StatusCode, String)> {
         let seed_count = self.args.nodes;
         let mut slots = self.slots.lock().expect("slots");
         let s = slots
@@ -292,7 +292,7 @@ impl Launcher {
             .ok_or((StatusCode::NOT_FOUND, format!("no slot {slot}")))?;
         let running = s.process.as_ref().and_then(NodeProcess::pid).is_some();
         match action {
-            "kill" if running => {
+            NodeAction::Kill if running => {
                 if let Some(p) = s.process.as_mut() {
                     p.kill();
                 }
@@ -302,17 +302,17 @@ impl Launcher {
                 s.last_exit = None;
                 Ok(format!("n{slot} killed (SIGKILL)"))
             }
-            "pause" if running && s.state == SlotState::Running => {
+            NodeAction::Pause if running && s.state == SlotState::Running => {
                 s.process.as_ref().map(|p| p.signal("STOP"));
                 s.state = SlotState::Paused;
                 Ok(format!("n{slot} paused (SIGSTOP)"))
             }
-            "resume" if s.state == SlotState::Paused => {
+            NodeAction::Resume if s.state == SlotState::Paused => {
                 s.process.as_ref().map(|p| p.signal("CONT"));
                 s.state = SlotState::Running;
                 Ok(format!("n{slot} resumed (SIGCONT)"))
             }
-            "stop" if running => {
+            NodeAction::Stop if running => {
                 // Ask it to leave, then wait without holding the lock (see `stop_slot`).
                 s.process
                     .as_ref()
@@ -330,7 +330,7 @@ impl Launcher {
                 }
                 Ok(format!("n{slot} left and stopped (SIGTERM)"))
             }
-            "restart" => {
+            NodeAction::Restart => {
                 if let Some(p) = s.process.as_mut() {
                     p.kill();
                 }
@@ -342,10 +342,13 @@ impl Launcher {
                 s.starts += 1;
                 Ok(format!("n{slot} restarted as a new incarnation"))
             }
-            "kill" | "pause" | "resume" | "stop" => {
+            NodeAction::Kill | NodeAction::Pause | NodeAction::Resume | NodeAction::Stop => {
                 Err((StatusCode::CONFLICT, format!("n{slot} is {:?}", s.state)))
             }
-            other => Err((StatusCode::BAD_REQUEST, format!("unknown action `{other}`"))),
+            other => Err((
+                StatusCode::BAD_REQUEST,
+                format!("`{}` is not a process action", other.name()),
+            )),
         }
     }
 
