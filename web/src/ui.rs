@@ -9,8 +9,8 @@
 
 use crate::actions::{self, NodeAction};
 use crate::intent::Intent;
-use crate::loadgen_stats::{latency_axis_max, polyline, MAX_RATE, WINDOW_SECONDS};
-use crate::model::Model;
+use crate::loadgen_stats::{latency_axis_max, polyline, Point, MAX_RATE, WINDOW_SECONDS};
+use crate::model::{Model, NodeRow, RecPanel};
 use crate::protocol::{decision_text, shutdown_text};
 use crate::state::NodeView;
 use crate::timeline::{clock, LOCAL};
@@ -19,7 +19,7 @@ use crate::topology::{
     Cell,
 };
 use shared::api::LinkKind;
-use shared::api::SlotState;
+use shared::api::{SlotState, SlotView};
 use shared::{Member, MemberStatus};
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
@@ -177,93 +177,12 @@ fn topology(m: &Model) -> Html {
     let n = members.len();
     let c = SIZE / 2.0;
     let pos: Vec<(f64, f64)> = (0..n).map(|i| ring_position(i, n, c, c, RING)).collect();
-    let index_of = |node: &shared::UniqueAddress| members.iter().position(|m| &m.node == node);
-    let mut mesh = Vec::new();
-    for i in 0..n {
-        for j in i + 1..n {
-            let (a, b) = (
-                members[i].address().to_string(),
-                members[j].address().to_string(),
-            );
-            let link = m.directory.link(&a, &b);
-            let class = classes!(
-                "link",
-                (link.a_to_b_cut && link.b_to_a_cut).then_some("cut"),
-                (link.a_to_b_cut != link.b_to_a_cut).then_some("oneway"),
-                (link.delay_ms > 0).then_some("slow")
-            );
-            let (x1, y1, x2, y2) = edge(pos[i], pos[j], NODE_R, 0.0);
-            mesh.push(html! {
-                <line class={class} x1={format!("{x1:.1}")} y1={format!("{y1:.1}")}
-                    x2={format!("{x2:.1}")} y2={format!("{y2:.1}")}>
-                    <title>{ format!("{a} ⇄ {b}: {}", link.label(&short(&a), &short(&b))) }</title>
-                </line>
-            });
-        }
-    }
-    let red: Vec<Html> = unreachable_edges(view)
-        .into_iter()
-        .filter_map(|(o, s)| Some((index_of(&o)?, index_of(&s)?, o, s)))
-        .map(|(i, j, o, s)| {
-            let (x1, y1, x2, y2) = edge(pos[i], pos[j], NODE_R + 4.0, 5.0);
-            html! {
-                <line class="unreachable-edge" marker-end="url(#arrow)"
-                    x1={format!("{x1:.1}")} y1={format!("{y1:.1}")}
-                    x2={format!("{x2:.1}")} y2={format!("{y2:.1}")}>
-                    <title>{ format!("{} sees {} unreachable", o.address, s.address) }</title>
-                </line>
-            }
-        })
-        .collect();
+    let mesh = mesh_lines(m, &members, &pos);
+    let red = unreachable_lines(view, &members, &pos);
     let nodes: Vec<Html> = members
         .iter()
-        .enumerate()
-        .map(|(i, member)| {
-            let (x, y) = pos[i];
-            let addr = member.address().to_string();
-            let reachable = view.is_reachable(&member.node);
-            let leader = view.leader.as_ref() == Some(&member.node);
-            let oldest = view.oldest.as_ref() == Some(&member.node);
-            let connected = m.connected_to(&addr)
-                && m.directory
-                    .http_of(&addr)
-                    .and_then(|h| m.views.get(h))
-                    .and_then(|v| v.self_node.as_ref())
-                    == Some(&member.node);
-            let badges: Vec<&str> = [leader.then_some("leader"), oldest.then_some("oldest")]
-                .into_iter()
-                .flatten()
-                .collect();
-            let status = member.status.to_string();
-            html! {
-                <g class={classes!("member", status_class(member.status), (!reachable).then_some("unreachable"))}
-                    data-node={addr.clone()} data-status={status.clone()} data-reachable={yes(reachable)}
-                    data-uid={member.node.uid.to_string()} data-leader={yes(leader)} data-oldest={yes(oldest)}
-                    data-connected={yes(connected)}
-                    transform={format!("translate({x:.1},{y:.1})")}>
-                    <title>{ format!("{addr} (uid {}) {status}{}{}", member.node.uid,
-                        if reachable { "" } else { ", unreachable" },
-                        if connected { ", WebSocket open" } else { "" }) }</title>
-                    if !reachable {
-                        <circle class="halo" r={(NODE_R + 6.0).to_string()} />
-                    }
-                    <circle class="disc" r={NODE_R.to_string()} />
-                    <text class="port" y="-3" text-anchor="middle">{ disc_label(&member.address().host, member.address().port) }</text>
-                    <text class="status-text" y="14" text-anchor="middle">{ status.clone() }</text>
-                    if !badges.is_empty() {
-                        <text class="badge" y={format!("{:.0}", -NODE_R - 8.0)} text-anchor="middle">{ badges.join(" · ") }</text>
-                    }
-                    if !reachable {
-                        <text class="unreachable-text" y={format!("{:.0}", NODE_R + 20.0)} text-anchor="middle">{ "unreachable" }</text>
-                    }
-                    if connected {
-                        <circle class="ws-mark" cx="25" cy="-25" r="6">
-                            <title>{ "the page's WebSocket to this node is open" }</title>
-                        </circle>
-                    }
-                </g>
-            }
-        })
+        .zip(&pos)
+        .map(|(member, at)| member_disc(m, view, member, *at))
         .collect();
     let converged = match view.converged {
         Some(true) => "converged",
@@ -300,6 +219,103 @@ fn topology(m: &Model) -> Html {
             { legend() }
             { matrix_table(view) }
         </>
+    }
+}
+
+/// The lines between every two members, styled by the link faults both ends hold.
+fn mesh_lines(m: &Model, members: &[&Member], pos: &[(f64, f64)]) -> Vec<Html> {
+    let n = members.len();
+    let mut mesh = Vec::new();
+    for i in 0..n {
+        for j in i + 1..n {
+            let (a, b) = (
+                members[i].address().to_string(),
+                members[j].address().to_string(),
+            );
+            let link = m.directory.link(&a, &b);
+            let class = classes!(
+                "link",
+                (link.a_to_b_cut && link.b_to_a_cut).then_some("cut"),
+                (link.a_to_b_cut != link.b_to_a_cut).then_some("oneway"),
+                (link.delay_ms > 0).then_some("slow")
+            );
+            let (x1, y1, x2, y2) = edge(pos[i], pos[j], NODE_R, 0.0);
+            mesh.push(html! {
+                <line class={class} x1={format!("{x1:.1}")} y1={format!("{y1:.1}")}
+                    x2={format!("{x2:.1}")} y2={format!("{y2:.1}")}>
+                    <title>{ format!("{a} ⇄ {b}: {}", link.label(&short(&a), &short(&b))) }</title>
+                </line>
+            });
+        }
+    }
+    mesh
+}
+
+/// An arrow for every "observer sees subject unreachable" record of the view.
+fn unreachable_lines(view: &NodeView, members: &[&Member], pos: &[(f64, f64)]) -> Vec<Html> {
+    let index_of = |node: &shared::UniqueAddress| members.iter().position(|m| &m.node == node);
+    unreachable_edges(view)
+        .into_iter()
+        .filter_map(|(o, s)| Some((index_of(&o)?, index_of(&s)?, o, s)))
+        .map(|(i, j, o, s)| {
+            let (x1, y1, x2, y2) = edge(pos[i], pos[j], NODE_R + 4.0, 5.0);
+            html! {
+                <line class="unreachable-edge" marker-end="url(#arrow)"
+                    x1={format!("{x1:.1}")} y1={format!("{y1:.1}")}
+                    x2={format!("{x2:.1}")} y2={format!("{y2:.1}")}>
+                    <title>{ format!("{} sees {} unreachable", o.address, s.address) }</title>
+                </line>
+            }
+        })
+        .collect()
+}
+
+/// One member's disc: status colour, badges, unreachable halo, and whether the
+/// page's stream to it is open.
+fn member_disc(m: &Model, view: &NodeView, member: &Member, at: (f64, f64)) -> Html {
+    let (x, y) = at;
+    let addr = member.address().to_string();
+    let reachable = view.is_reachable(&member.node);
+    let leader = view.leader.as_ref() == Some(&member.node);
+    let oldest = view.oldest.as_ref() == Some(&member.node);
+    let connected = m.connected_to(&addr)
+        && m.directory
+            .http_of(&addr)
+            .and_then(|h| m.views.get(h))
+            .and_then(|v| v.self_node.as_ref())
+            == Some(&member.node);
+    let badges: Vec<&str> = [leader.then_some("leader"), oldest.then_some("oldest")]
+        .into_iter()
+        .flatten()
+        .collect();
+    let status = member.status.to_string();
+    html! {
+        <g class={classes!("member", status_class(member.status), (!reachable).then_some("unreachable"))}
+            data-node={addr.clone()} data-status={status.clone()} data-reachable={yes(reachable)}
+            data-uid={member.node.uid.to_string()} data-leader={yes(leader)} data-oldest={yes(oldest)}
+            data-connected={yes(connected)}
+            transform={format!("translate({x:.1},{y:.1})")}>
+            <title>{ format!("{addr} (uid {}) {status}{}{}", member.node.uid,
+                if reachable { "" } else { ", unreachable" },
+                if connected { ", WebSocket open" } else { "" }) }</title>
+            if !reachable {
+                <circle class="halo" r={(NODE_R + 6.0).to_string()} />
+            }
+            <circle class="disc" r={NODE_R.to_string()} />
+            <text class="port" y="-3" text-anchor="middle">{ disc_label(&member.address().host, member.address().port) }</text>
+            <text class="status-text" y="14" text-anchor="middle">{ status.clone() }</text>
+            if !badges.is_empty() {
+                <text class="badge" y={format!("{:.0}", -NODE_R - 8.0)} text-anchor="middle">{ badges.join(" · ") }</text>
+            }
+            if !reachable {
+                <text class="unreachable-text" y={format!("{:.0}", NODE_R + 20.0)} text-anchor="middle">{ "unreachable" }</text>
+            }
+            if connected {
+                <circle class="ws-mark" cx="25" cy="-25" r="6">
+                    <title>{ "the page's WebSocket to this node is open" }</title>
+                </circle>
+            }
+        </g>
     }
 }
 
@@ -509,24 +525,10 @@ fn view_body(m: &Model, v: &NodeView) -> Html {
 
 fn node_controls(send: &Callback<Intent>, m: &Model) -> Html {
     let rows = m.nodes();
-    let has_launcher = m.directory.launcher.is_some();
-    let direct = m.direct_faults_allowed();
-    let stop_allowed = m.stop_allowed();
-    let action_button = |action: NodeAction, node: &str, disabled: bool, title: String| {
-        let target = node.to_string();
-        html! {
-            <button data-action={action.name()} data-node={node.to_string()}
-                class={classes!("act", action.needs_launcher().then_some("launcher"))}
-                title={title} disabled={disabled}
-                onclick={send.reform(move |_: MouseEvent| Intent::Node(action, target.clone()))}>
-                { action.name() }
-            </button>
-        }
-    };
     html! {
         <>
             <h2 id="controls-title">{ "Break things" }</h2>
-            if has_launcher {
+            if m.directory.launcher.is_some() {
                 <p class="muted small" id="via-launcher">
                     { format!("Node and link actions go through the launcher at {}.",
                         m.directory.launcher.as_deref().unwrap_or_default()) }
@@ -540,79 +542,120 @@ fn node_controls(send: &Callback<Intent>, m: &Model) -> Html {
                     </tr>
                 </thead>
                 <tbody>
-                    { for rows.iter().map(|row| {
-                        let impaired = row.slot.as_ref().is_some_and(|s| m.is_impaired(s.slot));
-                        let process = match &row.slot {
-                            Some(s) => {
-                                let state = match s.state {
-                                    SlotState::Running => "running",
-                                    SlotState::Paused => "paused",
-                                    SlotState::Stopped => "stopped",
-                                    SlotState::Exited => "exited",
-                                };
-                                let mut text = format!("n{} {state}", s.slot);
-                                if let Some(pid) = s.pid { text.push_str(&format!(" pid {pid}")); }
-                                if let Some(code) = s.last_exit { text.push_str(&format!(" (exit {code})")); }
-                                if s.starts > 1 { text.push_str(&format!(" · {} starts", s.starts)); }
-                                html! { <span class={classes!("slot", state)}>{ text }</span> }
-                            }
-                            None => html! { <span class="muted">{ "no launcher slot" }</span> },
-                        };
-                        let no_slot = !has_launcher || row.slot.is_none();
-                        html! {
-                            <tr class={classes!("node-row", impaired.then_some("impaired"))}
-                                data-node={row.cluster.clone()} data-impaired={yes(impaired)}
-                                key={row.cluster.clone()}>
-                                <th scope="row">
-                                    <span class="node-name">
-                                        if row.connected { <span class="ws-dot" title="WebSocket open"></span> }
-                                        { row.cluster.clone() }
-                                    </span>
-                                    { " " }
-                                    { row.status.map(chip).unwrap_or_else(|| html! { <span class="muted">{ "not a member here" }</span> }) }
-                                    if impaired {
-                                        { " " }
-                                        <span class="tag bad impaired-tag"
-                                            title="the launcher counts this node as impaired: actions that disrupt another node may be refused">
-                                            { "impaired" }
-                                        </span>
-                                    }
-                                    if let Some(h) = &row.http { <small>{ format!("http {h}") }</small> }
-                                    <small>{ process }</small>
-                                </th>
-                                <td>
-                                    <div class="btns" role="group" aria-label="process (launcher)">
-                                        { for NodeAction::ALL.iter().filter(|a| a.needs_launcher()).map(|action| {
-                                            let operator_only = *action == NodeAction::Stop && !stop_allowed;
-                                            let title = if operator_only {
-                                                "needs the operator token in the public demo".to_string()
-                                            } else if no_slot {
-                                                format!("{} (needs the demo launcher)", actions::hint(*action))
-                                            } else {
-                                                actions::hint(*action).to_string()
-                                            };
-                                            action_button(*action, &row.cluster, no_slot || operator_only, title)
-                                        }) }
-                                    </div>
-                                    <div class="btns" role="group" aria-label="cluster">
-                                        { for NodeAction::ALL.iter()
-                                            .filter(|a| !a.needs_launcher() && (**a != NodeAction::Freeze || direct))
-                                            .map(|action| {
-                                                let title = if has_launcher && *action != NodeAction::Freeze {
-                                                    format!("{} (via the launcher)", actions::hint(*action))
-                                                } else {
-                                                    actions::hint(*action).to_string()
-                                                };
-                                                action_button(*action, &row.cluster, false, title)
-                                            }) }
-                                    </div>
-                                </td>
-                            </tr>
-                        }
-                    }) }
+                    { for rows.iter().map(|row| node_row(send, m, row)) }
                 </tbody>
             </table>
         </>
+    }
+}
+
+/// One node's row: its name, status and process, and its two groups of buttons.
+fn node_row(send: &Callback<Intent>, m: &Model, row: &NodeRow) -> Html {
+    let impaired = row.slot.as_ref().is_some_and(|s| m.is_impaired(s.slot));
+    html! {
+        <tr class={classes!("node-row", impaired.then_some("impaired"))}
+            data-node={row.cluster.clone()} data-impaired={yes(impaired)}
+            key={row.cluster.clone()}>
+            <th scope="row">
+                <span class="node-name">
+                    if row.connected { <span class="ws-dot" title="WebSocket open"></span> }
+                    { row.cluster.clone() }
+                </span>
+                { " " }
+                { row.status.map(chip).unwrap_or_else(|| html! { <span class="muted">{ "not a member here" }</span> }) }
+                if impaired {
+                    { " " }
+                    <span class="tag bad impaired-tag"
+                        title="the launcher counts this node as impaired: actions that disrupt another node may be refused">
+                        { "impaired" }
+                    </span>
+                }
+                if let Some(h) = &row.http { <small>{ format!("http {h}") }</small> }
+                <small>{ process_text(row.slot.as_ref()) }</small>
+            </th>
+            <td>{ node_buttons(send, m, row) }</td>
+        </tr>
+    }
+}
+
+/// What the launcher says of the node's process.
+fn process_text(slot: Option<&SlotView>) -> Html {
+    let Some(s) = slot else {
+        return html! { <span class="muted">{ "no launcher slot" }</span> };
+    };
+    let state = match s.state {
+        SlotState::Running => "running",
+        SlotState::Paused => "paused",
+        SlotState::Stopped => "stopped",
+        SlotState::Exited => "exited",
+    };
+    let mut text = format!("n{} {state}", s.slot);
+    if let Some(pid) = s.pid {
+        text.push_str(&format!(" pid {pid}"));
+    }
+    if let Some(code) = s.last_exit {
+        text.push_str(&format!(" (exit {code})"));
+    }
+    if s.starts > 1 {
+        text.push_str(&format!(" · {} starts", s.starts));
+    }
+    html! { <span class={classes!("slot", state)}>{ text }</span> }
+}
+
+/// The process buttons (launcher only) and the cluster buttons of one node.
+fn node_buttons(send: &Callback<Intent>, m: &Model, row: &NodeRow) -> Html {
+    let has_launcher = m.directory.launcher.is_some();
+    let no_slot = !has_launcher || row.slot.is_none();
+    let stop_allowed = m.stop_allowed();
+    let direct = m.direct_faults_allowed();
+    let process = NodeAction::ALL
+        .into_iter()
+        .filter(|a| a.needs_launcher())
+        .map(|action| {
+            let operator_only = action == NodeAction::Stop && !stop_allowed;
+            let title = if operator_only {
+                "needs the operator token in the public demo".to_string()
+            } else if no_slot {
+                format!("{} (needs the demo launcher)", actions::hint(action))
+            } else {
+                actions::hint(action).to_string()
+            };
+            action_button(send, action, &row.cluster, no_slot || operator_only, title)
+        });
+    let cluster = NodeAction::ALL
+        .into_iter()
+        .filter(|a| !a.needs_launcher() && (*a != NodeAction::Freeze || direct))
+        .map(|action| {
+            let title = if has_launcher && action != NodeAction::Freeze {
+                format!("{} (via the launcher)", actions::hint(action))
+            } else {
+                actions::hint(action).to_string()
+            };
+            action_button(send, action, &row.cluster, false, title)
+        });
+    html! {
+        <>
+            <div class="btns" role="group" aria-label="process (launcher)">{ for process }</div>
+            <div class="btns" role="group" aria-label="cluster">{ for cluster }</div>
+        </>
+    }
+}
+
+fn action_button(
+    send: &Callback<Intent>,
+    action: NodeAction,
+    node: &str,
+    disabled: bool,
+    title: String,
+) -> Html {
+    let target = node.to_string();
+    html! {
+        <button data-action={action.name()} data-node={node.to_string()}
+            class={classes!("act", action.needs_launcher().then_some("launcher"))}
+            title={title} disabled={disabled}
+            onclick={send.reform(move |_: MouseEvent| Intent::Node(action, target.clone()))}>
+            { action.name() }
+        </button>
     }
 }
 
@@ -731,18 +774,6 @@ fn timeline(send: &Callback<Intent>, m: &Model, timeline_ref: &NodeRef) -> Html 
 fn recommendations(send: &Callback<Intent>, m: &Model) -> Html {
     let rec = &m.rec;
     let on_user = send.reform(|e: InputEvent| Intent::SetUser(input_value(&e)));
-    let on_query = send.reform(|e: InputEvent| Intent::SetQuery(input_value(&e)));
-    let on_genre = send.reform(|e: InputEvent| Intent::SetGenre(input_value(&e)));
-    let on_search = send.reform(|e: SubmitEvent| {
-        e.prevent_default();
-        Intent::Search(1)
-    });
-    let page = rec.page;
-    let served = rec
-        .result
-        .as_ref()
-        .map(|r| r.served_by.clone())
-        .unwrap_or_default();
     html! {
         <>
             <h2 id="recs-title">{ "Recommendations" }</h2>
@@ -754,79 +785,118 @@ fn recommendations(send: &Callback<Intent>, m: &Model) -> Html {
                 <button id="rec-history" onclick={send.reform(|_: MouseEvent| Intent::History)}>{ "History" }</button>
             </div>
             <p id="rec-error" class="error" role="alert">{ rec.error.clone() }</p>
-            <p class="rec-meta">
-                { "served by " }<strong id="rec-served-by">{ served }</strong>
-                if let Some(r) = &rec.result {
-                    { format!(" · answered by {} · {:.1} ms · {} attempt{}", r.answered_by, r.elapsed_ms, r.attempts,
-                        if r.attempts == 1 { "" } else { "s" }) }
-                    if r.degraded { <span class="tag bad" id="rec-degraded">{ "degraded" }</span> }
-                    if r.personal { <span class="tag good" id="rec-personal">{ "personal" }</span> }
-                    else { <span class="tag">{ "popular" }</span> }
-                }
-            </p>
-            <ol id="rec-results" class="items">
-                if let Some(r) = &rec.result {
-                    { for r.items.iter().map(|item| html! {
-                        <li class="rec-item" data-video={item.video.id.to_string()}>
-                            <span class="title">{ item.video.title.clone() }</span>
-                            if let Some(y) = item.video.year { <span class="year">{ format!(" ({y})") }</span> }
-                            <span class="genres">{ item.video.genres.join(", ") }</span>
-                            <span class="score">{ format!("{:.3}", item.score) }</span>
+            { recommendation_answer(rec) }
+            { watch_history(rec) }
+            { video_search(send, rec) }
+        </>
+    }
+}
+
+/// Who served the last recommendations, how, and the list.
+fn recommendation_answer(rec: &RecPanel) -> Html {
+    let served = rec
+        .result
+        .as_ref()
+        .map(|r| r.served_by.clone())
+        .unwrap_or_default();
+    html! {
+        <>
+        <p class="rec-meta">
+            { "served by " }<strong id="rec-served-by">{ served }</strong>
+            if let Some(r) = &rec.result {
+                { format!(" · answered by {} · {:.1} ms · {} attempt{}", r.answered_by, r.elapsed_ms, r.attempts,
+                    if r.attempts == 1 { "" } else { "s" }) }
+                if r.degraded { <span class="tag bad" id="rec-degraded">{ "degraded" }</span> }
+                if r.personal { <span class="tag good" id="rec-personal">{ "personal" }</span> }
+                else { <span class="tag">{ "popular" }</span> }
+            }
+        </p>
+        <ol id="rec-results" class="items">
+            if let Some(r) = &rec.result {
+                { for r.items.iter().map(|item| html! {
+                    <li class="rec-item" data-video={item.video.id.to_string()}>
+                        <span class="title">{ item.video.title.clone() }</span>
+                        if let Some(y) = item.video.year { <span class="year">{ format!(" ({y})") }</span> }
+                        <span class="genres">{ item.video.genres.join(", ") }</span>
+                        <span class="score">{ format!("{:.3}", item.score) }</span>
+                    </li>
+                }) }
+            }
+        </ol>
+        </>
+    }
+}
+
+/// The user's watch history, newest first (50 at most).
+fn watch_history(rec: &RecPanel) -> Html {
+    html! {
+        <>
+        if let Some(h) = &rec.history {
+            <details id="history" open=true>
+                <summary>{ format!("History of user {}: {} videos · served by {} · {} replicas read",
+                    h.user, h.watched.len(), h.served_by, h.replicas_read) }</summary>
+                <ul id="history-results" class="items">
+                    { for h.watched.iter().rev().take(50).map(|w| html! {
+                        <li class="history-item">
+                            { w.video.title.clone() }
+                            if w.recorded_at_ms.is_some() { <span class="tag good">{ "via service" }</span> }
                         </li>
                     }) }
-                }
-            </ol>
-            if let Some(h) = &rec.history {
-                <details id="history" open=true>
-                    <summary>{ format!("History of user {}: {} videos · served by {} · {} replicas read",
-                        h.user, h.watched.len(), h.served_by, h.replicas_read) }</summary>
-                    <ul id="history-results" class="items">
-                        { for h.watched.iter().rev().take(50).map(|w| html! {
-                            <li class="history-item">
-                                { w.video.title.clone() }
-                                if w.recorded_at_ms.is_some() { <span class="tag good">{ "via service" }</span> }
-                            </li>
-                        }) }
-                    </ul>
-                </details>
-            }
-            <form class="row search" onsubmit={on_search}>
-                <label>{ "Videos " }
-                    <input id="video-query" type="search" placeholder="title" value={rec.query.clone()} oninput={on_query} />
-                </label>
-                <label>{ "Genre " }
-                    <input id="video-genre" list="genres" placeholder="any" value={rec.genre.clone()} oninput={on_genre} />
-                </label>
-                <datalist id="genres">{ for GENRES.iter().map(|g| html! { <option value={*g} /> }) }</datalist>
-                <button id="video-search" type="submit">{ "Search" }</button>
-            </form>
-            if !rec.watch_note.is_empty() {
-                <p id="watch-note" class="note">{ rec.watch_note.clone() }</p>
-            }
-            if let Some(v) = &rec.videos {
-                <p class="muted small">{ format!("{} matching · page {} of {}", v.total, v.page,
-                    v.total.div_ceil(v.page_size.max(1)).max(1)) }</p>
-                <ul id="video-results" class="items">
-                    { for v.items.iter().map(|video| {
-                        let id = video.id;
-                        html! {
-                            <li class="video-item" data-video={id.to_string()}>
-                                <span class="title">{ video.title.clone() }</span>
-                                if let Some(y) = video.year { <span class="year">{ format!(" ({y})") }</span> }
-                                <span class="genres">{ video.genres.join(", ") }</span>
-                                <button class="watch" data-video={id.to_string()}
-                                    onclick={send.reform(move |_: MouseEvent| Intent::Watched(id))}>{ "watched" }</button>
-                            </li>
-                        }
-                    }) }
                 </ul>
-                <div class="row">
-                    <button id="video-prev" disabled={page <= 1}
-                        onclick={send.reform(move |_: MouseEvent| Intent::Search(page.saturating_sub(1).max(1)))}>{ "‹ previous" }</button>
-                    <button id="video-next" disabled={u64::from(page) * u64::from(v.page_size) >= u64::from(v.total)}
-                        onclick={send.reform(move |_: MouseEvent| Intent::Search(page + 1))}>{ "next ›" }</button>
-                </div>
-            }
+            </details>
+        }
+        </>
+    }
+}
+
+/// The catalogue search form, a page of results with "watched" buttons, and paging.
+fn video_search(send: &Callback<Intent>, rec: &RecPanel) -> Html {
+    let on_query = send.reform(|e: InputEvent| Intent::SetQuery(input_value(&e)));
+    let on_genre = send.reform(|e: InputEvent| Intent::SetGenre(input_value(&e)));
+    let on_search = send.reform(|e: SubmitEvent| {
+        e.prevent_default();
+        Intent::Search(1)
+    });
+    let page = rec.page;
+    html! {
+        <>
+        <form class="row search" onsubmit={on_search}>
+            <label>{ "Videos " }
+                <input id="video-query" type="search" placeholder="title" value={rec.query.clone()} oninput={on_query} />
+            </label>
+            <label>{ "Genre " }
+                <input id="video-genre" list="genres" placeholder="any" value={rec.genre.clone()} oninput={on_genre} />
+            </label>
+            <datalist id="genres">{ for GENRES.iter().map(|g| html! { <option value={*g} /> }) }</datalist>
+            <button id="video-search" type="submit">{ "Search" }</button>
+        </form>
+        if !rec.watch_note.is_empty() {
+            <p id="watch-note" class="note">{ rec.watch_note.clone() }</p>
+        }
+        if let Some(v) = &rec.videos {
+            <p class="muted small">{ format!("{} matching · page {} of {}", v.total, v.page,
+                v.total.div_ceil(v.page_size.max(1)).max(1)) }</p>
+            <ul id="video-results" class="items">
+                { for v.items.iter().map(|video| {
+                    let id = video.id;
+                    html! {
+                        <li class="video-item" data-video={id.to_string()}>
+                            <span class="title">{ video.title.clone() }</span>
+                            if let Some(y) = video.year { <span class="year">{ format!(" ({y})") }</span> }
+                            <span class="genres">{ video.genres.join(", ") }</span>
+                            <button class="watch" data-video={id.to_string()}
+                                onclick={send.reform(move |_: MouseEvent| Intent::Watched(id))}>{ "watched" }</button>
+                        </li>
+                    }
+                }) }
+            </ul>
+            <div class="row">
+                <button id="video-prev" disabled={page <= 1}
+                    onclick={send.reform(move |_: MouseEvent| Intent::Search(page.saturating_sub(1).max(1)))}>{ "‹ previous" }</button>
+                <button id="video-next" disabled={u64::from(page) * u64::from(v.page_size) >= u64::from(v.total)}
+                    onclick={send.reform(move |_: MouseEvent| Intent::Search(page + 1))}>{ "next ›" }</button>
+            </div>
+        }
         </>
     }
 }
@@ -843,12 +913,6 @@ const PAD_B: f64 = 20.0;
 fn load(send: &Callback<Intent>, m: &Model) -> Html {
     let l = &m.load;
     let series = l.stats.series(m.now_ms);
-    let rates: Vec<Option<f64>> = series.iter().map(|p| p.success_rate).collect();
-    let p50: Vec<Option<f64>> = series.iter().map(|p| p.p50_ms).collect();
-    let p99: Vec<Option<f64>> = series.iter().map(|p| p.p99_ms).collect();
-    let highest = p99.iter().flatten().fold(0.0f64, |a, b| a.max(*b));
-    let axis = latency_axis_max(highest);
-    let (w, h) = (CHART_W - PAD_L - PAD_R, CHART_H - PAD_T - PAD_B);
     let last = series.iter().rev().find(|p| p.requests > 0);
     let on_rate = {
         let send = send.clone();
@@ -891,36 +955,49 @@ fn load(send: &Callback<Intent>, m: &Model) -> Html {
                 }
                 if l.skipped > 0 { { format!(" · {} not sent (too many in flight)", l.skipped) } }
             </p>
-            <svg id="load-chart" viewBox={format!("0 0 {CHART_W} {CHART_H}")} role="img"
-                aria-label="success rate and latency per second over the last minute">
-                <g transform={format!("translate({PAD_L},{PAD_T})")}>
-                    <rect class="plot" width={w.to_string()} height={h.to_string()} />
-                    { for [0.0, 0.5, 1.0].iter().map(|f| {
-                        let y = format!("{:.1}", h - f * h);
-                        html! {
-                            <>
-                                <line class="grid" x1="0" x2={w.to_string()} y1={y.clone()} y2={y.clone()} />
-                                <text class="axis" x="-4" y={y.clone()} text-anchor="end" dominant-baseline="middle">
-                                    { format!("{:.0}", axis * f) }
-                                </text>
-                                <text class="axis rate-axis" x={(w + 4.0).to_string()} y={y} dominant-baseline="middle">
-                                    { format!("{:.0}%", f * 100.0) }
-                                </text>
-                            </>
-                        }
-                    }) }
-                    <text class="axis" x="0" y={(h + 14.0).to_string()}>{ format!("-{WINDOW_SECONDS} s") }</text>
-                    <text class="axis" x={w.to_string()} y={(h + 14.0).to_string()} text-anchor="end">{ "now" }</text>
-                    <polyline class="series p99" points={polyline(&p99, axis, w, h)} />
-                    <polyline class="series p50" points={polyline(&p50, axis, w, h)} />
-                    <polyline class="series rate" points={polyline(&rates, 1.0, w, h)} />
-                </g>
-            </svg>
+            { load_chart(&series) }
             <ul class="chart-legend">
                 <li class="rate">{ "success rate (right axis)" }</li>
                 <li class="p50">{ "p50 latency (ms)" }</li>
                 <li class="p99">{ "p99 latency (ms)" }</li>
             </ul>
         </>
+    }
+}
+
+/// Success rate and p50/p99 latency per second over the last minute.
+fn load_chart(series: &[Point]) -> Html {
+    let rates: Vec<Option<f64>> = series.iter().map(|p| p.success_rate).collect();
+    let p50: Vec<Option<f64>> = series.iter().map(|p| p.p50_ms).collect();
+    let p99: Vec<Option<f64>> = series.iter().map(|p| p.p99_ms).collect();
+    let highest = p99.iter().flatten().fold(0.0f64, |a, b| a.max(*b));
+    let axis = latency_axis_max(highest);
+    let (w, h) = (CHART_W - PAD_L - PAD_R, CHART_H - PAD_T - PAD_B);
+    html! {
+    <svg id="load-chart" viewBox={format!("0 0 {CHART_W} {CHART_H}")} role="img"
+        aria-label="success rate and latency per second over the last minute">
+        <g transform={format!("translate({PAD_L},{PAD_T})")}>
+            <rect class="plot" width={w.to_string()} height={h.to_string()} />
+            { for [0.0, 0.5, 1.0].iter().map(|f| {
+                let y = format!("{:.1}", h - f * h);
+                html! {
+                    <>
+                        <line class="grid" x1="0" x2={w.to_string()} y1={y.clone()} y2={y.clone()} />
+                        <text class="axis" x="-4" y={y.clone()} text-anchor="end" dominant-baseline="middle">
+                            { format!("{:.0}", axis * f) }
+                        </text>
+                        <text class="axis rate-axis" x={(w + 4.0).to_string()} y={y} dominant-baseline="middle">
+                            { format!("{:.0}%", f * 100.0) }
+                        </text>
+                    </>
+                }
+            }) }
+            <text class="axis" x="0" y={(h + 14.0).to_string()}>{ format!("-{WINDOW_SECONDS} s") }</text>
+            <text class="axis" x={w.to_string()} y={(h + 14.0).to_string()} text-anchor="end">{ "now" }</text>
+            <polyline class="series p99" points={polyline(&p99, axis, w, h)} />
+            <polyline class="series p50" points={polyline(&p50, axis, w, h)} />
+            <polyline class="series rate" points={polyline(&rates, 1.0, w, h)} />
+        </g>
+    </svg>
     }
 }
