@@ -367,6 +367,40 @@ struct RecommendQuery {
     n: Option<String>,
 }
 
+/// The `n` parameter: 10 when absent, else 1 to `MAX_RECOMMENDATIONS`.
+fn how_many(text: Option<&str>) -> Result<u32, ApiError> {
+    match text {
+        None | Some("") => Ok(10),
+        Some(text) => match text.parse::<u32>() {
+            Ok(n) if (1..=MAX_RECOMMENDATIONS).contains(&n) => Ok(n),
+            _ => Err(error(
+                StatusCode::BAD_REQUEST,
+                format!("n `{text}` must be 1 to {MAX_RECOMMENDATIONS}"),
+            )),
+        },
+    }
+}
+
+/// The degraded answer: the most popular videos the user has not watched (in the
+/// catalogue's own history; the replicated one may be out of reach).
+fn popular_for(service: &Service, user: u32, n: u32) -> Vec<(u32, f32)> {
+    let seen: BTreeSet<u32> = service
+        .library
+        .base_history
+        .get(&user)
+        .into_iter()
+        .flatten()
+        .copied()
+        .collect();
+    service
+        .library
+        .model
+        .popular(n as usize, &seen)
+        .into_iter()
+        .map(|s| (s.item, s.score))
+        .collect()
+}
+
 async fn recommendations(
     State(service): State<Arc<Service>>,
     Path(user): Path<String>,
@@ -376,18 +410,7 @@ async fn recommendations(
     require_api_role(&service)?;
     let user = known_user(&service, &user)?;
     let Query(params) = params.map_err(|e| error(StatusCode::BAD_REQUEST, e.body_text()))?;
-    let n = match params.n.as_deref() {
-        None | Some("") => 10,
-        Some(text) => match text.parse::<u32>() {
-            Ok(n) if (1..=MAX_RECOMMENDATIONS).contains(&n) => n,
-            _ => {
-                return Err(error(
-                    StatusCode::BAD_REQUEST,
-                    format!("n `{text}` must be 1 to {MAX_RECOMMENDATIONS}"),
-                ))
-            }
-        },
-    };
+    let n = how_many(params.n.as_deref())?;
     // Without a reachable majority no worker can answer: the degraded list at once.
     let routed = if reaches_majority(&service) {
         service
@@ -414,22 +437,7 @@ async fn recommendations(
                 failures = ?routed.failures,
                 "no worker answered; serving the popularity list"
             );
-            let seen: BTreeSet<u32> = service
-                .library
-                .base_history
-                .get(&user)
-                .into_iter()
-                .flatten()
-                .copied()
-                .collect();
-            let items = service
-                .library
-                .model
-                .popular(n as usize, &seen)
-                .into_iter()
-                .map(|s| (s.item, s.score))
-                .collect();
-            (items, me.clone(), false, true)
+            (popular_for(&service, user, n), me.clone(), false, true)
         }
     };
     let items = items
