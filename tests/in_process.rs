@@ -171,3 +171,81 @@ async fn three_nodes_in_one_process_form_a_cluster_serve_and_one_leaves_on_shutd
     }
     let _ = std::fs::remove_dir_all(&folder);
 }
+
+/// Cuts every link of node `target` (cluster address `target_address`; `clusters`
+/// holds every node's) at both ends through the fault API.
+async fn isolate(
+    nodes: &[InProcessNode],
+    clusters: &[String],
+    target: usize,
+    target_address: &str,
+) {
+    for (j, node) in nodes.iter().enumerate() {
+        let peers: Vec<&str> = if j == target {
+            clusters
+                .iter()
+                .map(String::as_str)
+                .filter(|c| *c != target_address)
+                .collect()
+        } else {
+            vec![target_address]
+        };
+        for peer in peers {
+            let body = format!(r#"{{"peer":"{peer}","cutOutbound":true,"cutInbound":true}}"#);
+            let reply = request(
+                &node.http,
+                "POST",
+                "/faults/links",
+                Some(TOKEN),
+                Some(("application/json", body)),
+            )
+            .await
+            .unwrap();
+            assert_eq!(reply.status, 200, "{}", reply.body);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_cut_off_by_link_faults_is_downed_and_its_serve_returns_downed() {
+    let folder = std::env::temp_dir().join(format!("in-process-cut-{}", std::process::id()));
+    let mut nodes = start_nodes(3, &folder).await;
+    wait_until(
+        "three Up members on every node",
+        Duration::from_secs(30),
+        async || {
+            for node in &nodes {
+                if up_count(node).await != 3 {
+                    return false;
+                }
+            }
+            true
+        },
+    )
+    .await;
+    let clusters: Vec<String> = members(&nodes[0])
+        .await
+        .unwrap()
+        .members
+        .iter()
+        .map(|m| m.node.clone())
+        .collect();
+    let target = members(&nodes[2]).await.unwrap().self_node;
+    isolate(&nodes, &clusters, 2, &target).await;
+    let cut_off = nodes.pop().unwrap();
+    let reason = tokio::time::timeout(Duration::from_secs(30), cut_off.outcome)
+        .await
+        .expect("the minority is downed")
+        .unwrap();
+    assert!(matches!(reason, Ok(ShutdownReason::Downed)), "{reason:?}");
+    wait_until(
+        "the majority sees two Up",
+        Duration::from_secs(30),
+        async || up_count(&nodes[0]).await == 2 && up_count(&nodes[1]).await == 2,
+    )
+    .await;
+    for node in nodes.iter_mut() {
+        node.outcome.abort();
+    }
+    let _ = std::fs::remove_dir_all(&folder);
+}
