@@ -115,23 +115,24 @@ async fn wait_until(what: &str, limit: Duration, mut done: impl AsyncFnMut() -> 
     panic!("timed out after {limit:?} waiting for: {what}");
 }
 
+async fn every_node_sees_up(nodes: &[InProcessNode], n: usize) {
+    let what = format!("{n} Up members on every node");
+    wait_until(&what, Duration::from_secs(30), async || {
+        for node in nodes {
+            if up_count(node).await != n {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_in_one_process_form_a_cluster_serve_and_one_leaves_on_shutdown() {
     let folder = std::env::temp_dir().join(format!("in-process-{}", std::process::id()));
     let mut nodes = start_nodes(3, &folder).await;
-    wait_until(
-        "three Up members on every node",
-        Duration::from_secs(30),
-        async || {
-            for node in &nodes {
-                if up_count(node).await != 3 {
-                    return false;
-                }
-            }
-            true
-        },
-    )
-    .await;
+    every_node_sees_up(&nodes, 3).await;
 
     // The service answers through any node: a watch recorded at n1 is in n2's history.
     let body = r#"{"video":5}"#.to_string();
@@ -210,19 +211,7 @@ async fn isolate(
 async fn a_node_cut_off_by_link_faults_is_downed_and_its_serve_returns_downed() {
     let folder = std::env::temp_dir().join(format!("in-process-cut-{}", std::process::id()));
     let mut nodes = start_nodes(3, &folder).await;
-    wait_until(
-        "three Up members on every node",
-        Duration::from_secs(30),
-        async || {
-            for node in &nodes {
-                if up_count(node).await != 3 {
-                    return false;
-                }
-            }
-            true
-        },
-    )
-    .await;
+    every_node_sees_up(&nodes, 3).await;
     let clusters: Vec<String> = members(&nodes[0])
         .await
         .unwrap()
