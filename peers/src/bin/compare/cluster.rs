@@ -241,82 +241,88 @@ impl Cluster {
         let stderr = std::fs::File::create(&log)
             .map(Stdio::from)
             .unwrap_or_else(|_| Stdio::null());
-        let seeds = self.seeds.join(",");
         let member = match self.system {
-            System::Ours => {
-                let http = http.expect("an HTTP port");
-                let store = self.env.work.join(format!("{}-m{index}-store", self.tag));
-                let mut cmd = Command::new(&self.env.node);
-                cmd.args(["run", "--bind", &addr, "--http", &http, "--seeds", &seeds])
-                    .args([
-                        "--demo",
-                        "true",
-                        "--synthetic-data",
-                        "true",
-                        "--profile",
-                        "akka",
-                    ]);
-                if self.profile == Profile::Common {
-                    // Akka's defaults already beat once a second; said explicitly.
-                    cmd.args([
-                        "--heartbeat-interval-ms",
-                        "1000",
-                        "--gossip-interval-ms",
-                        "1000",
-                    ]);
-                }
-                cmd.arg("--store").arg(&store);
-                let child = cmd
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(stderr)
-                    .spawn()
-                    .expect("node starts");
-                let obs = Arc::clone(&self.obs);
-                let (me, url) = (addr.clone(), format!("ws://{http}/ws"));
-                std::thread::spawn(move || watch_node(&me, &url, &obs));
-                Member {
-                    addr,
-                    http: Some(http),
-                    child: Some(child),
-                    stdin: None,
-                }
-            }
-            System::Foca | System::Chitchat => {
-                let binary = if self.system == System::Foca {
-                    &self.env.foca
-                } else {
-                    &self.env.chitchat
-                };
-                let mut child = Command::new(binary)
-                    .args([
-                        "--bind",
-                        &addr,
-                        "--seeds",
-                        &seeds,
-                        "--profile",
-                        self.profile.name(),
-                    ])
-                    .args(["--cluster-size", &self.size.to_string()])
-                    .stdin(Stdio::piped())
-                    .stdout(Stdio::piped())
-                    .stderr(stderr)
-                    .spawn()
-                    .expect("agent starts");
-                let stdout = child.stdout.take().expect("stdout");
-                let stdin = child.stdin.take();
-                let obs = Arc::clone(&self.obs);
-                let me = addr.clone();
-                std::thread::spawn(move || watch_agent(&me, stdout, &obs));
-                Member {
-                    addr,
-                    http: None,
-                    child: Some(child),
-                    stdin,
-                }
-            }
+            System::Ours => self.spawn_node(index, addr, http.expect("an HTTP port"), stderr),
+            System::Foca | System::Chitchat => self.spawn_agent(addr, stderr),
         };
         self.members.push(member);
+    }
+
+    /// One of our nodes, in demo mode with Akka's timings, watched over its event stream.
+    fn spawn_node(&self, index: usize, addr: String, http: String, stderr: Stdio) -> Member {
+        let store = self.env.work.join(format!("{}-m{index}-store", self.tag));
+        let seeds = self.seeds.join(",");
+        let mut cmd = Command::new(&self.env.node);
+        cmd.args(["run", "--bind", &addr, "--http", &http, "--seeds", &seeds])
+            .args([
+                "--demo",
+                "true",
+                "--synthetic-data",
+                "true",
+                "--profile",
+                "akka",
+            ]);
+        if self.profile == Profile::Common {
+            // Akka's defaults already beat once a second; said explicitly.
+            cmd.args([
+                "--heartbeat-interval-ms",
+                "1000",
+                "--gossip-interval-ms",
+                "1000",
+            ]);
+        }
+        cmd.arg("--store").arg(&store);
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("node starts");
+        let obs = Arc::clone(&self.obs);
+        let (me, url) = (addr.clone(), format!("ws://{http}/ws"));
+        std::thread::spawn(move || watch_node(&me, &url, &obs));
+        Member {
+            addr,
+            http: Some(http),
+            child: Some(child),
+            stdin: None,
+        }
+    }
+
+    /// A foca or chitchat agent, watched over its standard output.
+    fn spawn_agent(&self, addr: String, stderr: Stdio) -> Member {
+        let binary = if self.system == System::Foca {
+            &self.env.foca
+        } else {
+            &self.env.chitchat
+        };
+        let seeds = self.seeds.join(",");
+        let mut child = Command::new(binary)
+            .args([
+                "--bind",
+                &addr,
+                "--seeds",
+                &seeds,
+                "--profile",
+                self.profile.name(),
+            ])
+            .args(["--cluster-size", &self.size.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("agent starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let stdin = child.stdin.take();
+        let obs = Arc::clone(&self.obs);
+        let me = addr.clone();
+        std::thread::spawn(move || watch_agent(&me, stdout, &obs));
+        Member {
+            addr,
+            http: None,
+            child: Some(child),
+            stdin,
+        }
     }
 
     /// Indices of members whose process runs.

@@ -381,15 +381,51 @@ fn main() {
         }
     };
     if let Some(csv) = &o.replot {
-        // Plots again from a samples.csv (sizes, systems and profiles from the flags).
-        let text = std::fs::read_to_string(csv).expect("samples.csv");
-        let samples = report::parse_csv(&text);
-        std::fs::create_dir_all(&o.out).expect("results folder");
-        if let Err(e) = plot::all(&o, &samples) {
-            eprintln!("compare: plots failed: {e}");
-        }
+        replot(&o, csv);
         return;
     }
+    let env = environment(&o);
+    let started = now_ms();
+    let load_before = loadavg();
+    println!(
+        "compare: systems {:?}, profiles {:?}, sizes {:?}, {} repetition(s), soak {} s at {} members; logs in {}",
+        o.systems.iter().map(|s| s.name()).collect::<Vec<_>>(),
+        o.profiles.iter().map(|p| p.name()).collect::<Vec<_>>(),
+        o.sizes,
+        o.reps,
+        o.soak_secs,
+        o.soak_size,
+        env.work.display()
+    );
+    let samples = every_run(&env, &o);
+    let soaks = every_soak(&env, &o);
+    let minutes = (now_ms() - started) as f64 / 60_000.0;
+    let load = format!(
+        "load average (1, 5, 15 min) at start: {load_before}; at end: {}",
+        loadavg()
+    );
+    write_results(
+        &o,
+        &samples,
+        &soaks,
+        &report::render(&o, &samples, &soaks, minutes, &load),
+    );
+    let _ = std::fs::remove_dir_all(&env.work);
+}
+
+/// Plots again from a samples.csv (sizes, systems and profiles from the flags).
+fn replot(o: &Options, csv: &std::path::Path) {
+    let text = std::fs::read_to_string(csv).expect("samples.csv");
+    let samples = report::parse_csv(&text);
+    std::fs::create_dir_all(&o.out).expect("results folder");
+    if let Err(e) = plot::all(o, &samples) {
+        eprintln!("compare: plots failed: {e}");
+    }
+}
+
+/// The three binaries (ours from the flags, the agents beside this one) and a work
+/// folder; exits if a binary is missing.
+fn environment(o: &Options) -> Env {
     let bin_dir = std::env::current_exe()
         .ok()
         .and_then(|p| p.parent().map(|p| p.to_path_buf()))
@@ -400,7 +436,7 @@ fn main() {
         node: o.node.clone(),
         foca: bin_dir.join("foca-agent"),
         chitchat: bin_dir.join("chitchat-agent"),
-        work: work.clone(),
+        work,
     };
     for (what, path) in [
         ("node", &env.node),
@@ -412,18 +448,11 @@ fn main() {
             std::process::exit(2);
         }
     }
-    let started = now_ms();
-    let load_before = loadavg();
-    println!(
-        "compare: systems {:?}, profiles {:?}, sizes {:?}, {} repetition(s), soak {} s at {} members; logs in {}",
-        o.systems.iter().map(|s| s.name()).collect::<Vec<_>>(),
-        o.profiles.iter().map(|p| p.name()).collect::<Vec<_>>(),
-        o.sizes,
-        o.reps,
-        o.soak_secs,
-        o.soak_size,
-        work.display()
-    );
+    env
+}
+
+/// Every repetition of every size, profile and system.
+fn every_run(env: &Env, o: &Options) -> Vec<Sample> {
     let mut samples = Vec::new();
     for rep in 0..o.reps {
         for &size in &o.sizes {
@@ -437,7 +466,7 @@ fn main() {
                         size,
                         rep,
                     };
-                    one_run(&env, &o, &mut run);
+                    one_run(env, o, &mut run);
                     println!(
                         "  done {} {} n={} rep {} in {:.0} s",
                         system.name(),
@@ -450,35 +479,39 @@ fn main() {
             }
         }
     }
+    samples
+}
+
+/// The saturated-core soak of every profile and system, if asked for.
+fn every_soak(env: &Env, o: &Options) -> Vec<Soak> {
     let mut soaks = Vec::new();
-    if o.soak_secs > 0 {
-        for &profile in &o.profiles {
-            for &system in &o.systems {
-                let s = soak(&env, &o, system, profile);
-                println!(
-                    "  soak {} {}: {} suspicion(s), {} down(s)",
-                    system.name(),
-                    profile.name(),
-                    s.suspicions,
-                    s.downs
-                );
-                soaks.push(s);
-            }
+    if o.soak_secs == 0 {
+        return soaks;
+    }
+    for &profile in &o.profiles {
+        for &system in &o.systems {
+            let s = soak(env, o, system, profile);
+            println!(
+                "  soak {} {}: {} suspicion(s), {} down(s)",
+                system.name(),
+                profile.name(),
+                s.suspicions,
+                s.downs
+            );
+            soaks.push(s);
         }
     }
-    let minutes = (now_ms() - started) as f64 / 60_000.0;
-    let load = format!(
-        "load average (1, 5, 15 min) at start: {load_before}; at end: {}",
-        loadavg()
-    );
-    let text = report::render(&o, &samples, &soaks, minutes, &load);
+    soaks
+}
+
+/// The summary (printed too), the raw samples and the plots, in the results folder.
+fn write_results(o: &Options, samples: &[Sample], soaks: &[Soak], text: &str) {
     println!("{text}");
     std::fs::create_dir_all(&o.out).expect("results folder");
-    std::fs::write(o.out.join("summary.md"), &text).expect("summary.md");
-    std::fs::write(o.out.join("samples.csv"), report::csv(&samples, &soaks)).expect("samples.csv");
-    if let Err(e) = plot::all(&o, &samples) {
+    std::fs::write(o.out.join("summary.md"), text).expect("summary.md");
+    std::fs::write(o.out.join("samples.csv"), report::csv(samples, soaks)).expect("samples.csv");
+    if let Err(e) = plot::all(o, samples) {
         eprintln!("compare: plots failed: {e}");
     }
     println!("wrote {}", o.out.display());
-    let _ = std::fs::remove_dir_all(&work);
 }

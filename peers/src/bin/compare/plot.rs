@@ -3,6 +3,7 @@
 use crate::cluster::{Profile, System};
 use crate::report::{median, values, Sample};
 use crate::Options;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 fn color(system: System) -> RGBColor {
@@ -44,15 +45,7 @@ fn strips(
 ) -> Result<()> {
     let scenarios = [("SIGKILL", "kill"), ("SIGSTOP", "stop"), ("cut off", "cut")];
     let systems = &o.systems;
-    let mut ymax: f64 = 1.0;
-    for s in samples {
-        if s.metric.ends_with(&format!(".{which}")) {
-            if let Some(v) = s.value {
-                ymax = ymax.max(v);
-            }
-        }
-    }
-    let ymax = ymax * 1.12;
+    let ymax = highest(samples, which) * 1.12;
     let width = 520 * o.profiles.len().max(1) as u32;
     let root = SVGBackend::new(path, (width, 520)).into_drawing_area();
     root.fill(&WHITE)?;
@@ -92,49 +85,73 @@ fn strips(
             )))?;
             for (yi, &system) in systems.iter().enumerate() {
                 let cx = (si * systems.len() + yi) as f64;
-                let c = color(system);
                 let metric = format!("{key}.{which}");
-                let mut all = Vec::new();
-                for (zi, &size) in o.sizes.iter().enumerate() {
-                    let dx = (zi as f64 - (o.sizes.len() as f64 - 1.0) / 2.0) * 0.18;
-                    let vals: Vec<f64> = values(samples, system, profile, size, &metric)
-                        .into_iter()
-                        .flatten()
-                        .collect();
-                    all.extend(vals.iter().copied());
-                    for v in vals {
-                        let at = (cx + dx, v);
-                        match zi % 3 {
-                            0 => chart.draw_series(std::iter::once(Circle::new(
-                                at,
-                                4,
-                                c.filled(),
-                            )))?,
-                            1 => chart.draw_series(std::iter::once(TriangleMarker::new(
-                                at,
-                                5,
-                                c.filled(),
-                            )))?,
-                            _ => chart.draw_series(std::iter::once(Rectangle::new(
-                                [
-                                    (cx + dx - 0.05, v - ymax * 0.006),
-                                    (cx + dx + 0.05, v + ymax * 0.006),
-                                ],
-                                c.filled(),
-                            )))?,
-                        };
-                    }
-                }
-                if let Some(m) = median(&all) {
-                    chart.draw_series(std::iter::once(PathElement::new(
-                        vec![(cx - 0.35, m), (cx + 0.35, m)],
-                        c.stroke_width(3),
-                    )))?;
-                }
+                let at = Column { cx, ymax };
+                draw_column(&mut chart, o, samples, (profile, system), &metric, at)?;
             }
         }
     }
     root.present()?;
+    Ok(())
+}
+
+/// The largest value of the metric `which` (at least 1).
+fn highest(samples: &[Sample], which: &str) -> f64 {
+    samples
+        .iter()
+        .filter(|s| s.metric.ends_with(&format!(".{which}")))
+        .filter_map(|s| s.value)
+        .fold(1.0, f64::max)
+}
+
+/// Where one system's column of a scenario stands, and the chart's height.
+struct Column {
+    cx: f64,
+    ymax: f64,
+}
+
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// One system's samples of `metric` as points (shape: cluster size) and their
+/// median as a bar.
+fn draw_column(
+    chart: &mut Chart,
+    o: &Options,
+    samples: &[Sample],
+    (profile, system): (Profile, System),
+    metric: &str,
+    Column { cx, ymax }: Column,
+) -> Result<()> {
+    let c = color(system);
+    let mut all = Vec::new();
+    for (zi, &size) in o.sizes.iter().enumerate() {
+        let dx = (zi as f64 - (o.sizes.len() as f64 - 1.0) / 2.0) * 0.18;
+        let vals: Vec<f64> = values(samples, system, profile, size, metric)
+            .into_iter()
+            .flatten()
+            .collect();
+        all.extend(vals.iter().copied());
+        for v in vals {
+            let at = (cx + dx, v);
+            match zi % 3 {
+                0 => chart.draw_series(std::iter::once(Circle::new(at, 4, c.filled())))?,
+                1 => chart.draw_series(std::iter::once(TriangleMarker::new(at, 5, c.filled())))?,
+                _ => chart.draw_series(std::iter::once(Rectangle::new(
+                    [
+                        (cx + dx - 0.05, v - ymax * 0.006),
+                        (cx + dx + 0.05, v + ymax * 0.006),
+                    ],
+                    c.filled(),
+                )))?,
+            };
+        }
+    }
+    if let Some(m) = median(&all) {
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(cx - 0.35, m), (cx + 0.35, m)],
+            c.stroke_width(3),
+        )))?;
+    }
     Ok(())
 }
 

@@ -127,83 +127,104 @@ pub fn render(o: &Options, samples: &[Sample], soaks: &[Soak], minutes: f64, loa
         out,
         "- cells: median (min–max) over repetitions, in seconds unless marked; `[k/n none]`: in k of n repetitions it did not happen within the limit (90 s for failures, 60 s for joins); `n/a`: never happens in that system (see README)\n"
     );
+    metric_tables(&mut out, o, samples);
+    bandwidth_table(&mut out, o, samples);
+    soak_table(&mut out, soaks);
+    let _ = writeln!(
+        out,
+        "Plots: `detection.svg` (time until the last survivor detects, every sample), `down.svg` (time until declared down everywhere), `bandwidth.svg` (bytes/s per member against size). Raw samples: `samples.csv`."
+    );
+    out
+}
+
+/// One table per profile and size: every metric, one column per system.
+fn metric_tables(out: &mut String, o: &Options, samples: &[Sample]) {
     let systems = &o.systems;
     for &profile in &o.profiles {
         for &size in &o.sizes {
-            let _ = writeln!(out, "## profile `{}`, {} members\n", profile.name(), size);
-            let _ = write!(out, "| |");
+            let _ = writeln!(*out, "## profile `{}`, {} members\n", profile.name(), size);
+            let _ = write!(*out, "| |");
             for s in systems {
-                let _ = write!(out, " {} |", s.name());
+                let _ = write!(*out, " {} |", s.name());
             }
-            let _ = write!(out, "\n|---|");
+            let _ = write!(*out, "\n|---|");
             for _ in systems {
-                let _ = write!(out, "---|");
+                let _ = write!(*out, "---|");
             }
-            let _ = writeln!(out);
+            let _ = writeln!(*out);
             for (label, metric, unit) in ROWS {
                 let unit_note = if *unit == "s" {
                     String::new()
                 } else {
                     format!(" ({unit})")
                 };
-                let _ = write!(out, "| {label}{unit_note} |");
+                let _ = write!(*out, "| {label}{unit_note} |");
                 for &s in systems {
                     let text = if metric.ends_with(".removed") && s != System::Ours {
                         "n/a (kept 24 h)".to_string()
                     } else {
                         cell(&values(samples, s, profile, size, metric), unit)
                     };
-                    let _ = write!(out, " {text} |");
+                    let _ = write!(*out, " {text} |");
                 }
-                let _ = writeln!(out);
+                let _ = writeln!(*out);
             }
-            let _ = writeln!(out);
+            let _ = writeln!(*out);
         }
     }
+}
+
+/// Bytes per second per member, against cluster size.
+fn bandwidth_table(out: &mut String, o: &Options, samples: &[Sample]) {
+    let systems = &o.systems;
     let _ = writeln!(
-        out,
+        *out,
         "## bytes/s sent per member against cluster size (median)\n"
     );
-    let _ = write!(out, "| profile | system |");
+    let _ = write!(*out, "| profile | system |");
     for size in &o.sizes {
-        let _ = write!(out, " n={size} |");
+        let _ = write!(*out, " n={size} |");
     }
-    let _ = write!(out, "\n|---|---|");
+    let _ = write!(*out, "\n|---|---|");
     for _ in &o.sizes {
-        let _ = write!(out, "---|");
+        let _ = write!(*out, "---|");
     }
-    let _ = writeln!(out);
+    let _ = writeln!(*out);
     for &profile in &o.profiles {
         for &s in systems {
-            let _ = write!(out, "| {} | {} |", profile.name(), s.name());
+            let _ = write!(*out, "| {} | {} |", profile.name(), s.name());
             for &size in &o.sizes {
                 let v: Vec<f64> = values(samples, s, profile, size, "bytes")
                     .into_iter()
                     .flatten()
                     .collect();
                 let _ = write!(
-                    out,
+                    *out,
                     " {} |",
                     median(&v).map_or("–".into(), |m| format!("{m:.0}"))
                 );
             }
-            let _ = writeln!(out);
+            let _ = writeln!(*out);
         }
     }
-    let _ = writeln!(out);
+    let _ = writeln!(*out);
+}
+
+/// False alarms under saturated cores.
+fn soak_table(out: &mut String, soaks: &[Soak]) {
     if !soaks.is_empty() {
         let _ = writeln!(
-            out,
+            *out,
             "## false alarms with both cores saturated (2 busy-loop threads)\n\nEvery suspicion (ours: UnreachableMember; foca: suspect; chitchat: dead) or down of a live member, by any member, during the soak and 5 s after.\n"
         );
         let _ = writeln!(
-            out,
+            *out,
             "| profile | system | members | seconds | suspicions | downs |"
         );
-        let _ = writeln!(out, "|---|---|---|---|---|---|");
+        let _ = writeln!(*out, "|---|---|---|---|---|---|");
         for s in soaks {
             let _ = writeln!(
-                out,
+                *out,
                 "| {} | {} | {} | {} | {}{} | {} |",
                 s.profile.name(),
                 s.system.name(),
@@ -218,13 +239,8 @@ pub fn render(o: &Options, samples: &[Sample], soaks: &[Soak], minutes: f64, loa
                 s.downs
             );
         }
-        let _ = writeln!(out);
+        let _ = writeln!(*out);
     }
-    let _ = writeln!(
-        out,
-        "Plots: `detection.svg` (time until the last survivor detects, every sample), `down.svg` (time until declared down everywhere), `bandwidth.svg` (bytes/s per member against size). Raw samples: `samples.csv`."
-    );
-    out
 }
 
 pub fn csv(samples: &[Sample], soaks: &[Soak]) -> String {
