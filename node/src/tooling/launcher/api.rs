@@ -126,22 +126,29 @@ fn is_operator(l: &Launcher, headers: &HeaderMap) -> bool {
         .is_some_and(|token| crate::cluster::http_common::bearer_matches(headers, token))
 }
 
-/// Applies the public rules to an action by `client`; `impairs` is the slot the
-/// action disrupts, if any.
+/// What the public rules look at in an action.
+struct Guarded {
+    /// The slot the action disrupts, if any.
+    impairs: Option<usize>,
+    /// What only the operator may do, named for the refusal (stopping a node).
+    operator_only: Option<&'static str>,
+}
+
+/// Applies the public rules to an action by `client`.
 fn guard(
     l: &Launcher,
     client: IpAddr,
     headers: &HeaderMap,
-    action: &str,
-    impairs: Option<usize>,
+    action: Guarded,
 ) -> Result<(), Refusal> {
     let mut policy = l.policy.lock().expect("policy");
     if !policy.is_public() || is_operator(l, headers) {
         return Ok(());
     }
-    if action == "stop" {
-        return Err(Refusal::OperatorOnly("stopping a node".into()));
+    if let Some(what) = action.operator_only {
+        return Err(Refusal::OperatorOnly(what.into()));
     }
+    let impairs = action.impairs;
     let now = Instant::now();
     if let Some(slot) = impairs {
         drop(policy);
@@ -185,7 +192,15 @@ async fn add(
     Visitor(client): Visitor,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(refusal) = guard(&l, client, &headers, "add", None) {
+    if let Err(refusal) = guard(
+        &l,
+        client,
+        &headers,
+        Guarded {
+            impairs: None,
+            operator_only: None,
+        },
+    ) {
         return refusal.into_response();
     }
     match tokio::task::spawn_blocking(move || l.add()).await {
@@ -221,8 +236,11 @@ async fn act(
     if l.addresses(slot).is_none() {
         return error(StatusCode::NOT_FOUND, format!("no slot {slot}"));
     }
-    let impairs = action.disrupts().then_some(slot);
-    if let Err(refusal) = guard(&l, client, &headers, action.name(), impairs) {
+    let guarded = Guarded {
+        impairs: action.disrupts().then_some(slot),
+        operator_only: (action == NodeAction::Stop).then_some("stopping a node"),
+    };
+    if let Err(refusal) = guard(&l, client, &headers, guarded) {
         return refusal.into_response();
     }
     let result = match action {
@@ -371,8 +389,11 @@ async fn link(
     if l.addresses(request.from).is_none() || l.addresses(request.to).is_none() {
         return error(StatusCode::NOT_FOUND, "no such slot");
     }
-    let impairs = (request.kind != LinkKind::Heal).then_some(request.to);
-    if let Err(refusal) = guard(&l, client, &headers, "link", impairs) {
+    let guarded = Guarded {
+        impairs: (request.kind != LinkKind::Heal).then_some(request.to),
+        operator_only: None,
+    };
+    if let Err(refusal) = guard(&l, client, &headers, guarded) {
         return refusal.into_response();
     }
     if let Err((status, message)) = set_link(&l, request.from, request.to, request.kind).await {
