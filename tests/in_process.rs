@@ -93,6 +93,21 @@ async fn members(node: &InProcessNode) -> Option<MembersResponse> {
     serde_json::from_str(&reply.body).ok()
 }
 
+async fn metrics_of(node: &InProcessNode) -> String {
+    request(&node.http, "GET", "/metrics", None, None)
+        .await
+        .unwrap()
+        .body
+}
+
+/// The value of a counter line that starts with `name` (0 when absent).
+fn counter(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 async fn up_count(node: &InProcessNode) -> usize {
     members(node).await.map_or(0, |m| {
         let up = m.members.iter().filter(|x| x.status == "Up").count();
@@ -153,6 +168,41 @@ async fn three_nodes_in_one_process_form_a_cluster_serve_and_one_leaves_on_shutd
     assert!(
         history.watched.iter().any(|w| w.video.id == 5),
         "the watch recorded at n1 is read at n2"
+    );
+    // Each answer is counted where it was given, and a refused one as rejected.
+    let unknown = request(&nodes[1].http, "GET", "/api/users/0/history", None, None)
+        .await
+        .unwrap();
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
+    let figures = metrics_of(&nodes[1]).await;
+    for line in [
+        "service_requests_total{endpoint=\"/api/users/{id}/watched\",outcome=\"ok\"} 1",
+        "service_requests_total{endpoint=\"/api/users/{id}/history\",outcome=\"rejected\"} 1",
+        "service_replica_catching_up 0",
+        "cluster_members{status=\"Up\"} 3",
+    ] {
+        assert!(
+            figures.contains(line),
+            "no `{line}` in n1's /metrics:\n{figures}"
+        );
+    }
+    assert!(
+        metrics_of(&nodes[2]).await.contains(
+            "service_requests_total{endpoint=\"/api/users/{id}/history\",outcome=\"ok\"} 1"
+        ),
+        "n2 counts the history it answered"
+    );
+    let quorums = [&nodes[0], &nodes[1], &nodes[2]];
+    let mut writes = 0;
+    for node in quorums {
+        writes += counter(
+            &metrics_of(node).await,
+            "service_quorum_seconds_count{op=\"write\"}",
+        );
+    }
+    assert_eq!(
+        writes, 1,
+        "one write reached a majority once, on its worker"
     );
 
     // Shutdown of n2 is a graceful leave: it ends with Left, and the others see two.

@@ -86,6 +86,14 @@ pub async fn serve(
         handle.clone(),
     );
     split_inbound(inbound_rx, core_tx, service_tx);
+    // Weak: the service holds the transport, which holds these metrics.
+    let figures = Arc::downgrade(&service);
+    metrics.add_section(move || {
+        figures
+            .upgrade()
+            .map(|service| service.metrics_text())
+            .unwrap_or_default()
+    });
     let management = app(AppState {
         handle: handle.clone(),
         transport,

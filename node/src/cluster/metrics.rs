@@ -3,6 +3,8 @@
 //! Plain atomics behind a mutex-free map of message kinds: the hot path (every frame)
 //! only increments, and `/metrics` reads a consistent enough copy. Membership gauges
 //! (members by status, unreachable, phi) come from the current snapshot at render time.
+//! What runs on top of the cluster adds its own figures as a section (`add_section`),
+//! so this module knows nothing of it.
 
 use shared::{ClusterSnapshot, MemberStatus};
 use std::collections::BTreeMap;
@@ -17,7 +19,11 @@ pub struct Metrics {
     received: Mutex<BTreeMap<&'static str, (u64, u64)>>,
     dropped: Mutex<BTreeMap<&'static str, u64>>,
     refused: AtomicU64,
+    sections: Mutex<Vec<Section>>,
 }
+
+/// Renders more Prometheus text, appended after the cluster's own.
+type Section = Box<dyn Fn() -> String + Send + Sync>;
 
 impl Metrics {
     /// A frame of `kind` and `bytes` was queued for sending.
@@ -44,6 +50,14 @@ impl Metrics {
             .expect("metrics lock")
             .entry(kind)
             .or_default() += 1;
+    }
+
+    /// Appends `render`'s text to every exposition from now on.
+    pub fn add_section(&self, render: impl Fn() -> String + Send + Sync + 'static) {
+        self.sections
+            .lock()
+            .expect("metrics lock")
+            .push(Box::new(render));
     }
 
     /// A connection was refused or closed for bad input.
@@ -115,6 +129,9 @@ impl Metrics {
             "cluster_refused_connections_total {}",
             self.refused.load(Ordering::Relaxed)
         );
+        for section in self.sections.lock().expect("metrics lock").iter() {
+            out.push_str(&section());
+        }
         out
     }
 }

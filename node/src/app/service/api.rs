@@ -9,6 +9,7 @@
 //! on disk; recommendations fall back to the popularity list, flagged `degraded`,
 //! when no worker answers in time, so a request never hangs.
 
+use super::metrics::{Attempts, Degraded};
 use super::routing::Routed;
 use super::{Service, API_ROLE};
 use crate::app::catalog::Video;
@@ -47,6 +48,10 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/api/users/{id}/history", get(history))
         .route("/api/users/{id}/watched", post(watched))
         .route("/api/recommendations/{user}", get(recommendations))
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&service),
+            super::metrics::count,
+        ))
         .with_state(service)
 }
 
@@ -262,7 +267,7 @@ fn unavailable(what: &str, failures: &[String]) -> ApiError {
 async fn history(
     State(service): State<Arc<Service>>,
     Path(id): Path<String>,
-) -> Result<Json<HistoryResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     require_api_role(&service)?;
     let user = known_user(&service, &id)?;
     require_majority(&service)?;
@@ -302,12 +307,15 @@ async fn history(
             recorded_at_ms: Some(w.at_ms),
         })
     }));
-    Ok(Json(HistoryResponse {
+    let mut response = Json(HistoryResponse {
         user,
         watched,
         served_by: worker.to_string(),
         replicas_read,
-    }))
+    })
+    .into_response();
+    response.extensions_mut().insert(Attempts(routed.attempts));
+    Ok(response)
 }
 
 async fn watched(
@@ -347,7 +355,7 @@ async fn watched(
             &routed.failures,
         ));
     };
-    Ok((
+    let mut response = (
         StatusCode::CREATED,
         Json(WatchResponse {
             user,
@@ -357,7 +365,9 @@ async fn watched(
             replicas,
         }),
     )
-        .into_response())
+        .into_response();
+    response.extensions_mut().insert(Attempts(routed.attempts));
+    Ok(response)
 }
 
 /// `GET /api/recommendations/{user}` parameters.
@@ -405,7 +415,7 @@ async fn recommendations(
     State(service): State<Arc<Service>>,
     Path(user): Path<String>,
     params: Result<Query<RecommendQuery>, QueryRejection>,
-) -> Result<Json<RecommendationsResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let started = Instant::now();
     require_api_role(&service)?;
     let user = known_user(&service, &user)?;
@@ -446,7 +456,7 @@ async fn recommendations(
             video_by_id(&service, id).map(|video| RecommendedJson { video, score })
         })
         .collect();
-    Ok(Json(RecommendationsResponse {
+    let mut response = Json(RecommendationsResponse {
         user,
         items,
         served_by,
@@ -455,5 +465,11 @@ async fn recommendations(
         degraded,
         attempts: routed.attempts,
         elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
-    }))
+    })
+    .into_response();
+    response.extensions_mut().insert(Attempts(routed.attempts));
+    if degraded {
+        response.extensions_mut().insert(Degraded);
+    }
+    Ok(response)
 }

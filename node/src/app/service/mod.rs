@@ -13,6 +13,7 @@
 //! dispatch of incoming service messages.
 
 pub mod api;
+pub mod metrics;
 pub mod replication;
 pub mod ring;
 pub mod routing;
@@ -237,6 +238,8 @@ pub struct Service {
     catch_up: Mutex<replication::CatchUp>,
     peers_http: Mutex<BTreeMap<Address, String>>,
     merges: mpsc::UnboundedSender<(Address, ServiceBody)>,
+    /// Requests, quorums and exchanges, for `/metrics`.
+    pub metrics: metrics::ServiceMetrics,
 }
 
 impl Service {
@@ -266,6 +269,7 @@ impl Service {
             catch_up: Mutex::new(replication::CatchUp::new(seed)),
             peers_http: Mutex::default(),
             merges: merges_tx,
+            metrics: metrics::ServiceMetrics::default(),
         });
         let (inbound_tx, mut inbound_rx) = mpsc::channel::<(UniqueAddress, ServiceBody)>(4096);
         let dispatcher = Arc::clone(&service);
@@ -288,6 +292,12 @@ impl Service {
     /// Whether this replica has caught up since it started.
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::SeqCst)
+    }
+
+    /// The service's figures in Prometheus text (see `metrics`).
+    pub fn metrics_text(&self) -> String {
+        let replica = self.view().replicas.contains(&self.identity.me.address);
+        self.metrics.render(replica && !self.is_ready())
     }
 
     /// Every HTTP address this node knows: its own, and every peer's it heard over the

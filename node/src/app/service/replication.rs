@@ -19,6 +19,7 @@
 //! Majorities count every replica in the view, reachable or not, so a partitioned
 //! minority can neither acknowledge a write nor answer a read on its own.
 
+use super::metrics::Exchange;
 use super::Service;
 use rand::seq::IndexedRandom;
 use shared::service::{RequestId, ServiceBody, Watch, BUCKETS, MAX_WATCHES_PER_MESSAGE};
@@ -69,6 +70,7 @@ impl Service {
     /// The user's recorded watches, merged from a majority of replicas; and how many
     /// replicas were merged.
     pub async fn read_user(&self, user: u32) -> Result<(Vec<Watch>, u32), QuorumError> {
+        let started = tokio::time::Instant::now();
         let view = self.view();
         if view.replicas.is_empty() {
             return Err(QuorumError::NoReplicas);
@@ -131,12 +133,14 @@ impl Service {
             .into_iter()
             .map(|(video, at_ms)| Watch { user, video, at_ms })
             .collect();
+        self.metrics.quorum("read", started.elapsed());
         Ok((watches, answered.len() as u32))
     }
 
     /// Writes watches to every replica; returns the replicas that acknowledged once
     /// they are a majority, and how many replicas were written to.
     pub async fn write(&self, watches: Vec<Watch>) -> Result<(Vec<Address>, u32), QuorumError> {
+        let started = tokio::time::Instant::now();
         let view = self.view();
         if view.replicas.is_empty() {
             return Err(QuorumError::NoReplicas);
@@ -175,6 +179,7 @@ impl Service {
                 }
             }
         }
+        self.metrics.quorum("write", started.elapsed());
         Ok((acknowledged, view.replicas.len() as u32))
     }
 
@@ -313,6 +318,8 @@ impl Service {
                     (c.id, c.merged_from.clone())
                 };
                 let digests = self.store.digests();
+                let missing = others.iter().filter(|o| !merged.contains(*o)).count();
+                self.metrics.exchanged(Exchange::CatchUp, missing);
                 for o in others.iter().filter(|o| !merged.contains(*o)) {
                     self.send(
                         o,
@@ -323,6 +330,7 @@ impl Service {
                     );
                 }
             } else if let Some(peer) = others.choose(&mut rand::rng()) {
+                self.metrics.exchanged(Exchange::Periodic, 1);
                 self.send(
                     peer,
                     ServiceBody::Digest {
