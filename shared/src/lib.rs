@@ -20,6 +20,7 @@ pub mod faults;
 pub mod gossip;
 pub mod member;
 pub mod node;
+pub mod quorum;
 pub mod reachability;
 pub mod sbr;
 pub mod service;

@@ -1,5 +1,7 @@
 //! Replication of the watch history over the workers, in the style of Akka
-//! Distributed Data with write- and read-majority over a grow-only set.
+//! Distributed Data with write- and read-majority over a grow-only set. The quorum
+//! rules are the pure machines of `shared::quorum`, which this module drives on
+//! tokio; anti-entropy and catch-up run here.
 //!
 //! - A write goes to every replica; it is acknowledged once a majority (this node
 //!   included, when it is a replica) hold it on disk.
@@ -22,9 +24,10 @@
 use super::metrics::Exchange;
 use super::Service;
 use rand::seq::IndexedRandom;
+use shared::quorum::{Deadlines, Quorum, QuorumRead, QuorumWrite, Replicas};
 use shared::service::{RequestId, ServiceBody, Watch, BUCKETS, MAX_WATCHES_PER_MESSAGE};
 use shared::Address;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -47,20 +50,12 @@ impl CatchUp {
     }
 }
 
-/// Why a read or write did not reach a majority.
+/// Why a read or write did not reach a majority, or could not be stored here.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum QuorumError {
-    /// No worker is a member.
-    #[error("no worker holds the watch history")]
-    NoReplicas,
-    /// Not enough replicas answered in time.
-    #[error("{got} of the {needed} replicas needed answered in time")]
-    NotEnough {
-        /// Answers merged.
-        got: usize,
-        /// A majority.
-        needed: usize,
-    },
+    /// The quorum itself failed (no replicas, or too few answered in time).
+    #[error(transparent)]
+    Quorum(#[from] shared::quorum::QuorumError),
     /// This node's own store failed.
     #[error(transparent)]
     Store(#[from] super::store::StoreError),
@@ -68,73 +63,23 @@ pub enum QuorumError {
 
 impl Service {
     /// The user's recorded watches, merged from a majority of replicas; and how many
-    /// replicas were merged.
+    /// replicas were merged (`shared::quorum::QuorumRead` decides; this drives it).
     pub async fn read_user(&self, user: u32) -> Result<(Vec<Watch>, u32), QuorumError> {
         let started = tokio::time::Instant::now();
         let view = self.view();
-        if view.replicas.is_empty() {
-            return Err(QuorumError::NoReplicas);
-        }
-        let needed = view.majority();
         let me = &self.identity.me.address;
-        let mut merged: BTreeMap<u32, u64> = BTreeMap::new();
-        let mut merge = |watches: Vec<Watch>| {
-            for w in watches.into_iter().filter(|w| w.user == user) {
-                let at = merged.entry(w.video).or_insert(w.at_ms);
-                *at = (*at).min(w.at_ms);
-            }
+        let local = (view.replicas.contains(me) && self.is_ready()).then(|| self.store.user(user));
+        let reaches = |r: &Address| view.routees.members().contains(r);
+        let replicas = Replicas {
+            all: &view.replicas,
+            me,
+            reaches: &reaches,
         };
-        let mut answered: BTreeSet<Address> = BTreeSet::new();
-        if view.replicas.contains(me) && self.is_ready() {
-            merge(self.store.user(user));
-            answered.insert(me.clone());
-        }
-        if answered.len() < needed {
-            let mut call = self.open_call();
-            // Ask just enough replicas, reachable ones first; ask the rest only if
-            // they are slow to answer (a speculative retry, as in Dynamo-style
-            // stores), so a healthy cluster does not pay for answers it ignores.
-            let mut others: Vec<&Address> = view.replicas.iter().filter(|r| *r != me).collect();
-            others.sort_by_key(|r| !view.routees.members().contains(r));
-            let first = (needed - answered.len()).min(others.len());
-            let (asked, spare) = others.split_at(first);
-            for r in asked {
-                self.send(r, ServiceBody::Fetch { id: call.id, user });
-            }
-            let mut spare = Some(spare);
-            let hedge_at = tokio::time::Instant::now() + self.timing.replica_hedge;
-            let deadline = tokio::time::Instant::now() + self.timing.replica;
-            while answered.len() < needed {
-                if let Some(rest) = spare.filter(|_| tokio::time::Instant::now() >= hedge_at) {
-                    for r in rest {
-                        self.send(r, ServiceBody::Fetch { id: call.id, user });
-                    }
-                    spare = None;
-                }
-                let wake = if spare.is_some() { hedge_at } else { deadline };
-                match tokio::time::timeout_at(wake, call.replies.recv()).await {
-                    Ok(Some((from, ServiceBody::Fetched { ready, watches, .. }))) => {
-                        if ready && view.replicas.contains(&from) && answered.insert(from) {
-                            merge(watches);
-                        }
-                    }
-                    Ok(Some(_)) => {}
-                    Err(_) if spare.is_some() => {}
-                    Ok(None) | Err(_) => {
-                        return Err(QuorumError::NotEnough {
-                            got: answered.len(),
-                            needed,
-                        })
-                    }
-                }
-            }
-        }
-        let watches = merged
-            .into_iter()
-            .map(|(video, at_ms)| Watch { user, video, at_ms })
-            .collect();
+        let call = self.open_call();
+        let read = QuorumRead::start(call.id, user, &replicas, local, self.deadlines(), 0)?;
+        let result = self.drive(call, read, started).await?;
         self.metrics.quorum("read", started.elapsed());
-        Ok((watches, answered.len() as u32))
+        Ok(result)
     }
 
     /// Writes watches to every replica; returns the replicas that acknowledged once
@@ -142,48 +87,59 @@ impl Service {
     pub async fn write(&self, watches: Vec<Watch>) -> Result<(Vec<Address>, u32), QuorumError> {
         let started = tokio::time::Instant::now();
         let view = self.view();
-        if view.replicas.is_empty() {
-            return Err(QuorumError::NoReplicas);
-        }
-        let needed = view.majority();
         let me = &self.identity.me.address;
-        let mut call = self.open_call();
-        for r in view.replicas.iter().filter(|r| *r != me) {
-            self.send(
-                r,
-                ServiceBody::Store {
-                    id: call.id,
-                    watches: watches.clone(),
-                },
-            );
+        let reaches = |r: &Address| view.routees.members().contains(r);
+        let replicas = Replicas {
+            all: &view.replicas,
+            me,
+            reaches: &reaches,
+        };
+        let call = self.open_call();
+        let mut write = QuorumWrite::start(call.id, &watches, &replicas, self.deadlines(), 0)?;
+        for (to, body) in write.take_sends() {
+            self.send(&to, body);
         }
-        let mut acknowledged: Vec<Address> = Vec::new();
-        if view.replicas.contains(me) {
+        if write.stores_locally(me) {
             self.store.put(watches).await?;
-            acknowledged.push(me.clone());
+            write.on_local_stored(me);
         }
-        let deadline = tokio::time::Instant::now() + self.timing.replica;
-        while acknowledged.len() < needed {
-            match tokio::time::timeout_at(deadline, call.replies.recv()).await {
-                Ok(Some((from, ServiceBody::Stored { .. }))) => {
-                    if view.replicas.contains(&from) && !acknowledged.contains(&from) {
-                        acknowledged.push(from);
-                    }
-                }
-                Ok(Some(_)) => {}
-                Ok(None) | Err(_) => {
-                    return Err(QuorumError::NotEnough {
-                        got: acknowledged.len(),
-                        needed,
-                    })
-                }
-            }
-        }
+        let result = self.drive(call, write, started).await?;
         self.metrics.quorum("write", started.elapsed());
-        Ok((acknowledged, view.replicas.len() as u32))
+        Ok(result)
     }
 
-    /// Answers a digest: our watches in the buckets that differ, asking for theirs.
+    fn deadlines(&self) -> Deadlines {
+        Deadlines {
+            hedge_ms: self.timing.replica_hedge.as_millis() as u64,
+            total_ms: self.timing.replica.as_millis() as u64,
+        }
+    }
+
+    /// Runs `quorum` to its outcome: sends what it asks, feeds it the replies of `call`
+    /// and the time (ms since `started`).
+    async fn drive<Q: Quorum>(
+        &self,
+        mut call: super::Call,
+        mut quorum: Q,
+        started: tokio::time::Instant,
+    ) -> Result<Q::Output, QuorumError> {
+        let elapsed = || started.elapsed().as_millis() as u64;
+        loop {
+            for (to, body) in quorum.take_sends() {
+                self.send(&to, body);
+            }
+            if let Some(outcome) = quorum.outcome(elapsed()) {
+                return Ok(outcome?);
+            }
+            let wake = started + std::time::Duration::from_millis(quorum.next_deadline());
+            match tokio::time::timeout_at(wake, call.replies.recv()).await {
+                Ok(Some((from, body))) => quorum.on_reply(&from, body),
+                Ok(None) => return Err(quorum.shortfall().into()),
+                Err(_) => quorum.on_time(elapsed()),
+            }
+        }
+    }
+
     pub(super) fn answer_digest(&self, to: &Address, id: RequestId, theirs: &[u64]) {
         let ours = self.store.digests();
         let differing: Vec<u16> = (0..BUCKETS)
