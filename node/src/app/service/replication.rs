@@ -69,14 +69,10 @@ impl Service {
         let view = self.view();
         let me = &self.identity.me.address;
         let local = (view.replicas.contains(me) && self.is_ready()).then(|| self.store.user(user));
-        let reaches = |r: &Address| view.routees.members().contains(r);
-        let replicas = Replicas {
-            all: &view.replicas,
-            me,
-            reaches: &reaches,
-        };
         let call = self.open_call();
-        let read = QuorumRead::start(call.id, user, &replicas, local, self.deadlines(), 0)?;
+        let read = with_replicas(&view, me, |replicas| {
+            QuorumRead::start(call.id, user, replicas, local, self.deadlines(), 0)
+        })?;
         let result = self.drive(call, read, started).await?;
         self.metrics.quorum("read", started.elapsed());
         Ok(result)
@@ -88,14 +84,10 @@ impl Service {
         let started = tokio::time::Instant::now();
         let view = self.view();
         let me = &self.identity.me.address;
-        let reaches = |r: &Address| view.routees.members().contains(r);
-        let replicas = Replicas {
-            all: &view.replicas,
-            me,
-            reaches: &reaches,
-        };
         let call = self.open_call();
-        let mut write = QuorumWrite::start(call.id, &watches, &replicas, self.deadlines(), 0)?;
+        let mut write = with_replicas(&view, me, |replicas| {
+            QuorumWrite::start(call.id, &watches, replicas, self.deadlines(), 0)
+        })?;
         for (to, body) in write.take_sends() {
             self.send(&to, body);
         }
@@ -297,4 +289,15 @@ impl Service {
             }
         }
     }
+}
+
+/// `f` with the view's replicas as the quorum machines see them: the ones this node
+/// routes to (no member observes them unreachable) are asked first.
+fn with_replicas<R>(view: &super::ServiceView, me: &Address, f: impl FnOnce(&Replicas) -> R) -> R {
+    let reaches = |r: &Address| view.routees.members().contains(r);
+    f(&Replicas {
+        all: &view.replicas,
+        me,
+        reaches: &reaches,
+    })
 }
