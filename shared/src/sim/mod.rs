@@ -9,6 +9,7 @@
 //! checker (see [`invariants`]) looks at every node's view.
 
 pub mod invariants;
+pub mod quorum;
 pub mod schedule;
 
 use crate::address::{Address, UniqueAddress};

@@ -203,16 +203,7 @@ impl Service {
 
     /// How many other replicas this one must have merged before its copy counts.
     fn catch_up_needed(&self, others: usize) -> usize {
-        if others == 0 {
-            return 0;
-        }
-        let replicas = others + 1;
-        if self.store.recovered() {
-            // Every majority that excludes us leaves at most this many others out.
-            others - (replicas / 2 + 1) + 1
-        } else {
-            others / 2 + 1
-        }
+        shared::quorum::catch_up_needed(others, self.store.recovered())
     }
 
     /// Marks the replica ready once it has merged enough other copies; true if ready.
