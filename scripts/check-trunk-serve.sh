@@ -41,8 +41,10 @@ wait_for() {
   exit 1
 }
 members_up() { curl -sf http://127.0.0.1:8080/nodes/127.0.0.1:8553/cluster/members | grep -o '"status":"Up"' | wc -l | grep -qx 3; }
-wait_for "the page on trunk's port" curl -sf -o /dev/null http://127.0.0.1:8080/
-curl -sf http://127.0.0.1:8080/ | grep -q '\.wasm' || { say "the page does not load the app" >&2; exit 1; }
+# Trunk builds again when it starts; until that build is applied the page it serves may
+# not name the app yet, so wait for the page that loads the wasm.
+page_loads_app() { curl -sf http://127.0.0.1:8080/ | grep -q '\.wasm'; }
+wait_for "the page that loads the app on trunk's port" page_loads_app
 say "page: ok"
 wait_for "three Up members through trunk and the relay" members_up
 say "relayed API (/nodes/127.0.0.1:8553/cluster/members): three Up members"
