@@ -250,6 +250,54 @@ fn members(rt: &tokio::runtime::Runtime, http: &str) -> Option<MembersResponse> 
     serde_json::from_str(&reply.body).ok()
 }
 
+/// One node with no peers (its own seed), api and worker, on fresh ports.
+fn lone_node(
+    binary: &std::path::Path,
+    scratch: &std::path::Path,
+    data_args: &[String],
+) -> NodeProcess {
+    let (c, h) = (free_port(), free_port());
+    let mut args: Vec<String> = [
+        "--profile",
+        "demo",
+        "--demo",
+        "true",
+        "--roles",
+        "api,worker",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(["--seeds".into(), format!("127.0.0.1:{c}")]);
+    args.extend(["--store".into(), scratch.join("lone").display().to_string()]);
+    args.extend(data_args.iter().cloned());
+    let log = std::fs::File::create(scratch.join("lone.log")).expect("log");
+    let address = format!("127.0.0.1:{c}");
+    NodeProcess::spawn(
+        binary,
+        address,
+        format!("127.0.0.1:{h}"),
+        &args,
+        Stdio::from(log),
+    )
+    .expect("node starts")
+}
+
+/// Waits until `http` answers a personal (not degraded) recommendation.
+fn wait_serving(rt: &tokio::runtime::Runtime, http: &str) {
+    let began = Instant::now();
+    while !rt
+        .block_on(request(http, "GET", "/api/recommendations/1", None, None))
+        .is_ok_and(|r| r.status == 200 && r.body.contains("\"degraded\":false"))
+    {
+        assert!(
+            began.elapsed() < Duration::from_secs(60),
+            "{http} does not serve"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let phase = Duration::from_secs(if quick { 5 } else { 10 });
@@ -361,17 +409,32 @@ fn main() {
         });
     });
 
+    // The same binary, recommender and HTTP stack as one node alone: no peers, so no
+    // message between processes (the price of distribution is the difference).
+    let lone = lone_node(&binary, &scratch, &data_args);
+    wait_serving(&rt, &lone.http);
     rt.block_on(closed_loop(&http, users, false, Duration::from_secs(2))); // warm-up
     let bare = rt.block_on(closed_loop(&[bare_address], users, true, phase));
+    let single = rt.block_on(closed_loop(
+        std::slice::from_ref(&lone.http),
+        users,
+        false,
+        phase,
+    ));
+    drop(lone);
     let cluster = rt.block_on(closed_loop(&http, users, false, phase));
     let secs = phase.as_secs_f64();
     println!("\nPeak (closed loop)");
     print_row("bare axum handler, fixed body", &bare, secs);
+    print_row("GET /api/recommendations (one node alone)", &single, secs);
     print_row("GET /api/recommendations (cluster)", &cluster, secs);
     let peak = cluster.total() as f64 / secs;
+    let ratio = |a: &Sample, b: &Sample| 100.0 * a.total() as f64 / b.total().max(1) as f64;
     println!(
-        "ratio: cluster / bare = {:.1}%",
-        100.0 * cluster.total() as f64 / bare.total().max(1) as f64
+        "ratio: cluster / bare = {:.1}%, cluster / one node alone = {:.1}%, one node alone / bare = {:.1}%",
+        ratio(&cluster, &bare),
+        ratio(&cluster, &single),
+        ratio(&single, &bare)
     );
 
     let half = (peak / 2.0).max(1.0);
