@@ -12,8 +12,9 @@
 //! - every acknowledged watch is in every read that began after the acknowledgement
 //!   and reached a majority;
 //! - no read returns a watch that was never written;
-//! - a replica that restarted never counts toward a read before it has caught up
-//!   (its `Fetched` says `ready: false` until then);
+//! - (not checked on its own) a replica that restarted must not count toward a read
+//!   before it has caught up: counting it shows as a read that missed an acknowledged
+//!   watch, which is how marking it ready at once is caught;
 //! - after healing, every replica's copy is the same and holds every acknowledged
 //!   watch.
 
@@ -24,8 +25,7 @@ use crate::quorum::{
 use crate::service::{RequestId, ServiceBody, Watch};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The deadlines the node uses (`Timing::default`).
 const DEADLINES: Deadlines = Deadlines {
@@ -125,7 +125,7 @@ pub struct QuorumViolation {
 /// What a run did.
 #[derive(Clone, Debug, Default)]
 pub struct QuorumOutcome {
-    /// Writes acknowledged, writes failed, reads answered, reads failed.
+    /// Writes acknowledged by a majority.
     pub acknowledged: usize,
     /// Writes that did not reach a majority in time.
     pub failed_writes: usize,
@@ -189,14 +189,40 @@ enum Op {
     },
 }
 
+impl Op {
+    fn take_sends(&mut self) -> Vec<(Address, ServiceBody)> {
+        match self {
+            Op::Read { machine, .. } => machine.take_sends(),
+            Op::Write { machine, .. } => machine.take_sends(),
+        }
+    }
+
+    fn on_reply(&mut self, from: &Address, body: ServiceBody) {
+        match self {
+            Op::Read { machine, .. } => machine.on_reply(from, body),
+            Op::Write { machine, .. } => machine.on_reply(from, body),
+        }
+    }
+
+    fn on_time(&mut self, now: Millis) {
+        match self {
+            Op::Read { machine, .. } => machine.on_time(now),
+            Op::Write { machine, .. } => machine.on_time(now),
+        }
+    }
+}
+
 /// The simulator.
 pub struct QuorumSim {
     now: Millis,
     rng: SmallRng,
     replicas: Vec<Replica>,
-    queue: BinaryHeap<Reverse<(Millis, u64, usize, usize)>>,
-    payloads: BTreeMap<u64, Payload>,
+    /// Messages in flight: (due, sequence) -> (from, to, what).
+    in_flight: BTreeMap<(Millis, u64), (usize, usize, Payload)>,
     seq: u64,
+    faults: Vec<(Millis, QuorumFault)>,
+    /// Crashed replicas: when each restarts, and with its disk or not.
+    restarts: Vec<(Millis, usize, bool)>,
     next_id: RequestId,
     ops: BTreeMap<RequestId, (usize, Op)>,
     written: BTreeSet<(u32, u32)>,
@@ -225,9 +251,10 @@ impl QuorumSim {
             now: 0,
             rng: SmallRng::seed_from_u64(schedule.seed),
             replicas,
-            queue: BinaryHeap::new(),
-            payloads: BTreeMap::new(),
+            in_flight: BTreeMap::new(),
             seq: 0,
+            faults: schedule.faults.clone(),
+            restarts: Vec::new(),
             next_id: 1,
             ops: BTreeMap::new(),
             written: BTreeSet::new(),
@@ -257,8 +284,8 @@ impl QuorumSim {
         for _ in 0..copies {
             let at = self.now + self.rng.random_range(1..20);
             self.seq += 1;
-            self.payloads.insert(self.seq, payload.clone());
-            self.queue.push(Reverse((at, self.seq, from, to)));
+            self.in_flight
+                .insert((at, self.seq), (from, to, payload.clone()));
         }
     }
 
@@ -328,45 +355,36 @@ impl QuorumSim {
         let Some((at, mut op)) = self.ops.remove(&id) else {
             return Ok(());
         };
-        let sends = match &mut op {
-            Op::Read { machine, .. } => machine.take_sends(),
-            Op::Write { machine, .. } => machine.take_sends(),
-        };
+        let sends = op.take_sends();
         self.send_quorum(at, sends);
-        match op {
+        match &op {
             Op::Read {
                 machine,
                 user,
                 began,
             } => match machine.outcome(self.now) {
-                Some(Ok((watches, _))) => self.check_read(user, began, &watches)?,
-                Some(Err(_)) => self.outcome.failed_reads += 1,
-                None => {
-                    self.ops.insert(
-                        id,
-                        (
-                            at,
-                            Op::Read {
-                                machine,
-                                user,
-                                began,
-                            },
-                        ),
-                    );
+                Some(Ok((watches, _))) => return self.check_read(*user, *began, &watches),
+                Some(Err(_)) => {
+                    self.outcome.failed_reads += 1;
+                    return Ok(());
                 }
+                None => {}
             },
             Op::Write { machine, watch } => match machine.outcome(self.now) {
                 Some(Ok(_)) => {
                     self.outcome.acknowledged += 1;
                     self.acknowledged
                         .insert((watch.user, watch.video), self.now);
+                    return Ok(());
                 }
-                Some(Err(_)) => self.outcome.failed_writes += 1,
-                None => {
-                    self.ops.insert(id, (at, Op::Write { machine, watch }));
+                Some(Err(_)) => {
+                    self.outcome.failed_writes += 1;
+                    return Ok(());
                 }
+                None => {}
             },
         }
+        self.ops.insert(id, (at, op));
         Ok(())
     }
 
@@ -441,17 +459,10 @@ impl QuorumSim {
                 };
                 self.send(to, from, Payload::Quorum(reply));
             }
-            reply @ (ServiceBody::Stored { .. } | ServiceBody::Fetched { .. }) => {
-                let id = match &reply {
-                    ServiceBody::Stored { id } | ServiceBody::Fetched { id, .. } => *id,
-                    _ => unreachable!(),
-                };
+            ServiceBody::Stored { id } | ServiceBody::Fetched { id, .. } => {
                 if let Some((at, op)) = self.ops.get_mut(&id) {
                     if *at == to {
-                        match op {
-                            Op::Read { machine, .. } => machine.on_reply(&from_address, reply),
-                            Op::Write { machine, .. } => machine.on_reply(&from_address, reply),
-                        }
+                        op.on_reply(&from_address, body);
                         self.pump_op(id)?;
                     }
                 }
@@ -488,30 +499,23 @@ impl QuorumSim {
         }
     }
 
-    fn apply(&mut self, fault: &QuorumFault) -> Option<(Millis, usize, bool)> {
+    fn apply(&mut self, fault: &QuorumFault) {
         match fault {
             QuorumFault::Crash {
                 replica,
                 down_ms,
                 keep_disk,
             } => {
+                // Its process is gone, and with it what it was coordinating.
                 self.replicas[*replica].up = false;
-                let lost: Vec<RequestId> = self
-                    .ops
-                    .iter()
-                    .filter(|(_, (at, _))| at == replica)
-                    .map(|(id, _)| *id)
-                    .collect();
-                for id in lost {
-                    self.ops.remove(&id);
-                }
-                return Some((self.now + down_ms, *replica, *keep_disk));
+                self.ops.retain(|_, (at, _)| at != replica);
+                self.restarts
+                    .push((self.now + down_ms, *replica, *keep_disk));
             }
             QuorumFault::Isolate { replica, ms } => self.isolated = Some((*replica, self.now + ms)),
             QuorumFault::Loss(p) => self.loss = *p,
             QuorumFault::Duplicate(p) => self.duplicate = *p,
         }
-        None
     }
 
     fn restart(&mut self, replica: usize, keep_disk: bool) {
@@ -529,37 +533,26 @@ impl QuorumSim {
     }
 
     /// One millisecond: faults, deliveries, op deadlines, replica rounds, clients.
-    fn step(
-        &mut self,
-        faults: &mut Vec<(Millis, QuorumFault)>,
-        restarts: &mut Vec<(Millis, usize, bool)>,
-        clients: bool,
-    ) -> Result<(), QuorumViolation> {
-        while let Some(i) = faults.iter().position(|(at, _)| *at <= self.now) {
-            let (_, fault) = faults.remove(i);
-            if let Some(r) = self.apply(&fault) {
-                restarts.push(r);
-            }
+    fn step(&mut self, clients: bool) -> Result<(), QuorumViolation> {
+        while let Some(i) = self.faults.iter().position(|(at, _)| *at <= self.now) {
+            let (_, fault) = self.faults.remove(i);
+            self.apply(&fault);
         }
-        while let Some(i) = restarts.iter().position(|(at, _, _)| *at <= self.now) {
-            let (_, replica, keep_disk) = restarts.remove(i);
+        while let Some(i) = self.restarts.iter().position(|(at, _, _)| *at <= self.now) {
+            let (_, replica, keep_disk) = self.restarts.remove(i);
             self.restart(replica, keep_disk);
         }
-        while let Some(Reverse((at, seq, from, to))) = self.queue.peek().copied() {
-            if at > self.now {
+        while let Some(entry) = self.in_flight.first_entry() {
+            if entry.key().0 > self.now {
                 break;
             }
-            self.queue.pop();
-            let payload = self.payloads.remove(&seq).expect("payload");
+            let (from, to, payload) = entry.remove();
             self.deliver(from, to, payload)?;
         }
         let due: Vec<RequestId> = self.ops.keys().copied().collect();
         for id in due {
             if let Some((_, op)) = self.ops.get_mut(&id) {
-                match op {
-                    Op::Read { machine, .. } => machine.on_time(self.now),
-                    Op::Write { machine, .. } => machine.on_time(self.now),
-                }
+                op.on_time(self.now);
             }
             self.pump_op(id)?;
         }
@@ -605,18 +598,16 @@ impl QuorumSim {
 /// then the network heals and replicas have 10 s to converge.
 pub fn run_quorum_schedule(schedule: &QuorumSchedule) -> Result<QuorumOutcome, QuorumViolation> {
     let mut sim = QuorumSim::new(schedule);
-    let mut faults = schedule.faults.clone();
-    let mut restarts = Vec::new();
     let clients_until = schedule.heal_at + 2000;
     while sim.now < clients_until {
-        sim.step(&mut faults, &mut restarts, true)?;
+        sim.step(true)?;
     }
     sim.loss = 0.0;
     sim.duplicate = 0.0;
     sim.isolated = None;
     let settle_until = sim.now + 10_000;
     while sim.now < settle_until {
-        sim.step(&mut faults, &mut restarts, false)?;
+        sim.step(false)?;
     }
     sim.converged()?;
     Ok(sim.outcome)
