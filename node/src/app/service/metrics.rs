@@ -46,7 +46,8 @@ struct Histogram {
 /// The service's counters.
 #[derive(Default)]
 pub struct ServiceMetrics {
-    requests: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// Endpoint (route) -> outcome -> answers.
+    requests: Mutex<BTreeMap<String, BTreeMap<&'static str, u64>>>,
     retried: Mutex<BTreeMap<String, u64>>,
     quorum: Mutex<BTreeMap<&'static str, Histogram>>,
     catch_up_exchanges: AtomicU64,
@@ -56,11 +57,22 @@ pub struct ServiceMetrics {
 impl ServiceMetrics {
     /// An answer to `endpoint` (its route) with this outcome and extra attempts.
     pub fn request(&self, endpoint: &str, outcome: &'static str, retries: u32) {
+        // On every answer: the endpoint is copied only the first time it is seen.
         let mut requests = self.requests.lock().expect("metrics lock");
-        *requests.entry((endpoint.to_string(), outcome)).or_default() += 1;
+        let by_outcome = match requests.get_mut(endpoint) {
+            Some(known) => known,
+            None => requests.entry(endpoint.to_string()).or_default(),
+        };
+        *by_outcome.entry(outcome).or_default() += 1;
+        drop(requests);
         if retries > 0 {
             let mut retried = self.retried.lock().expect("metrics lock");
-            *retried.entry(endpoint.to_string()).or_default() += u64::from(retries);
+            match retried.get_mut(endpoint) {
+                Some(n) => *n += u64::from(retries),
+                None => {
+                    retried.insert(endpoint.to_string(), u64::from(retries));
+                }
+            }
         }
     }
 
@@ -91,11 +103,13 @@ impl ServiceMetrics {
     pub fn render(&self, catching_up: bool) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "# HELP service_requests_total Service answers by endpoint and outcome (ok, degraded, rejected: 4xx, failed: 5xx).\n# TYPE service_requests_total counter");
-        for ((endpoint, outcome), n) in self.requests.lock().expect("metrics lock").iter() {
-            let _ = writeln!(
-                out,
-                "service_requests_total{{endpoint=\"{endpoint}\",outcome=\"{outcome}\"}} {n}"
-            );
+        for (endpoint, by_outcome) in self.requests.lock().expect("metrics lock").iter() {
+            for (outcome, n) in by_outcome {
+                let _ = writeln!(
+                    out,
+                    "service_requests_total{{endpoint=\"{endpoint}\",outcome=\"{outcome}\"}} {n}"
+                );
+            }
         }
         let _ = writeln!(out, "# HELP service_retried_attempts_total Attempts sent again to another worker.\n# TYPE service_retried_attempts_total counter");
         for (endpoint, n) in self.retried.lock().expect("metrics lock").iter() {
@@ -165,22 +179,20 @@ fn outcome(response: &Response) -> &'static str {
 
 /// The layer's function: counts the answer by route and outcome.
 pub async fn count(
-    axum::extract::State(metrics): axum::extract::State<std::sync::Arc<super::Service>>,
+    axum::extract::State(service): axum::extract::State<std::sync::Arc<super::Service>>,
     request: Request,
     next: Next,
 ) -> Response {
-    let endpoint = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).await;
     let retries = response
         .extensions()
         .get::<Attempts>()
         .map_or(0, |a| a.0.saturating_sub(1));
-    metrics
+    let endpoint = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    service
         .metrics
-        .request(&endpoint, outcome(&response), retries);
+        .request(endpoint, outcome(&response), retries);
     response
 }
 
