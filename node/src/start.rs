@@ -226,12 +226,7 @@ pub fn router(management: Router, service: Arc<Service>, web_root: &std::path::P
         .merge(service_api::router(service))
         .merge(relay::routes(relay))
         .fallback(dashboard_fallback(web_root))
-        .layer(
-            tower_http::cors::CorsLayer::new()
-                .allow_origin(tower_http::cors::Any)
-                .allow_methods(tower_http::cors::Any)
-                .allow_headers(tower_http::cors::Any),
-        )
+        .layer(crate::cluster::http_common::any_origin())
 }
 
 fn serve_http(listener: TcpListener, router: Router) {

@@ -1,5 +1,5 @@
 //! What every HTTP surface of a node (management API, service API, relay, launcher)
-//! shares: the JSON error answer and the bearer-token check.
+//! shares: the JSON error answer, the bearer-token check and the open CORS layer.
 
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -29,4 +29,14 @@ pub fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
                     .fold(0u8, |acc, (a, b)| acc | (a ^ b))
                     == 0
         })
+}
+
+/// Answers allow any origin, method and header (CORS): the page itself uses relative
+/// URLs, but scripts and `trunk serve` call from elsewhere. Mutating endpoints still
+/// need the token outside demo mode.
+pub fn any_origin() -> tower_http::cors::CorsLayer {
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods(tower_http::cors::Any)
+        .allow_headers(tower_http::cors::Any)
 }

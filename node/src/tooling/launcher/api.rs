@@ -93,12 +93,7 @@ pub fn app(launcher: Arc<Launcher>) -> Router {
         ))
         .with_state(launcher)
         // Scripts and `trunk serve` may call from another origin.
-        .layer(
-            tower_http::cors::CorsLayer::new()
-                .allow_origin(tower_http::cors::Any)
-                .allow_methods(tower_http::cors::Any)
-                .allow_headers(tower_http::cors::Any),
-        )
+        .layer(crate::cluster::http_common::any_origin())
 }
 
 /// The visitor's address: from `X-Forwarded-For` only behind a trusted proxy.
