@@ -7,21 +7,15 @@
 //! as for the membership schedules (CI moves the range with the commit);
 //! `SIM_SEED=n` replays one seed with its schedule.
 
+mod common;
+
 use shared::sim::quorum::{run_quorum_schedule, QuorumSchedule};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 #[test]
 fn acknowledged_watches_survive_every_single_fault_schedule() {
-    let start = env_u64("SIM_SEED_START", 0);
-    let count = env_u64("SIM_SEEDS", 1000);
+    let (start, count) = common::seed_range();
     let next = AtomicU64::new(start);
     let failures = Mutex::new(Vec::new());
     let totals = Mutex::new((0usize, 0usize, 0usize, 0usize));

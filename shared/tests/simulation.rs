@@ -7,21 +7,15 @@
 //! `SIM_SEED=n` replays one seed with its full trace. A failure prints the seed, the
 //! schedule, the trace and every node's view.
 
+mod common;
+
 use shared::sim::schedule::{random_schedule, run_schedule};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 #[test]
 fn random_fault_schedules_stay_safe_and_heal() {
-    let start = env_u64("SIM_SEED_START", 0);
-    let count = env_u64("SIM_SEEDS", 1000);
+    let (start, count) = common::seed_range();
     let next = AtomicU64::new(start);
     let failures = Mutex::new(Vec::new());
     let settle = Mutex::new(Vec::new());
@@ -292,8 +286,7 @@ fn search_split_brain_shaped_schedules() {
     use rand::{Rng, SeedableRng};
     use shared::settings::DowningStrategy;
     use shared::sim::schedule::{Fault, Schedule};
-    let start = env_u64("SIM_SEED_START", 0);
-    let count = env_u64("SIM_SEEDS", 1000);
+    let (start, count) = common::seed_range();
     let next = AtomicU64::new(start);
     let failures = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
