@@ -21,6 +21,7 @@ use crate::cluster::{reachability_check, seeds};
 use crate::config::{DataSource, NodeConfig};
 use axum::Router;
 use rand::Rng;
+use shared::frame::Frame;
 use shared::service::ServiceBody;
 use shared::{Command, Message, Node, ShutdownReason, UniqueAddress};
 use std::future::Future;
@@ -191,15 +192,15 @@ async fn follow_seeds(
 /// One reader of the transport: membership messages go to the core, service
 /// messages to the service.
 fn split_inbound(
-    mut inbound: mpsc::Receiver<Message>,
+    mut inbound: mpsc::Receiver<Frame>,
     core: mpsc::Sender<Message>,
     service: mpsc::Sender<(UniqueAddress, ServiceBody)>,
 ) {
     tokio::spawn(async move {
         while let Some(message) = inbound.recv().await {
             let delivered = match message {
-                Message::Service { from, body } => service.send((from, body)).await.is_ok(),
-                other => core.send(other).await.is_ok(),
+                Frame::Service { from, body } => service.send((from, body)).await.is_ok(),
+                Frame::Membership(message) => core.send(message).await.is_ok(),
             };
             if !delivered {
                 return;

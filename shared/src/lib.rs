@@ -17,6 +17,7 @@ pub mod api;
 pub mod events;
 pub mod failure_detector;
 pub mod faults;
+pub mod frame;
 pub mod gossip;
 pub mod member;
 pub mod node;

@@ -1,5 +1,5 @@
 //! Wire messages of the recommendation service. They travel on the cluster transport
-//! beside the membership messages (`Message::Service`), so they are authenticated the
+//! in their own envelope beside the membership messages (`crate::frame::Frame`), so they are authenticated the
 //! same way and suffer the same injected partitions, cuts and delays: a partition
 //! that splits the membership also splits the service, as it would in production.
 //!

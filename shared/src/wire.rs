@@ -10,13 +10,12 @@ use crate::address::{Address, UniqueAddress, MAX_HOST_LEN};
 use crate::gossip::Gossip;
 use crate::member::{Member, MAX_ROLES, MAX_ROLE_LEN};
 use crate::reachability::{ObserverRows, Reachability};
-use crate::service::ServiceBody;
 use crate::vclock::VectorClock;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Version of this wire protocol; a peer speaking another is refused.
-pub const PROTOCOL_VERSION: u16 = 3;
+pub const PROTOCOL_VERSION: u16 = 4;
 /// Largest frame accepted or produced (4 MiB: a gossip of about 60,000 members).
 pub const MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;
 /// Longest cluster name accepted.
@@ -140,14 +139,6 @@ pub enum Message {
         /// The receiver.
         to: UniqueAddress,
     },
-    /// A recommendation-service message (see `crate::service`); the membership core
-    /// ignores it, the node hands it to the service.
-    Service {
-        /// Sender.
-        from: UniqueAddress,
-        /// The message.
-        body: ServiceBody,
-    },
 }
 
 impl Message {
@@ -166,7 +157,6 @@ impl Message {
             Message::HeartbeatRsp { .. } => "heartbeat_rsp",
             Message::Quarantined { .. } => "quarantined",
             Message::Elsewhere { .. } => "elsewhere",
-            Message::Service { body, .. } => body.kind(),
         }
     }
 
@@ -184,8 +174,7 @@ impl Message {
             | Message::Heartbeat { from, .. }
             | Message::HeartbeatRsp { from, .. }
             | Message::Quarantined { from, .. }
-            | Message::Elsewhere { from, .. }
-            | Message::Service { from, .. } => &from.address,
+            | Message::Elsewhere { from, .. } => &from.address,
             Message::Join { node, .. } => &node.address,
         }
     }
@@ -252,7 +241,8 @@ fn invalid(what: impl Into<String>) -> WireError {
     WireError::Invalid(what.into())
 }
 
-fn check_address(a: &Address) -> Result<(), WireError> {
+/// Refuses an empty or overlong host name.
+pub fn check_address(a: &Address) -> Result<(), WireError> {
     if a.host.is_empty() || a.host.len() > MAX_HOST_LEN {
         return Err(invalid("host name length"));
     }
@@ -312,10 +302,6 @@ pub fn validate(message: &Message) -> Result<(), WireError> {
         | Message::HeartbeatRsp { from, .. }
         | Message::Quarantined { from, .. }
         | Message::Elsewhere { from, .. } => check_address(&from.address)?,
-        Message::Service { from, body } => {
-            check_address(&from.address)?;
-            body.validate().map_err(invalid)?;
-        }
     }
     Ok(())
 }

@@ -10,6 +10,7 @@
 
 use crate::cluster::transport::Transport;
 use shared::api::StreamMessage;
+use shared::frame::Frame;
 use shared::{ClusterSnapshot, Command, CommandError, Message, Node, Output, ShutdownReason};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -184,7 +185,9 @@ impl Core {
         let mut stop = None;
         for output in self.node.take_outputs() {
             match output {
-                Output::Send { to, message } => self.transport.send(&to, &message),
+                Output::Send { to, message } => {
+                    self.transport.send(&to, &Frame::Membership(message))
+                }
                 Output::Event(event) => {
                     self.seq += 1;
                     tracing::info!(

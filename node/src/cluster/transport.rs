@@ -19,7 +19,8 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 pub use shared::api::LinkFault;
-use shared::wire::{self, Message, MAX_FRAME_BYTES, PROTOCOL_VERSION};
+use shared::frame::{self, Frame};
+use shared::wire::{MAX_FRAME_BYTES, PROTOCOL_VERSION};
 use shared::Address;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -231,7 +232,7 @@ impl Transport {
     }
 
     /// Queues `message` for `to`. Never blocks: a cut link or a full queue drops it.
-    pub fn send(self: &Arc<Self>, to: &Address, message: &Message) {
+    pub fn send(self: &Arc<Self>, to: &Address, message: &Frame) {
         let fault = self.faults.get(to);
         if fault.cut_outbound
             || (fault.loss > 0.0
@@ -244,7 +245,7 @@ impl Transport {
             self.metrics.dropped(message.kind());
             return;
         }
-        let bytes = match wire::encode(message) {
+        let bytes = match frame::encode(message) {
             Ok(b) => Bytes::from(b),
             Err(e) => {
                 tracing::warn!(to = %to, kind = message.kind(), "not sent: {e}");
@@ -481,11 +482,7 @@ impl Transport {
     }
 
     /// Accepts connections until the listener fails, forwarding every valid message.
-    pub async fn accept_loop(
-        self: Arc<Self>,
-        listener: TcpListener,
-        inbound: mpsc::Sender<Message>,
-    ) {
+    pub async fn accept_loop(self: Arc<Self>, listener: TcpListener, inbound: mpsc::Sender<Frame>) {
         loop {
             let (stream, remote) = match listener.accept().await {
                 Ok(accepted) => accepted,
@@ -509,7 +506,7 @@ impl Transport {
     async fn serve_connection(
         &self,
         stream: TcpStream,
-        inbound: mpsc::Sender<Message>,
+        inbound: mpsc::Sender<Frame>,
     ) -> Result<(), LinkError> {
         stream.set_nodelay(true)?;
         let mut framed = Framed::new(stream, handshake_codec());
@@ -522,7 +519,7 @@ impl Transport {
                 Err(_) | Ok(None) => return Ok(()),
                 Ok(Some(frame)) => frame.map_err(|e| LinkError::BadFrame(e.to_string()))?,
             };
-            let message = wire::decode(&frame).map_err(|e| LinkError::BadFrame(e.to_string()))?;
+            let message = frame::decode(&frame).map_err(|e| LinkError::BadFrame(e.to_string()))?;
             if message.sender() != &peer {
                 return Err(LinkError::Refused(format!(
                     "{} sent a message as {}",
@@ -545,12 +542,12 @@ impl Transport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::UniqueAddress;
+    use shared::{Message, UniqueAddress};
 
     async fn transport_on(
         cluster: &str,
         secret: &str,
-    ) -> (Arc<Transport>, Address, mpsc::Receiver<Message>) {
+    ) -> (Arc<Transport>, Address, mpsc::Receiver<Frame>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let address = Address::new("127.0.0.1", port);
@@ -566,11 +563,11 @@ mod tests {
     }
 
     /// A heartbeat from `from` with sequence number `seq`.
-    fn heartbeat(from: &Address, seq: u64) -> Message {
-        Message::Heartbeat {
+    fn heartbeat(from: &Address, seq: u64) -> Frame {
+        Frame::Membership(Message::Heartbeat {
             from: UniqueAddress::new(from.clone(), 1),
             seq,
-        }
+        })
     }
 
     #[tokio::test]

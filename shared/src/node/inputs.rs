@@ -111,8 +111,6 @@ impl Node {
             Message::Quarantined { .. } => {}
             Message::Elsewhere { from, to } if to == self.self_node => self.on_elsewhere(from, now),
             Message::Elsewhere { .. } => {}
-            // The node routes service messages elsewhere; one arriving here is ignored.
-            Message::Service { .. } => {}
         }
     }
 

@@ -24,8 +24,9 @@ use crate::app::recommender::ItemItem;
 use crate::cluster::runtime::Handle;
 use crate::cluster::transport::Transport;
 use ring::Ring;
+use shared::frame::Frame;
 use shared::service::{RequestId, ServiceBody};
-use shared::{Address, ClusterSnapshot, MemberStatus, Message, UniqueAddress};
+use shared::{Address, ClusterSnapshot, MemberStatus, UniqueAddress};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -328,7 +329,7 @@ impl Service {
     fn send(&self, to: &Address, body: ServiceBody) {
         self.transport.send(
             to,
-            &Message::Service {
+            &Frame::Service {
                 from: self.identity.me.clone(),
                 body,
             },

@@ -1,0 +1,129 @@
+//! What one transport frame carries: a membership message or a service message,
+//! each in its own envelope.
+//!
+//! The membership core's wire type (`crate::wire::Message`) knows nothing of the
+//! service; the transport multiplexes both protocols over one authenticated link and
+//! the node hands each envelope to its owner. Frames are postcard-encoded
+//! `(protocol version, frame)` pairs, bounded and validated like membership messages.
+
+use crate::address::UniqueAddress;
+use crate::service::ServiceBody;
+use crate::wire::{self, Message, WireError, MAX_FRAME_BYTES, PROTOCOL_VERSION};
+use crate::Address;
+use serde::{Deserialize, Serialize};
+
+/// One frame on the cluster transport.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Frame {
+    /// For the membership core.
+    Membership(Message),
+    /// For the recommendation service (see `crate::service`).
+    Service {
+        /// Sender.
+        from: UniqueAddress,
+        /// The message.
+        body: ServiceBody,
+    },
+}
+
+impl Frame {
+    /// A short name for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Frame::Membership(message) => message.kind(),
+            Frame::Service { body, .. } => body.kind(),
+        }
+    }
+
+    /// The address of the node that sent it (the transport checks it against the
+    /// authenticated peer, so no peer can speak for another).
+    pub fn sender(&self) -> &Address {
+        match self {
+            Frame::Membership(message) => message.sender(),
+            Frame::Service { from, .. } => &from.address,
+        }
+    }
+}
+
+/// Encodes a frame as one transport payload.
+pub fn encode(frame: &Frame) -> Result<Vec<u8>, WireError> {
+    let bytes = postcard::to_allocvec(&(PROTOCOL_VERSION, frame))
+        .map_err(|e| WireError::Malformed(e.to_string()))?;
+    if bytes.len() > MAX_FRAME_BYTES {
+        return Err(WireError::TooLarge(bytes.len()));
+    }
+    Ok(bytes)
+}
+
+/// Decodes and validates one transport payload.
+pub fn decode(bytes: &[u8]) -> Result<Frame, WireError> {
+    if bytes.len() > MAX_FRAME_BYTES {
+        return Err(WireError::TooLarge(bytes.len()));
+    }
+    let (version, rest): (u16, &[u8]) =
+        postcard::take_from_bytes(bytes).map_err(|e| WireError::Malformed(e.to_string()))?;
+    if version != PROTOCOL_VERSION {
+        return Err(WireError::UnsupportedVersion(version));
+    }
+    let (frame, trailing): (Frame, &[u8]) =
+        postcard::take_from_bytes(rest).map_err(|e| WireError::Malformed(e.to_string()))?;
+    if !trailing.is_empty() {
+        return Err(WireError::Malformed(format!(
+            "{} trailing bytes",
+            trailing.len()
+        )));
+    }
+    match &frame {
+        Frame::Membership(message) => wire::validate(message)?,
+        Frame::Service { from, body } => {
+            wire::check_address(&from.address)?;
+            body.validate()
+                .map_err(|e| WireError::Invalid(e.to_string()))?;
+        }
+    }
+    Ok(frame)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sender() -> UniqueAddress {
+        UniqueAddress::new(Address::new("10.0.0.1", 2551), 7)
+    }
+
+    #[test]
+    fn both_envelopes_round_trip() {
+        let frames = [
+            Frame::Membership(Message::InitJoinNack { from: sender() }),
+            Frame::Service {
+                from: sender(),
+                body: ServiceBody::Stored { id: 9 },
+            },
+        ];
+        for frame in frames {
+            let bytes = encode(&frame).unwrap();
+            assert_eq!(decode(&bytes).unwrap(), frame);
+            assert_eq!(frame.sender(), &sender().address);
+        }
+    }
+
+    #[test]
+    fn a_frame_with_an_empty_host_or_a_foreign_version_is_refused() {
+        let nameless = Frame::Service {
+            from: UniqueAddress::new(Address::new("", 1), 1),
+            body: ServiceBody::Stored { id: 1 },
+        };
+        let bytes = encode(&nameless).unwrap();
+        assert!(matches!(decode(&bytes), Err(WireError::Invalid(_))));
+        let foreign = postcard::to_allocvec(&(PROTOCOL_VERSION + 1, 0u8)).unwrap();
+        assert_eq!(
+            decode(&foreign),
+            Err(WireError::UnsupportedVersion(PROTOCOL_VERSION + 1))
+        );
+        let mut trailing =
+            encode(&Frame::Membership(Message::InitJoinNack { from: sender() })).unwrap();
+        trailing.push(0);
+        assert!(matches!(decode(&trailing), Err(WireError::Malformed(_))));
+    }
+}
