@@ -23,6 +23,8 @@ pub mod member;
 pub mod node;
 pub mod quorum;
 pub mod reachability;
+pub mod ring;
+pub mod routing;
 pub mod sbr;
 pub mod service;
 pub mod settings;

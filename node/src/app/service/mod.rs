@@ -15,7 +15,6 @@
 pub mod api;
 pub mod metrics;
 pub mod replication;
-pub mod ring;
 pub mod routing;
 pub mod store;
 
@@ -23,8 +22,8 @@ use crate::app::catalog::{Dataset, Video};
 use crate::app::recommender::ItemItem;
 use crate::cluster::runtime::Handle;
 use crate::cluster::transport::Transport;
-use ring::Ring;
 use shared::frame::Frame;
+use shared::ring::Ring;
 use shared::service::{RequestId, ServiceBody};
 use shared::{Address, ClusterSnapshot, MemberStatus, UniqueAddress};
 use std::collections::{BTreeMap, BTreeSet, HashMap};

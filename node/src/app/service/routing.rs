@@ -1,34 +1,23 @@
 //! Routing user work to its owner, and doing it there.
 //!
-//! The api side (`route`) walks the user's owners on the ring: it asks the first,
-//! and if no answer has come after the hedge delay (or the answer is a failure) it
-//! asks the next as well; the first success wins. Every attempt has a deadline and the
-//! whole request has one too, so a request never hangs: when no worker answers, the
-//! caller gets `None` and answers in a degraded way (or with an error for writes).
-//! All routed work is idempotent (reads, and a set-insert for watches), so asking two
-//! owners is safe. When this node is the owner, the work runs here without the
-//! network.
+//! The api side (`route`) drives the pure routing machine (`shared::routing::Route`:
+//! first owner, hedge, fail-over, deadlines) over the user's owners on the ring, and
+//! makes its attempts: over the transport, or here without the network when this
+//! node is the owner. When no worker answers, the caller gets no answer and answers
+//! in a degraded way (or with an error for writes).
 //!
 //! The owner side (`serve_routed`) turns a request into reads and writes on a
 //! majority of replicas and answers with one message.
 
 use super::{Service, WORKER_ROLE};
 use futures_util::stream::{FuturesUnordered, StreamExt};
+use shared::routing::{Attempt, Route, RouteTiming};
 use shared::service::{RequestId, ServiceBody};
-use shared::Address;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// The outcome of routing one request.
-#[derive(Debug)]
-pub struct Routed {
-    /// The answer and the worker that gave it, unless every attempt failed.
-    pub answer: Option<(Address, ServiceBody)>,
-    /// Owners asked.
-    pub attempts: u32,
-    /// What went wrong on the attempts that failed.
-    pub failures: Vec<String>,
-}
+pub type Routed = shared::routing::Routed<ServiceBody>;
 
 /// The id inside a routed request.
 fn request_id(body: &ServiceBody) -> RequestId {
@@ -42,81 +31,61 @@ fn request_id(body: &ServiceBody) -> RequestId {
 
 impl Service {
     /// Routes `request` (its id is set per attempt) to the owners of `user` until one
-    /// answers.
+    /// answers: `shared::routing::Route` decides whom to ask and when; this drives it.
     pub async fn route(self: &Arc<Self>, user: u32, request: ServiceBody) -> Routed {
-        let deadline = tokio::time::Instant::now() + self.timing.total;
-        let mut attempts = 0u32;
-        let mut failures = Vec::new();
-        let mut inflight = FuturesUnordered::new();
-        let mut owners: Vec<Address> = Vec::new();
-        let mut next = 0usize;
+        let started = tokio::time::Instant::now();
+        let elapsed = || started.elapsed().as_millis() as u64;
+        let mut route = Route::start(self.route_timing(), 0);
+        let mut in_flight = FuturesUnordered::new();
         loop {
-            if next >= owners.len() && inflight.is_empty() {
-                // Every owner we knew of failed (or there were none): wait a little for
-                // membership to change, then walk the current ring again.
-                if !owners.is_empty() {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                if tokio::time::Instant::now() >= deadline {
-                    break;
-                }
-                owners = self.view().routees.owners(user);
-                next = 0;
-                if owners.is_empty() {
-                    failures.push("no worker is Up and reachable".into());
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    continue;
-                }
+            let now = elapsed();
+            if route.needs_owners(now) {
+                route.on_owners(self.view().routees.owners(user), now);
             }
-            if inflight.is_empty() && next < owners.len() {
-                inflight.push(self.attempt(owners[next].clone(), request.clone()));
-                next += 1;
-                attempts += 1;
+            for attempt in route.take_attempts() {
+                in_flight.push(self.attempt(attempt, request.clone()));
             }
-            let can_hedge = next < owners.len();
+            if let Some(done) = route.outcome(now) {
+                return done;
+            }
+            let wake = started + Duration::from_millis(route.next_deadline());
             tokio::select! {
-                Some((owner, result)) = inflight.next() => match result {
-                    Ok(ServiceBody::Failed { reason, .. }) => failures.push(format!("{owner}: {reason}")),
-                    Ok(body) => return Routed { answer: Some((owner, body)), attempts, failures },
-                    Err(e) => failures.push(format!("{owner}: {e}")),
+                Some((attempt, result)) = in_flight.next() => match result {
+                    Ok(ServiceBody::Failed { reason, .. }) => route.on_failure(attempt.id, &reason, elapsed()),
+                    Ok(body) => route.on_answer(attempt.id, attempt.owner, body),
+                    Err(e) => route.on_failure(attempt.id, &e, elapsed()),
                 },
-                _ = tokio::time::sleep(self.timing.hedge), if can_hedge => {
-                    inflight.push(self.attempt(owners[next].clone(), request.clone()));
-                    next += 1;
-                    attempts += 1;
-                }
-                _ = tokio::time::sleep_until(deadline) => break,
+                _ = tokio::time::sleep_until(wake) => route.on_time(elapsed()),
             }
-        }
-        Routed {
-            answer: None,
-            attempts,
-            failures,
         }
     }
 
-    /// One attempt on one owner, with its deadline.
+    fn route_timing(&self) -> RouteTiming {
+        RouteTiming {
+            attempt_ms: self.timing.attempt.as_millis() as u64,
+            hedge_ms: self.timing.hedge.as_millis() as u64,
+            total_ms: self.timing.total.as_millis() as u64,
+        }
+    }
+
+    /// One attempt on one owner (its deadline is the route's to keep): here, without
+    /// the network, when this node is the owner.
     async fn attempt(
         self: &Arc<Self>,
-        owner: Address,
+        attempt: Attempt,
         request: ServiceBody,
-    ) -> (Address, Result<ServiceBody, String>) {
-        let result = if owner == self.identity.me.address {
-            Ok(self.serve_routed(request).await)
-        } else {
-            let mut call = self.open_call();
-            let request = with_id(request, call.id);
-            self.send(&owner, request);
-            match tokio::time::timeout(self.timing.attempt, call.replies.recv()).await {
-                Ok(Some((_, body))) => Ok(body),
-                Ok(None) => Err("the request was dropped".to_string()),
-                Err(_) => Err(format!(
-                    "no answer within {} ms",
-                    self.timing.attempt.as_millis()
-                )),
-            }
+    ) -> (Attempt, Result<ServiceBody, String>) {
+        if attempt.owner == self.identity.me.address {
+            let answer = self.serve_routed(request).await;
+            return (attempt, Ok(answer));
+        }
+        let mut call = self.open_call();
+        self.send(&attempt.owner, with_id(request, call.id));
+        let result = match call.replies.recv().await {
+            Some((_, body)) => Ok(body),
+            None => Err("the request was dropped".to_string()),
         };
-        (owner, result)
+        (attempt, result)
     }
 
     /// Does routed work as the owner; the answer carries the request's id.

@@ -5,7 +5,7 @@
 //! first is the owner; the next are where a request goes when the owner does not
 //! answer.
 
-use shared::Address;
+use crate::address::Address;
 use std::collections::BTreeMap;
 
 /// Points per member on the ring.
