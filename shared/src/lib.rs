@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod address;
+pub mod anti_entropy;
 pub mod api;
 pub mod events;
 pub mod failure_detector;

@@ -68,23 +68,6 @@ impl Replicas<'_> {
     }
 }
 
-/// How many of the `others` replicas a restarted replica must have merged before its
-/// copy counts toward reads. With its disk lost (or new), a majority of the others:
-/// every acknowledged write may be on others only. With its disk kept (it holds every
-/// write it acknowledged), enough to meet every majority it was not part of:
-/// `others - majority + 1` (one of two others, in a cluster of three).
-pub fn catch_up_needed(others: usize, kept_disk: bool) -> usize {
-    if others == 0 {
-        return 0;
-    }
-    let majority = others.div_ceil(2) + 1;
-    if kept_disk {
-        others + 1 - majority
-    } else {
-        others / 2 + 1
-    }
-}
-
 /// What a driver needs of a quorum: both machines below are one.
 pub trait Quorum {
     /// What a success returns.
@@ -461,18 +444,6 @@ mod tests {
         write.on_reply(&addr(3), ServiceBody::Stored { id: 4 });
         let (acks, written) = write.outcome(5).unwrap().unwrap();
         assert_eq!((acks, written), (vec![addr(1), addr(3)], 3));
-    }
-
-    #[test]
-    fn a_restarted_replica_merges_enough_others_to_meet_every_majority() {
-        // Three replicas: with the disk, one other; without it, both.
-        assert_eq!(catch_up_needed(2, true), 1);
-        assert_eq!(catch_up_needed(2, false), 2);
-        // Five: a majority that leaves us out is 3 of the other four, so any two of
-        // them meet it; without the disk, three.
-        assert_eq!(catch_up_needed(4, true), 2);
-        assert_eq!(catch_up_needed(4, false), 3);
-        assert_eq!(catch_up_needed(0, false), 0);
     }
 
     #[test]

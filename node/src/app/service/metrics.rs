@@ -10,6 +10,7 @@
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
+use shared::anti_entropy::Phase;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,15 +27,6 @@ pub struct Degraded;
 /// How many workers a routed request was sent to (more than 1: it was retried).
 #[derive(Clone, Copy, Debug)]
 pub struct Attempts(pub u32);
-
-/// One kind of exchange between replicas.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Exchange {
-    /// Digests sent while catching up after start.
-    CatchUp,
-    /// Digests sent to one random replica per period.
-    Periodic,
-}
 
 #[derive(Default)]
 struct Histogram {
@@ -91,10 +83,10 @@ impl ServiceMetrics {
     }
 
     /// Digests sent to `to` replicas in one exchange round.
-    pub fn exchanged(&self, kind: Exchange, to: usize) {
+    pub fn exchanged(&self, kind: Phase, to: usize) {
         let counter = match kind {
-            Exchange::CatchUp => &self.catch_up_exchanges,
-            Exchange::Periodic => &self.periodic_exchanges,
+            Phase::CatchUp => &self.catch_up_exchanges,
+            Phase::Periodic => &self.periodic_exchanges,
         };
         counter.fetch_add(to as u64, Ordering::Relaxed);
     }
@@ -206,7 +198,7 @@ mod tests {
         m.request("/api/recommendations/{user}", "ok", 0);
         m.request("/api/recommendations/{user}", "degraded", 2);
         m.quorum("write", Duration::from_millis(3));
-        m.exchanged(Exchange::CatchUp, 2);
+        m.exchanged(Phase::CatchUp, 2);
         let text = m.render(true);
         for line in [
             "service_requests_total{endpoint=\"/api/recommendations/{user}\",outcome=\"ok\"} 1",

@@ -22,12 +22,13 @@ use crate::app::catalog::{Dataset, Video};
 use crate::app::recommender::ItemItem;
 use crate::cluster::runtime::Handle;
 use crate::cluster::transport::Transport;
+use shared::anti_entropy::Sync;
 use shared::frame::Frame;
 use shared::ring::Ring;
 use shared::service::{RequestId, ServiceBody};
 use shared::{Address, ClusterSnapshot, MemberStatus, UniqueAddress};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use store::WatchStore;
@@ -233,9 +234,9 @@ pub struct Service {
     view: RwLock<Arc<ServiceView>>,
     pending: Pending,
     next_id: AtomicU64,
-    /// Caught up with a majority of the other replicas since start.
-    ready: AtomicBool,
-    catch_up: Mutex<replication::CatchUp>,
+    /// Anti-entropy and catch-up (`shared::anti_entropy`), on the clock of `epoch`.
+    sync: Mutex<Sync>,
+    epoch: tokio::time::Instant,
     peers_http: Mutex<BTreeMap<Address, String>>,
     merges: mpsc::UnboundedSender<(Address, ServiceBody)>,
     /// Requests, quorums and exchanges, for `/metrics`.
@@ -256,6 +257,13 @@ impl Service {
     ) -> (Arc<Service>, mpsc::Sender<(UniqueAddress, ServiceBody)>) {
         let (merges_tx, merges_rx) = mpsc::unbounded_channel();
         let seed: u64 = rand::random();
+        let sync = Sync::start(
+            replication::sync_timing(&timing),
+            seed,
+            store.recovered(),
+            0,
+        );
+        let sync = Mutex::new(sync);
         let service = Arc::new(Service {
             identity,
             library,
@@ -265,8 +273,8 @@ impl Service {
             view: RwLock::new(Arc::default()),
             pending: Arc::default(),
             next_id: AtomicU64::new(seed >> 16),
-            ready: AtomicBool::new(false),
-            catch_up: Mutex::new(replication::CatchUp::new(seed)),
+            sync,
+            epoch: tokio::time::Instant::now(),
             peers_http: Mutex::default(),
             merges: merges_tx,
             metrics: metrics::ServiceMetrics::default(),
@@ -291,7 +299,7 @@ impl Service {
 
     /// Whether this replica has caught up since it started.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::SeqCst)
+        self.sync.lock().expect("sync").is_ready()
     }
 
     /// The service's figures in Prometheus text (see `metrics`).

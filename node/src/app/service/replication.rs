@@ -1,54 +1,29 @@
 //! Replication of the watch history over the workers, in the style of Akka
 //! Distributed Data with write- and read-majority over a grow-only set. The quorum
-//! rules are the pure machines of `shared::quorum`, which this module drives on
-//! tokio; anti-entropy and catch-up run here.
+//! rules are the pure machines of `shared::quorum` and `shared::anti_entropy`, which
+//! this module drives on tokio.
 //!
 //! - A write goes to every replica; it is acknowledged once a majority (this node
 //!   included, when it is a replica) hold it on disk.
 //! - A read merges the copies of a majority of replicas, so it meets every
 //!   acknowledged write: two majorities of the same replicas always share one.
-//! - Anti-entropy: every period, each replica sends one random other replica its 64
-//!   bucket digests; buckets that differ are exchanged both ways and merged. Copies
-//!   converge, and a watch held by only a majority reaches the rest.
-//! - Catch-up: after it starts, a replica's copy does not count toward reads until it
-//!   has merged enough copies of the others that every acknowledged write is among
-//!   them: a majority of the others for a new node (or one that lost its disk, since
-//!   every acknowledged write may be on others only), or, for a node that kept its
-//!   disk (which holds everything it acknowledged), enough others to meet every
-//!   majority it was not part of: N - 1 - floor(N/2) of them (one of two, in a cluster
-//!   of three). So no read misses a write the replica never saw.
+//! - Anti-entropy and catch-up: the pure machine `shared::anti_entropy::Sync`
+//!   decides when to exchange bucket digests and with whom, and when a restarted
+//!   replica's copy counts again; this module runs its rounds on a timer, answers
+//!   digests from the store, and merges what arrives in order, telling the machine
+//!   once a full answer is on disk.
 //!
 //! Majorities count every replica in the view, reachable or not, so a partitioned
 //! minority can neither acknowledge a write nor answer a read on its own.
 
-use super::metrics::Exchange;
 use super::Service;
-use rand::seq::IndexedRandom;
+use shared::anti_entropy::{self, SyncTiming};
 use shared::quorum::{Deadlines, Quorum, QuorumRead, QuorumWrite, Replicas};
-use shared::service::{RequestId, ServiceBody, Watch, BUCKETS, MAX_WATCHES_PER_MESSAGE};
+use shared::service::{RequestId, ServiceBody, Watch};
 use shared::Address;
-use std::collections::BTreeSet;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::mpsc;
-
-/// The catch-up conversation after start.
-pub struct CatchUp {
-    /// The id of our digests; answers carrying it count.
-    pub id: RequestId,
-    /// Replicas whose full answer has been merged.
-    pub merged_from: BTreeSet<Address>,
-}
-
-impl CatchUp {
-    /// A new conversation.
-    pub fn new(seed: u64) -> CatchUp {
-        CatchUp {
-            id: seed.rotate_left(32) | 1,
-            merged_from: BTreeSet::new(),
-        }
-    }
-}
 
 /// Why a read or write did not reach a majority, or could not be stored here.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -132,39 +107,15 @@ impl Service {
         }
     }
 
+    /// Answers a peer's digests with our watches in the buckets that differ.
     pub(super) fn answer_digest(&self, to: &Address, id: RequestId, theirs: &[u64]) {
-        let ours = self.store.digests();
-        let differing: Vec<u16> = (0..BUCKETS)
-            .filter(|b| ours[*b] != theirs[*b])
-            .map(|b| b as u16)
-            .collect();
-        let watches = self.store.in_buckets(&differing);
-        self.send_buckets(to, id, differing, watches);
-    }
-
-    /// Sends watches in chunks that fit a frame; the last chunk says so.
-    fn send_buckets(&self, to: &Address, id: RequestId, ask: Vec<u16>, watches: Vec<Watch>) {
-        let chunks: Vec<&[Watch]> = if watches.is_empty() {
-            vec![&[]]
-        } else {
-            watches.chunks(MAX_WATCHES_PER_MESSAGE / 2).collect()
-        };
-        let count = chunks.len();
-        for (i, chunk) in chunks.into_iter().enumerate() {
-            self.send(
-                to,
-                ServiceBody::Buckets {
-                    id,
-                    ask: if i == 0 { ask.clone() } else { Vec::new() },
-                    watches: chunk.to_vec(),
-                    last: i + 1 == count,
-                },
-            );
+        for answer in anti_entropy::answer_digest(id, theirs, &self.store) {
+            self.send(to, answer);
         }
     }
 
     /// Merges `Buckets` answers one at a time, in arrival order, so the last chunk of
-    /// a catch-up answer is on disk only after the chunks before it.
+    /// an answer is on disk only after the chunks before it.
     pub(super) async fn merge_loop(
         self: Arc<Self>,
         mut merges: mpsc::UnboundedReceiver<(Address, ServiceBody)>,
@@ -179,106 +130,77 @@ impl Service {
             else {
                 continue;
             };
-            if !ask.is_empty() {
-                // They asked for our copy of the buckets that differ.
-                self.send_buckets(&from, id, Vec::new(), self.store.in_buckets(&ask));
+            let received =
+                anti_entropy::receive_buckets(&from, id, &ask, watches, last, &self.store);
+            for answer in received.answers {
+                self.send(&from, answer);
             }
-            if !watches.is_empty() {
-                if let Err(e) = self.store.put(watches).await {
+            if !received.merge.is_empty() {
+                if let Err(e) = self.store.put(received.merge).await {
                     tracing::error!("anti-entropy merge failed: {e}");
                     continue;
                 }
             }
-            if last {
-                let counted = {
-                    let mut catch_up = self.catch_up.lock().expect("catch-up");
-                    id == catch_up.id && catch_up.merged_from.insert(from)
-                };
-                if counted {
-                    self.check_ready();
+            if let Some((peer, id)) = received.completes {
+                let view = self.view();
+                let ready = self.sync.lock().expect("sync").on_merged(
+                    peer,
+                    id,
+                    &view.replicas,
+                    &self.identity.me.address,
+                );
+                if ready {
+                    self.log_caught_up();
                 }
             }
         }
     }
 
-    /// How many other replicas this one must have merged before its copy counts.
-    fn catch_up_needed(&self, others: usize) -> usize {
-        shared::quorum::catch_up_needed(others, self.store.recovered())
+    fn log_caught_up(&self) {
+        let merged = self.sync.lock().expect("sync").merged();
+        tracing::info!(
+            merged,
+            recovered = self.store.recovered(),
+            watches = self.store.len(),
+            "watch history caught up"
+        );
     }
 
-    /// Marks the replica ready once it has merged enough other copies; true if ready.
-    fn check_ready(&self) -> bool {
-        if self.is_ready() {
-            return true;
-        }
-        let view = self.view();
-        let me = &self.identity.me.address;
-        if !view.replicas.contains(me) {
-            return false;
-        }
-        let others: Vec<&Address> = view.replicas.iter().filter(|r| *r != me).collect();
-        let merged = self.catch_up.lock().expect("catch-up").merged_from.clone();
-        let done = others.iter().filter(|o| merged.contains(**o)).count();
-        if done >= self.catch_up_needed(others.len()) {
-            self.ready.store(true, Ordering::SeqCst);
-            tracing::info!(
-                merged = done,
-                of = others.len(),
-                recovered = self.store.recovered(),
-                watches = self.store.len(),
-                "watch history caught up"
-            );
-            return true;
-        }
-        false
-    }
-
-    /// Catch-up after start (asking every 200 ms), then gossip of digests with one
-    /// random replica per period.
+    /// Runs the machine's rounds: catch-up after start, then digests with one random
+    /// replica per period.
     pub(super) async fn anti_entropy_loop(self: Arc<Self>) {
         loop {
-            let pause = if self.is_ready() {
-                self.timing.anti_entropy
-            } else {
-                self.timing
-                    .anti_entropy
-                    .min(std::time::Duration::from_millis(200))
-            };
-            tokio::time::sleep(pause).await;
+            let due = self.sync.lock().expect("sync").next_deadline();
+            tokio::time::sleep_until(self.epoch + Duration::from_millis(due)).await;
+            let now = self.epoch.elapsed().as_millis() as u64;
             let view = self.view();
             let me = &self.identity.me.address;
-            if !view.replicas.contains(me) {
-                continue;
+            let (round, ready) = {
+                let mut sync = self.sync.lock().expect("sync");
+                let was_ready = sync.is_ready();
+                let round = sync.on_time(now, &view.replicas, me, &self.store);
+                (round, !was_ready && sync.is_ready())
+            };
+            if ready {
+                self.log_caught_up();
             }
-            let others: Vec<Address> = view.replicas.iter().filter(|r| *r != me).cloned().collect();
-            if !self.check_ready() {
-                let (id, merged) = {
-                    let c = self.catch_up.lock().expect("catch-up");
-                    (c.id, c.merged_from.clone())
-                };
-                let digests = self.store.digests();
-                let missing = others.iter().filter(|o| !merged.contains(*o)).count();
-                self.metrics.exchanged(Exchange::CatchUp, missing);
-                for o in others.iter().filter(|o| !merged.contains(*o)) {
-                    self.send(
-                        o,
-                        ServiceBody::Digest {
-                            id,
-                            buckets: digests.clone(),
-                        },
-                    );
+            if let Some(round) = round {
+                self.metrics.exchanged(round.phase, round.sends.len());
+                for (to, body) in round.sends {
+                    self.send(&to, body);
                 }
-            } else if let Some(peer) = others.choose(&mut rand::rng()) {
-                self.metrics.exchanged(Exchange::Periodic, 1);
-                self.send(
-                    peer,
-                    ServiceBody::Digest {
-                        id: rand::random(),
-                        buckets: self.store.digests(),
-                    },
-                );
             }
         }
+    }
+}
+
+/// The machine's periods: catch-up asks every 200 ms (or the anti-entropy period,
+/// if shorter).
+pub fn sync_timing(timing: &super::Timing) -> SyncTiming {
+    let period_ms = timing.anti_entropy.as_millis() as u64;
+    SyncTiming {
+        period_ms,
+        catch_up_ms: period_ms.min(200),
     }
 }
 

@@ -184,6 +184,16 @@ impl WatchStore {
     }
 }
 
+impl shared::anti_entropy::Holdings for WatchStore {
+    fn digests(&self) -> Vec<u64> {
+        WatchStore::digests(self)
+    }
+
+    fn in_buckets(&self, buckets: &[u16]) -> Vec<Watch> {
+        WatchStore::in_buckets(self, buckets)
+    }
+}
+
 /// The writer thread: group what is queued, commit once, then answer everyone.
 fn write_loop(db: Database, mut queue: mpsc::Receiver<WriteRequest>, memory: Arc<RwLock<Memory>>) {
     while let Some(first) = queue.blocking_recv() {
