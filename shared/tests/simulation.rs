@@ -275,6 +275,52 @@ mod regressions {
             heal_at: 25_000,
         });
     }
+
+    /// An operator downs n0 at n1 just after n1 was cut off from both others, while
+    /// n2's new incarnation is still Joining in n1's view. n1 removed n0 at once
+    /// (convergence does not wait for joiners), so n0 left its weighed total and n1 kept
+    /// itself by a 1 | 1 tie against n2, while n0 and n2 downed n1 as a majority.
+    #[test]
+    fn an_operator_down_across_a_partition_is_not_removed_behind_a_joiners_back() {
+        passes(Schedule {
+            seed: 9800014009,
+            nodes: 3,
+            downing: DowningStrategy::KeepMajority,
+            steps: vec![
+                (11609, Fault::Cut(2, 1)),
+                (11751, Fault::Crash(2)),
+                (15607, Fault::Down { by: 0, target: 2 }),
+                (15956, Fault::Duplicate(0.22202338142084957)),
+                (16038, Fault::Crash(2)),
+                (18293, Fault::Restart(2)),
+                (18589, Fault::Cut(0, 1)),
+                (18786, Fault::Restart(2)),
+                (18973, Fault::Down { by: 1, target: 0 }),
+            ],
+            heal_at: 25_000,
+        });
+    }
+
+    /// The last member leaves alone; its next leader tick moves it on to Exiting. The
+    /// checker must look right after the command, or it sees Up -> Exiting.
+    #[test]
+    fn a_lone_member_that_leaves_passes_through_leaving() {
+        passes(Schedule {
+            seed: 9800017314,
+            nodes: 4,
+            downing: DowningStrategy::KeepMajority,
+            steps: vec![
+                (4737, Fault::Down { by: 2, target: 1 }),
+                (11329, Fault::Down { by: 0, target: 2 }),
+                (13674, Fault::Down { by: 3, target: 0 }),
+                (13834, Fault::Crash(0)),
+                (14238, Fault::HealNetwork),
+                (18237, Fault::Leave(3)),
+                (20490, Fault::Restart(0)),
+            ],
+            heal_at: 25_000,
+        });
+    }
 }
 
 /// A search, not a check: schedules of the shape the issue reported a split brain in

@@ -48,12 +48,27 @@ impl Node {
         self.resolve_split_brain(now);
     }
 
+    /// On convergence: joiners Up, leavers Exiting, Down and Exiting members removed.
+    ///
+    /// A Down member that was once Up is removed only once every joiner has seen the
+    /// state too. Convergence does not wait for Joining or WeaklyUp members, yet one
+    /// may be Up on the far side of a partition beside the Down member, alive there if
+    /// the Down was an operator's on this side. Removing it here takes it out of this
+    /// side's weighed total (`sbr::weighed_total`), which must contain every member Up
+    /// over there (seed 9800014009: n1, cut off, downed n0 by command, removed it at
+    /// once with joiner n2 unaware, and then kept itself by a 1 | 1 tie).
     pub(super) fn leader_actions_on_convergence(&mut self, now: Millis) {
         let g = &self.gossip;
+        let joiners_saw = g
+            .members
+            .values()
+            .filter(|m| matches!(m.status, MemberStatus::Joining | MemberStatus::WeaklyUp))
+            .all(|m| g.seen.contains(&m.node));
         let to_remove: Vec<UniqueAddress> = g
             .members
             .values()
             .filter(|m| m.status.is_departing())
+            .filter(|m| joiners_saw || !(m.status == MemberStatus::Down && m.up_number > 0))
             .map(|m| m.node.clone())
             .collect();
         let move_up = self.min_nr_of_members_fulfilled();

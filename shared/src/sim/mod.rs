@@ -397,6 +397,10 @@ impl Sim {
             None => Err(CommandError::Stopped),
         };
         self.after_node(slot);
+        // Checked now, not at the end of the next step: a lone leader that leaves
+        // moves itself on to Exiting at its next tick, and the checker must see the
+        // Leaving in between (seed 9800017314).
+        self.check();
         result
     }
 
