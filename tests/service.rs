@@ -4,7 +4,7 @@
 
 mod support;
 
-use node::tooling::client::request;
+use node::tooling::failover;
 use shared::api::{ErrorBody, HistoryResponse, RecommendationsResponse, WatchResponse};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -97,7 +97,9 @@ fn steady_client(
             let node = &http[first];
             if k.is_multiple_of(2) {
                 let path = format!("/api/recommendations/{user}?n=10");
-                let result = rt.block_on(with_failover(&http, first, "GET", &path, None));
+                let result = rt
+                    .block_on(failover::send(&http, first, "GET", &path, None))
+                    .map(|a| a.reply);
                 let mut t = tally.lock().unwrap();
                 match result {
                     Ok(r) if r.status == 200 => {
@@ -117,7 +119,9 @@ fn steady_client(
             } else {
                 let path = format!("/api/users/{user}/watched");
                 let body = format!("{{\"video\":{video}}}");
-                let result = rt.block_on(with_failover(&http, first, "POST", &path, Some(body)));
+                let result = rt
+                    .block_on(failover::send(&http, first, "POST", &path, Some(body)))
+                    .map(|a| a.reply);
                 let mut t = tally.lock().unwrap();
                 match result {
                     Ok(r) if r.status == 201 => {
@@ -132,41 +136,6 @@ fn steady_client(
             }
         }
     })
-}
-
-/// One request, tried on `nodes` in turn from `first` on an error, a 5xx, a 1.5 s
-/// attempt timeout or a degraded answer (as the dashboard's load generator does), within
-/// 8 s in all; the first answer that is neither a failure nor degraded, else the last
-/// degraded one.
-async fn with_failover(
-    nodes: &[String],
-    first: usize,
-    method: &str,
-    path: &str,
-    body: Option<String>,
-) -> Result<node::tooling::client::Reply, String> {
-    let began = Instant::now();
-    let mut last = String::new();
-    let mut degraded = None;
-    for attempt in 0.. {
-        if began.elapsed() > Duration::from_secs(8) {
-            break;
-        }
-        let node = &nodes[(first + attempt) % nodes.len()];
-        let sent = request(node, method, path, None, body.clone().map(|b| (JSON, b)));
-        match tokio::time::timeout(Duration::from_millis(1500), sent).await {
-            Ok(Ok(reply)) if reply.status < 500 && !is_degraded(&reply) => return Ok(reply),
-            Ok(Ok(reply)) if reply.status < 500 => degraded = Some(reply),
-            Ok(Ok(reply)) => last = format!("{node}: {} {}", reply.status, reply.body),
-            Ok(Err(e)) => last = e,
-            Err(_) => last = format!("{node}: no answer within 1.5 s"),
-        }
-    }
-    degraded.ok_or(last)
-}
-
-fn is_degraded(reply: &node::tooling::client::Reply) -> bool {
-    serde_json::from_str::<RecommendationsResponse>(&reply.body).is_ok_and(|r| r.degraded)
 }
 
 /// Every acknowledged watch, read back through node `i`; the ones missing.
@@ -282,6 +251,42 @@ fn a_rolling_restart_of_every_node_fails_no_request() {
             c.restart(i);
             back_and_caught_up(c, i);
         }
+    });
+}
+
+/// Cuts every link between node `i` and the others, at both ends, through the
+/// fault API.
+fn isolate(c: &Cluster, i: usize) {
+    for j in (0..c.nodes.len()).filter(|j| *j != i) {
+        for (on, peer) in [(i, j), (j, i)] {
+            let cut = format!(
+                "{{\"peer\":\"{}\",\"cutOutbound\":true,\"cutInbound\":true}}",
+                c.nodes[peer].cluster
+            );
+            let reply = c
+                .call(on, "POST", "/faults/links", Some((JSON, cut)))
+                .unwrap();
+            assert!(reply.status < 300, "{}", reply.body);
+        }
+    }
+}
+
+#[test]
+fn a_one_node_partition_and_its_healing_fail_no_request() {
+    let mut c = start_service();
+    under_load(&mut c, "one-node partition for 6 s", |c| {
+        isolate(c, 2);
+        std::thread::sleep(Duration::from_secs(6));
+        // Healing: the resolver has downed n2 by now (3 s stable-after), so it exits
+        // on learning so and a supervisor starts it again.
+        let code = c.nodes[2].wait_exit(LONG);
+        assert!(matches!(code, Some(3) | Some(4)), "downed, got {code:?}");
+        for i in [0, 1] {
+            let healed = c.call(i, "DELETE", "/faults", None).unwrap();
+            assert!(healed.status < 300, "{}", healed.body);
+        }
+        c.restart(2);
+        back_and_caught_up(c, 2);
     });
 }
 
@@ -568,14 +573,15 @@ fn a_node_cut_off_from_the_majority_answers_503_at_once_and_a_client_fails_over(
     let nodes: Vec<String> = c.nodes.iter().map(|n| n.http.clone()).collect();
     let began = Instant::now();
     let reply =
-        c.rt.block_on(with_failover(
+        c.rt.block_on(failover::send(
             &nodes,
             2,
             "POST",
             "/api/users/4/watched",
             Some("{\"video\":9}".into()),
         ))
-        .expect("acknowledged through another node");
+        .expect("acknowledged through another node")
+        .reply;
     assert_eq!(reply.status, 201, "{}", reply.body);
     assert!(
         began.elapsed() < Duration::from_secs(2),

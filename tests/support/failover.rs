@@ -1,19 +1,12 @@
-//! A client that behaves like a real one: it sends each request to one of the api
-//! nodes it knows (round-robin, so also to the one about to fail), and on an error,
-//! a refused connection or a per-attempt timeout it tries the next node, until one
-//! overall deadline. It records every watch the service acknowledged, so a test can
+//! A steady load of clients that behave like real ones (`node::tooling::failover`):
+//! each request goes to one of the api nodes it knows (round-robin, so also to the one
+//! about to fail) and fails over to the next. It records every watch the service acknowledged, so a test can
 //! check that none is lost, and counts the requests that failed on every attempt.
 
-use node::tooling::client::request;
+use node::tooling::failover;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-/// Per attempt: long enough for a hedged request, short enough to fail over from a
-/// frozen node.
-pub const ATTEMPT: Duration = Duration::from_millis(1500);
-/// Per request, all attempts together.
-pub const DEADLINE: Duration = Duration::from_secs(8);
+use std::time::Duration;
 
 /// What the client saw.
 #[derive(Debug, Default, Clone)]
@@ -58,7 +51,13 @@ impl LoadClient {
                 } else {
                     ("GET", format!("/api/recommendations/{user}?n=10"), None)
                 };
-                let outcome = rt.block_on(send(&nodes, turn as usize, method, &path, body));
+                let list = nodes.lock().unwrap().clone();
+                let outcome = rt
+                    .block_on(failover::send(&list, turn as usize, method, &path, body))
+                    .and_then(|a| match a.reply.status {
+                        200..=299 => Ok(a.attempts),
+                        status => Err(format!("{status} {}", a.reply.body)),
+                    });
                 let mut t = tally2.lock().unwrap();
                 match outcome {
                     Ok(attempts) => {
@@ -102,40 +101,4 @@ impl Drop for LoadClient {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
     }
-}
-
-/// One request with fail-over: returns the number of attempts it took.
-async fn send(
-    nodes: &Mutex<Vec<String>>,
-    first: usize,
-    method: &str,
-    path: &str,
-    body: Option<String>,
-) -> Result<u32, String> {
-    let began = Instant::now();
-    let mut attempts = 0u32;
-    let mut last = String::from("no node to ask");
-    while began.elapsed() < DEADLINE {
-        let list = nodes.lock().unwrap().clone();
-        if list.is_empty() {
-            break;
-        }
-        let node = &list[(first + attempts as usize) % list.len()];
-        attempts += 1;
-        let sent = request(
-            node,
-            method,
-            path,
-            None,
-            body.clone().map(|b| ("application/json", b)),
-        );
-        match tokio::time::timeout(ATTEMPT, sent).await {
-            Ok(Ok(reply)) if reply.status < 300 => return Ok(attempts),
-            Ok(Ok(reply)) => last = format!("{node}: {} {}", reply.status, reply.body),
-            Ok(Err(e)) => last = e,
-            Err(_) => last = format!("{node}: no answer within {ATTEMPT:?}"),
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Err(format!("{last} (after {attempts} attempts)"))
 }
