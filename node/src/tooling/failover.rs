@@ -1,15 +1,18 @@
 //! A client request that behaves like a real client's: sent to one of the api nodes
-//! it knows (the caller picks which, so also the one about to fail), and tried on the
-//! next on a refused connection, a 5xx status, a per-attempt timeout or a degraded
-//! answer, until one overall deadline. The process tests, the container tests and
+//! it knows (the caller picks which, so also the one about to fail), backed up on the
+//! next node when slow, and tried on the next on a refused connection, a 5xx status,
+//! a per-attempt timeout or a degraded answer, until one overall deadline. The process tests, the container tests and
 //! the service benchmark all count what such a client sees.
 
 use crate::tooling::client::{request, Reply};
-use std::time::{Duration, Instant};
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use std::time::Duration;
 
 /// Per attempt: long enough for a hedged request, short enough to fail over from a
 /// frozen node.
 pub const ATTEMPT: Duration = Duration::from_millis(1500);
+/// Without an answer after this long, the next node is asked as well.
+pub const HEDGE: Duration = Duration::from_millis(300);
 /// Per request, all attempts together.
 pub const DEADLINE: Duration = Duration::from_secs(8);
 
@@ -34,8 +37,11 @@ pub fn is_degraded(reply: &Reply) -> bool {
     reply.body.contains("\"degraded\":true")
 }
 
-/// Sends one request to `nodes[first]`, failing over to the next in turn. After a
-/// whole round of nodes has failed it pauses 50 ms between attempts. Errors with the
+/// Sends one request to `nodes[first]`. If no answer has come after `HEDGE`, the
+/// next node is asked as well (a backup request, as Finagle's and gRPC's hedging
+/// do; every call of our API is idempotent, so asking two nodes is safe), and a
+/// failed attempt moves on to the next node at once; at most two attempts are in
+/// flight. After a whole round of nodes, attempts pause 50 ms first. Errors with the
 /// last failure if no node answered without error before the deadline.
 pub async fn send(
     nodes: &[String],
@@ -44,29 +50,54 @@ pub async fn send(
     path: &str,
     body: Option<String>,
 ) -> Result<Answer, String> {
-    let began = Instant::now();
-    let mut last = String::from("no node to ask");
+    if nodes.is_empty() {
+        return Err("no node to ask".into());
+    }
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    let mut last = String::new();
     let mut degraded = None;
-    let mut attempts = 0u32;
-    while began.elapsed() < DEADLINE && !nodes.is_empty() {
-        if attempts as usize >= nodes.len() {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let node = &nodes[(first + attempts as usize) % nodes.len()];
-        attempts += 1;
+    let mut asked = 0u32;
+    let mut in_flight = FuturesUnordered::new();
+    let attempt = |asked: u32| {
+        let node = nodes[(first + asked as usize) % nodes.len()].clone();
         let json = body.clone().map(|b| ("application/json", b));
-        match tokio::time::timeout(ATTEMPT, request(node, method, path, None, json)).await {
-            Ok(Ok(reply)) if reply.status < 500 && !is_degraded(&reply) => {
-                return Ok(Answer { reply, attempts });
+        let pause = asked as usize >= nodes.len();
+        async move {
+            if pause {
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            Ok(Ok(reply)) if reply.status < 500 => degraded = Some(reply),
-            Ok(Ok(reply)) => last = format!("{node}: {} {}", reply.status, reply.body),
-            Ok(Err(e)) => last = e,
-            Err(_) => last = format!("{node}: no answer within {ATTEMPT:?}"),
+            let sent = request(&node, method, path, None, json);
+            match tokio::time::timeout(ATTEMPT, sent).await {
+                Ok(result) => result.map_err(|e| format!("{node}: {e}")),
+                Err(_) => Err(format!("{node}: no answer within {ATTEMPT:?}")),
+            }
+        }
+    };
+    in_flight.push(attempt(asked));
+    asked += 1;
+    loop {
+        tokio::select! {
+            Some(result) = in_flight.next() => match result {
+                Ok(reply) if reply.status < 500 && !is_degraded(&reply) => {
+                    return Ok(Answer { reply, attempts: asked });
+                }
+                Ok(reply) if reply.status < 500 => degraded = Some(reply),
+                Ok(reply) => last = format!("{} {}", reply.status, reply.body),
+                Err(e) => last = e,
+            },
+            _ = tokio::time::sleep(HEDGE), if in_flight.len() < 2 => {}
+            _ = tokio::time::sleep_until(deadline) => break,
+        }
+        if in_flight.len() < 2 && tokio::time::Instant::now() < deadline {
+            in_flight.push(attempt(asked));
+            asked += 1;
         }
     }
     match degraded {
-        Some(reply) => Ok(Answer { reply, attempts }),
-        None => Err(format!("{last} (after {attempts} attempts)")),
+        Some(reply) => Ok(Answer {
+            reply,
+            attempts: asked,
+        }),
+        None => Err(format!("{last} (after {asked} attempts)")),
     }
 }
