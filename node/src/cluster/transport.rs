@@ -29,6 +29,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
 
+/// Most frames written to a peer with one flush.
+const MAX_BATCH: usize = 64;
 /// Messages waiting for one peer before new ones are dropped.
 const PEER_QUEUE: usize = 1024;
 /// A handshake must finish within this.
@@ -130,6 +132,17 @@ fn verify(expected: &[u8; 32], got: &[u8; 32]) -> bool {
         .zip(got)
         .fold(0u8, |acc, (a, b)| acc | (a ^ b))
         == 0
+}
+
+/// Writes frames and flushes once: one system call for a batch instead of one each.
+async fn write_batch(
+    connection: &mut Framed<TcpStream, LengthDelimitedCodec>,
+    frames: Vec<Bytes>,
+) -> Result<(), std::io::Error> {
+    for frame in frames {
+        connection.feed(frame).await?;
+    }
+    SinkExt::<Bytes>::flush(connection).await
 }
 
 /// Frames during the handshake are tiny; the full limit applies only once the peer is
@@ -313,7 +326,17 @@ impl Transport {
                 }
             }
             if let Some(c) = connection.as_mut() {
-                match tokio::time::timeout(SEND_TIMEOUT, c.send(frame)).await {
+                let mut batch = vec![frame];
+                if fault.delay_ms == 0 && fault.jitter_ms == 0 {
+                    // Under load, what queued up meanwhile goes in the same write.
+                    while batch.len() < MAX_BATCH {
+                        match queue.try_recv() {
+                            Ok((_, next)) => batch.push(next),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                match tokio::time::timeout(SEND_TIMEOUT, write_batch(c, batch)).await {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => {
                         tracing::debug!(peer = %peer, "send failed, reconnecting: {e}");

@@ -44,6 +44,8 @@ pub struct ServiceMetrics {
     quorum: Mutex<BTreeMap<&'static str, Histogram>>,
     catch_up_exchanges: AtomicU64,
     periodic_exchanges: AtomicU64,
+    cache_hits: AtomicU64,
+    cache_misses: AtomicU64,
 }
 
 impl ServiceMetrics {
@@ -91,6 +93,16 @@ impl ServiceMetrics {
         counter.fetch_add(to as u64, Ordering::Relaxed);
     }
 
+    /// A recommendation served from the cache (`hit`) or scored.
+    pub fn cache(&self, hit: bool) {
+        let counter = if hit {
+            &self.cache_hits
+        } else {
+            &self.cache_misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Prometheus text; `catching_up`: this replica does not count toward reads yet.
     pub fn render(&self, catching_up: bool) -> String {
         let mut out = String::new();
@@ -122,6 +134,14 @@ impl ServiceMetrics {
             let _ = writeln!(
                 out,
                 "service_anti_entropy_exchanges_total{{phase=\"{phase}\"}} {n}"
+            );
+        }
+        let _ = writeln!(out, "# HELP service_recommendation_cache_total Recommendations served from the cache (hit) or scored (miss).\n# TYPE service_recommendation_cache_total counter");
+        for (result, counter) in [("hit", &self.cache_hits), ("miss", &self.cache_misses)] {
+            let n = counter.load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "service_recommendation_cache_total{{result=\"{result}\"}} {n}"
             );
         }
         out

@@ -13,6 +13,7 @@
 //! dispatch of incoming service messages.
 
 pub mod api;
+pub mod cache;
 pub mod metrics;
 pub mod replication;
 pub mod routing;
@@ -241,6 +242,8 @@ pub struct Service {
     merges: mpsc::UnboundedSender<(Address, ServiceBody)>,
     /// Requests, quorums and exchanges, for `/metrics`.
     pub metrics: metrics::ServiceMetrics,
+    /// Recommendations already scored, by user, count and recorded history.
+    recommended: cache::RecommendationCache,
 }
 
 impl Service {
@@ -278,6 +281,7 @@ impl Service {
             peers_http: Mutex::default(),
             merges: merges_tx,
             metrics: metrics::ServiceMetrics::default(),
+            recommended: cache::RecommendationCache::default(),
         });
         let (inbound_tx, mut inbound_rx) = mpsc::channel::<(UniqueAddress, ServiceBody)>(4096);
         let dispatcher = Arc::clone(&service);

@@ -9,10 +9,11 @@
 //! The owner side (`serve_routed`) turns a request into reads and writes on a
 //! majority of replicas and answers with one message.
 
+use super::cache::{history_digest, Recommended};
 use super::{Service, WORKER_ROLE};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use shared::routing::{Attempt, Route, RouteTiming};
-use shared::service::{RequestId, ServiceBody};
+use shared::service::{RequestId, ServiceBody, Watch};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -104,20 +105,11 @@ impl Service {
         match request {
             ServiceBody::Recommend { id, user, n } => match self.read_user(user).await {
                 Ok((recorded, _)) => {
-                    let mut history: Vec<(u32, f32)> = self
-                        .library
-                        .base_history
-                        .get(&user)
-                        .map(|v| v.iter().map(|item| (*item, 1.0)).collect())
-                        .unwrap_or_default();
-                    history.extend(recorded.iter().map(|w| (w.video, 1.0)));
-                    history.sort_by_key(|(item, _)| *item);
-                    history.dedup_by_key(|(item, _)| *item);
-                    let (items, personal) = self.library.model.recommend(&history, n as usize);
+                    let list = self.recommend(user, n, &recorded);
                     ServiceBody::Recommended {
                         id,
-                        items: items.into_iter().map(|s| (s.item, s.score)).collect(),
-                        personal,
+                        items: list.0.clone(),
+                        personal: list.1,
                     }
                 }
                 Err(e) => failed(e),
@@ -143,6 +135,35 @@ impl Service {
                 reason: "not a routed request".into(),
             },
         }
+    }
+}
+
+impl Service {
+    /// The list for `user` given the recorded watches just read: from the cache when
+    /// this history was scored before, else scored by the model and remembered.
+    fn recommend(&self, user: u32, n: u32, recorded: &[Watch]) -> Recommended {
+        let digest = history_digest(recorded);
+        if let Some(hit) = self.recommended.get(user, n, digest) {
+            self.metrics.cache(true);
+            return hit;
+        }
+        self.metrics.cache(false);
+        let mut history: Vec<(u32, f32)> = self
+            .library
+            .base_history
+            .get(&user)
+            .map(|v| v.iter().map(|item| (*item, 1.0)).collect())
+            .unwrap_or_default();
+        history.extend(recorded.iter().map(|w| (w.video, 1.0)));
+        history.sort_by_key(|(item, _)| *item);
+        history.dedup_by_key(|(item, _)| *item);
+        let (items, personal) = self.library.model.recommend(&history, n as usize);
+        let list: Recommended = Arc::new((
+            items.into_iter().map(|s| (s.item, s.score)).collect(),
+            personal,
+        ));
+        self.recommended.put(user, n, digest, Arc::clone(&list));
+        list
     }
 }
 
