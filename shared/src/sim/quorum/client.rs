@@ -39,7 +39,15 @@ pub(super) struct Request {
     ask: Ask,
     route: Route<ServiceBody>,
     began: Millis,
+    /// When the client first sent it (it gives up `CLIENT_DEADLINE_MS` after).
+    first_sent: Millis,
 }
+
+/// A client that has no answer after this long sends the request to the next node
+/// (as `node::tooling::failover` does).
+const CLIENT_ATTEMPT_MS: Millis = 1500;
+/// A client gives up on a request this long after it first sent it.
+const CLIENT_DEADLINE_MS: Millis = 8000;
 
 impl QuorumSim {
     /// A client's new read or write, sent to a random node.
@@ -58,12 +66,17 @@ impl QuorumSim {
             Ask::Read { user }
         };
         let first = self.rng.random_range(0..self.replicas.len());
-        self.send_request(first, ask)
+        self.send_request(first, ask, self.now)
     }
 
     /// Sends `ask` to the first node up from `first` on (a down node refuses the
     /// connection at once, and the client tries the next).
-    fn send_request(&mut self, first: usize, ask: Ask) -> Result<(), QuorumViolation> {
+    fn send_request(
+        &mut self,
+        first: usize,
+        ask: Ask,
+        first_sent: Millis,
+    ) -> Result<(), QuorumViolation> {
         let n = self.replicas.len();
         let Some(api) = (0..n)
             .map(|k| (first + k) % n)
@@ -80,6 +93,7 @@ impl QuorumSim {
             ask,
             route: Route::start(ROUTE, self.now),
             began: self.now,
+            first_sent,
         };
         self.requests.insert(id, request);
         self.pump_request(id)
@@ -139,11 +153,28 @@ impl QuorumSim {
         self.pump_request(id)
     }
 
-    /// The routes' deadlines.
+    /// The routes' deadlines (a paused node's wait), and clients that give up on a
+    /// node that does not answer and send to the next.
     pub(super) fn requests_on_time(&mut self) -> Result<(), QuorumViolation> {
         let now = self.now;
         let ids: Vec<RequestId> = self.requests.keys().copied().collect();
         for id in ids {
+            let Some(request) = self.requests.get(&id) else {
+                continue;
+            };
+            if now >= request.began + CLIENT_ATTEMPT_MS {
+                let request = self.requests.remove(&id).expect("the request");
+                if now >= request.first_sent + CLIENT_DEADLINE_MS {
+                    self.give_up(request.ask);
+                } else {
+                    self.outcome.failed_over += 1;
+                    self.send_request(request.api + 1, request.ask, request.first_sent)?;
+                }
+                continue;
+            }
+            if self.is_frozen(request.api) {
+                continue;
+            }
             if let Some(request) = self.requests.get_mut(&id) {
                 request.route.on_time(now);
             }
@@ -164,7 +195,7 @@ impl QuorumSim {
         for id in lost {
             if let Some(request) = self.requests.remove(&id) {
                 // The next node is up: one replica at most is impaired at a time.
-                let _ = self.send_request(api + 1, request.ask);
+                let _ = self.send_request(api + 1, request.ask, request.first_sent);
             }
         }
     }
@@ -182,14 +213,22 @@ impl QuorumSim {
                 self.outcome.acknowledged += 1;
                 Ok(())
             }
-            (Ask::Read { .. }, _) => {
-                self.outcome.failed_reads += 1;
+            // The node answers with an error: the client tries the next one.
+            (ask, _) if self.now < request.first_sent + CLIENT_DEADLINE_MS => {
+                self.outcome.failed_over += 1;
+                self.send_request(request.api + 1, ask, request.first_sent)
+            }
+            (ask, _) => {
+                self.give_up(ask);
                 Ok(())
             }
-            (Ask::Write { .. }, _) => {
-                self.outcome.failed_writes += 1;
-                Ok(())
-            }
+        }
+    }
+
+    fn give_up(&mut self, ask: Ask) {
+        match ask {
+            Ask::Read { .. } => self.outcome.failed_reads += 1,
+            Ask::Write { .. } => self.outcome.failed_writes += 1,
         }
     }
 

@@ -77,10 +77,29 @@ pub enum QuorumFault {
         /// For this long.
         ms: Millis,
     },
+    /// The replica's process is paused for this long (SIGSTOP): what is sent to it
+    /// waits, and it does nothing, until it resumes.
+    Freeze {
+        /// Which replica.
+        replica: usize,
+        /// For this long.
+        ms: Millis,
+    },
+    /// Messages from one replica to another are dropped for this long.
+    CutOneWay {
+        /// Sender.
+        from: usize,
+        /// Receiver.
+        to: usize,
+        /// For this long.
+        ms: Millis,
+    },
     /// Every message is dropped with this probability from now on.
     Loss(f64),
     /// Every message is delivered twice with this probability from now on.
     Duplicate(f64),
+    /// Messages take up to this much longer from now on, so they overtake each other.
+    Reorder(Millis),
 }
 
 /// A seeded run: replicas, faults at times, and when everything heals.
@@ -108,15 +127,27 @@ impl QuorumSchedule {
             let at = free_at + rng.random_range(0..1500);
             let replica = rng.random_range(0..replicas);
             let ms = rng.random_range(100..2500);
-            let fault = match rng.random_range(0..6) {
+            let fault = match rng.random_range(0..9) {
                 0 | 1 => QuorumFault::Crash {
                     replica,
                     down_ms: ms,
                     keep_disk: rng.random_bool(0.5),
                 },
-                2 | 3 => QuorumFault::Isolate { replica, ms },
-                4 => QuorumFault::Loss(rng.random_range(0.0..0.3)),
-                _ => QuorumFault::Duplicate(rng.random_range(0.0..0.3)),
+                2 => QuorumFault::Isolate { replica, ms },
+                3 => QuorumFault::Freeze { replica, ms },
+                4 => QuorumFault::CutOneWay {
+                    from: replica,
+                    to: (replica + rng.random_range(1..replicas)) % replicas,
+                    ms,
+                },
+                5 => QuorumFault::Loss(rng.random_range(0.0..0.3)),
+                6 => QuorumFault::Duplicate(rng.random_range(0.0..0.3)),
+                7 => QuorumFault::Reorder(rng.random_range(20..200)),
+                _ => QuorumFault::CutOneWay {
+                    from: (replica + rng.random_range(1..replicas)) % replicas,
+                    to: replica,
+                    ms,
+                },
             };
             // The next fault of a replica waits until this one is over and it has had
             // time to catch up, so at most one replica is impaired at a time.
@@ -181,6 +212,12 @@ pub struct QuorumSim {
     written: BTreeSet<(u32, u32)>,
     acknowledged: BTreeMap<(u32, u32), Millis>,
     isolated: Option<(usize, Millis)>,
+    /// A one-way cut: from, to, until.
+    one_way: Option<(usize, usize, Millis)>,
+    /// A paused replica, and until when.
+    frozen: Option<(usize, Millis)>,
+    /// Extra delay a message may take (reordering).
+    jitter: Millis,
     loss: f64,
     duplicate: f64,
     next_video: u32,
@@ -211,6 +248,9 @@ impl QuorumSim {
             written: BTreeSet::new(),
             acknowledged: BTreeMap::new(),
             isolated: None,
+            one_way: None,
+            frozen: None,
+            jitter: 0,
             loss: 0.0,
             duplicate: 0.0,
             next_video: 1,
@@ -224,8 +264,19 @@ impl QuorumSim {
     }
 
     fn cut(&self, from: usize, to: usize) -> bool {
-        self.isolated
-            .is_some_and(|(r, until)| self.now < until && (r == from || r == to))
+        let isolated = self
+            .isolated
+            .is_some_and(|(r, until)| self.now < until && (r == from || r == to));
+        let one_way = self
+            .one_way
+            .is_some_and(|(f, t, until)| self.now < until && f == from && t == to);
+        isolated || one_way
+    }
+
+    /// Whether replica `i`'s process is paused now.
+    fn is_frozen(&self, i: usize) -> bool {
+        self.frozen
+            .is_some_and(|(r, until)| r == i && self.now < until)
     }
 
     /// Sends over the network; a node's message to itself is delivered at once.
@@ -245,7 +296,7 @@ impl QuorumSim {
             1
         };
         for _ in 0..copies {
-            let at = self.now + self.rng.random_range(1..20);
+            let at = self.now + self.rng.random_range(1..20 + self.jitter);
             self.seq += 1;
             self.in_flight
                 .insert((at, self.seq), (from, to, body.clone()));
@@ -303,6 +354,11 @@ impl QuorumSim {
                     .push((self.now + down_ms, *replica, *keep_disk));
             }
             QuorumFault::Isolate { replica, ms } => self.isolated = Some((*replica, self.now + ms)),
+            QuorumFault::Freeze { replica, ms } => self.frozen = Some((*replica, self.now + ms)),
+            QuorumFault::CutOneWay { from, to, ms } => {
+                self.one_way = Some((*from, *to, self.now + ms));
+            }
+            QuorumFault::Reorder(ms) => self.jitter = *ms,
             QuorumFault::Loss(p) => self.loss = *p,
             QuorumFault::Duplicate(p) => self.duplicate = *p,
         }
@@ -328,7 +384,7 @@ impl QuorumSim {
         self.ops_on_time()?;
         self.requests_on_time()?;
         for i in 0..self.replicas.len() {
-            if self.replicas[i].up {
+            if self.replicas[i].up && !self.is_frozen(i) {
                 self.replica_round(i)?;
             }
         }
@@ -376,6 +432,9 @@ pub fn run_quorum_schedule(schedule: &QuorumSchedule) -> Result<QuorumOutcome, Q
     sim.loss = 0.0;
     sim.duplicate = 0.0;
     sim.isolated = None;
+    sim.one_way = None;
+    sim.frozen = None;
+    sim.jitter = 0;
     let settle_until = sim.now + 10_000;
     while sim.now < settle_until {
         sim.step(false)?;

@@ -210,6 +210,9 @@ impl QuorumSim {
         let now = self.now;
         let ids: Vec<RequestId> = self.ops.keys().copied().collect();
         for id in ids {
+            if self.ops.get(&id).is_some_and(|o| self.is_frozen(o.owner)) {
+                continue;
+            }
             if let Some(owner_op) = self.ops.get_mut(&id) {
                 match &mut owner_op.op {
                     Op::Read { machine } => machine.on_time(now),
