@@ -48,6 +48,8 @@ fn config(
         roles: ["api".to_string(), "worker".to_string()].into(),
         settings: Settings::demo("in-process"),
         secret: "in-process-secret".into(),
+        accept_secrets: Vec::new(),
+        encryption: true,
         token: Some(TOKEN.into()),
         demo: false,
         data: DataSource::Synthetic,

@@ -162,6 +162,14 @@ pub struct RunArgs {
     /// Required unless `--demo`.
     #[arg(long, env = "NODE_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
+    /// Further cluster secrets whose keys are accepted beside the primary one (comma
+    /// separated), so a node restarted during a key rotation still talks to both.
+    #[arg(long, env = "NODE_ACCEPT_SECRETS", hide_env_values = true)]
+    pub accept_secrets: Option<String>,
+    /// Encrypt and authenticate every frame between nodes (Noise, default true).
+    /// `false` uses the plaintext challenge-response; the two never talk.
+    #[arg(long, env = "NODE_TRANSPORT_ENCRYPTION")]
+    pub transport_encryption: Option<bool>,
     /// Bearer token for mutating and fault endpoints. Required unless `--demo`.
     #[arg(long, env = "NODE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -204,6 +212,10 @@ pub struct NodeConfig {
     pub settings: Settings,
     /// Cluster secret.
     pub secret: String,
+    /// Further secrets whose keys are accepted.
+    pub accept_secrets: Vec<String>,
+    /// Encrypted links between nodes.
+    pub encryption: bool,
     /// Admin token (None in demo mode: endpoints are open).
     pub token: Option<String>,
     /// Demo mode.
@@ -255,6 +267,8 @@ impl RunArgs {
             roles: given.role_set()?,
             settings: given.settings()?,
             secret,
+            accept_secrets: given.accepted_secrets()?,
+            encryption: given.transport_encryption.unwrap_or(true),
             token: if demo { None } else { token },
             demo,
             data: given.data_source(),
@@ -298,6 +312,8 @@ impl RunArgs {
             acceptable_heartbeat_pause_ms,
             gossip_interval_ms,
             secret,
+            accept_secrets,
+            transport_encryption,
             token,
             demo,
             data,
@@ -409,6 +425,23 @@ impl RunArgs {
             Strategy::DownAll => DowningStrategy::DownAll,
         };
         Ok(downing)
+    }
+
+    /// The further secrets accepted, each at least 8 characters.
+    fn accepted_secrets(&self) -> Result<Vec<String>, ConfigError> {
+        let list = self.accept_secrets.as_deref().unwrap_or("");
+        let secrets: Vec<String> = list
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect();
+        if secrets.iter().any(|s| s.len() < 8) {
+            return Err(invalid(
+                "every accepted secret must be at least 8 characters",
+            ));
+        }
+        Ok(secrets)
     }
 
     /// The cluster secret (a built-in one in demo mode) and the admin token (required

@@ -73,8 +73,17 @@ pub async fn serve(
         config.advertise.clone(),
         config.settings.cluster_name.clone(),
         &config.secret,
+        config.encryption,
         Arc::clone(&metrics),
     );
+    if let Some(keyring) = transport.keyring() {
+        let mut keyring = keyring.write().expect("keyring lock");
+        for secret in &config.accept_secrets {
+            keyring.install(transport.key_for(secret));
+        }
+    } else {
+        tracing::warn!("transport encryption is off: frames between nodes travel in the clear");
+    }
     let (inbound_tx, inbound_rx) = mpsc::channel(4096);
     tokio::spawn(Arc::clone(&transport).accept_loop(listeners.cluster, inbound_tx));
     let (handle, core_tx) = start_core(&config, me.clone(), &transport).await;

@@ -19,6 +19,7 @@ pub struct Metrics {
     received: Mutex<BTreeMap<&'static str, (u64, u64)>>,
     dropped: Mutex<BTreeMap<&'static str, u64>>,
     refused: AtomicU64,
+    wire_sent: AtomicU64,
     sections: Mutex<Vec<Section>>,
 }
 
@@ -63,6 +64,12 @@ impl Metrics {
     /// A connection was refused or closed for bad input.
     pub fn refused_connection(&self) {
         self.refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Bytes written to peers' connections: frames as they go on the wire (sealed, on
+    /// an encrypted link) with their length prefixes.
+    pub fn wire_sent(&self, bytes: usize) {
+        self.wire_sent.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
     /// Bytes sent of the given kinds.
@@ -128,6 +135,12 @@ impl Metrics {
             out,
             "cluster_refused_connections_total {}",
             self.refused.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(out, "# HELP cluster_wire_bytes_sent_total Bytes written to peers, as on the wire (sealed frames and length prefixes).\n# TYPE cluster_wire_bytes_sent_total counter");
+        let _ = writeln!(
+            out,
+            "cluster_wire_bytes_sent_total {}",
+            self.wire_sent.load(Ordering::Relaxed)
         );
         for section in self.sections.lock().expect("metrics lock").iter() {
             out.push_str(&section());

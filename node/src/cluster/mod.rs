@@ -8,8 +8,10 @@
 
 pub mod dashboard;
 pub mod http_common;
+pub mod link;
 pub mod management;
 pub mod metrics;
+pub mod noise;
 pub mod reachability_check;
 pub mod relay;
 pub mod runtime;
