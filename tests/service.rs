@@ -290,6 +290,64 @@ fn a_one_node_partition_and_its_healing_fail_no_request() {
     });
 }
 
+/// The keyring of node `i`: `(id, primary)`, primary first.
+fn keys(c: &Cluster, i: usize) -> Vec<(String, bool)> {
+    let reply = c.call(i, "GET", "/cluster/keys", None).unwrap();
+    let listed: shared::api::KeysResponse = serde_json::from_str(&reply.body).unwrap();
+    listed.keys.into_iter().map(|k| (k.id, k.primary)).collect()
+}
+
+#[test]
+fn a_key_rotation_of_the_running_cluster_fails_no_request() {
+    let mut c = start_service();
+    let old = keys(&c, 0)[0].0.clone();
+    under_load(&mut c, "key rotation", |c| {
+        let install = Some((JSON, "{\"secret\":\"rotated-cluster-secret\"}".to_string()));
+        for i in 0..3 {
+            let reply = c.call(i, "POST", "/cluster/keys", install.clone()).unwrap();
+            assert_eq!(reply.status, 201, "{}", reply.body);
+        }
+        let new = keys(c, 0)
+            .into_iter()
+            .find(|(id, _)| *id != old)
+            .expect("the new key is listed")
+            .0;
+        for i in 0..3 {
+            let reply = c
+                .call(i, "PUT", &format!("/cluster/keys/{new}/primary"), None)
+                .unwrap();
+            assert_eq!(reply.status, 200, "{}", reply.body);
+        }
+        std::thread::sleep(Duration::from_secs(1));
+        for i in 0..3 {
+            let reply = c
+                .call(i, "DELETE", &format!("/cluster/keys/{old}"), None)
+                .unwrap();
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            assert_eq!(keys(c, i), vec![(new.clone(), true)]);
+        }
+        c.wait(LONG, "three Up on the new key", |c| {
+            c.all_see_up(&[0, 1, 2])
+        });
+    });
+    // Removing the primary key is refused, and changes need the token.
+    let new = keys(&c, 0)[0].0.clone();
+    let primary = c
+        .call(0, "DELETE", &format!("/cluster/keys/{new}"), None)
+        .unwrap();
+    assert_eq!(primary.status, 409, "{}", primary.body);
+    let anonymous =
+        c.rt.block_on(node::tooling::client::request(
+            &c.nodes[0].http,
+            "DELETE",
+            &format!("/cluster/keys/{new}"),
+            None,
+            None,
+        ))
+        .unwrap();
+    assert_eq!(anonymous.status, 401, "{}", anonymous.body);
+}
+
 #[test]
 fn a_full_cluster_restart_keeps_every_acknowledged_watch() {
     let mut c = start_service();

@@ -69,6 +69,33 @@ pub enum ClusterAction {
     /// Exit 0 if the node is ready (Up or WeaklyUp), 1 if not: a container health
     /// check for images with no shell or curl.
     Ready,
+    /// The node's transport keyring: list, install, make primary, remove.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+/// `node cluster keys ...`.
+#[derive(Subcommand, Debug, Clone)]
+pub enum KeysAction {
+    /// Print the installed keys' fingerprints, primary first.
+    List,
+    /// Accept the key of SECRET from now on.
+    Install {
+        /// The cluster secret phrase.
+        secret: String,
+    },
+    /// Use the key with this fingerprint for new connections.
+    Use {
+        /// Fingerprint, as `list` prints it.
+        id: String,
+    },
+    /// Stop accepting the key with this fingerprint.
+    Remove {
+        /// Fingerprint, as `list` prints it.
+        id: String,
+    },
 }
 
 /// Settings profiles.

@@ -609,3 +609,30 @@ mod tests {
         assert!(serde_json::from_str::<LinkFaultRequest>(r#"{"cutOutbound":true}"#).is_err());
     }
 }
+
+/// One key of a node's transport keyring (`GET /cluster/keys`): its fingerprint,
+/// never the key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyJson {
+    /// First 8 bytes of SHA-256 over the derived key, in hex.
+    pub id: String,
+    /// Whether new connections use it.
+    pub primary: bool,
+}
+
+/// `GET /cluster/keys`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeysResponse {
+    /// Primary first.
+    pub keys: Vec<KeyJson>,
+}
+
+/// `POST /cluster/keys`: a cluster secret whose key to accept from now on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstallKey {
+    /// The secret phrase (at least 8 characters).
+    pub secret: String,
+}

@@ -8,6 +8,7 @@
 pub mod browser;
 pub mod demo;
 pub mod failover;
+pub mod mitm;
 pub mod netns;
 pub mod proxy;
 
@@ -64,7 +65,7 @@ impl Cluster {
         )
     }
 
-    fn start_custom(
+    pub fn start_custom(
         n: usize,
         seeds: impl Fn(&[(u16, u16)]) -> String,
         extra: impl Fn(usize) -> Vec<&'static str>,

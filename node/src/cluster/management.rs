@@ -64,7 +64,8 @@ impl From<CommandError> for ApiError {
     }
 }
 
-fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+/// Refuses a mutating request without the token (outside demo mode).
+pub fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     match &state.token {
         Some(token) if !bearer_matches(headers, token) => Err(ApiError(
             StatusCode::UNAUTHORIZED,
@@ -95,6 +96,7 @@ pub fn app(state: AppState) -> Router {
         .route("/faults/freeze", post(freeze))
         .route("/faults/crash", post(crash))
         .route("/ws", get(ws))
+        .merge(crate::cluster::keys_api::routes())
         .with_state(state)
 }
 

@@ -1,10 +1,10 @@
 //! The operator CLI (`node cluster ...`), in the spirit of Petabridge.Cmd: show the
 //! members as a node sees them, make a member leave, down one, or down every member
-//! the node sees as unreachable.
+//! the node sees as unreachable; and manage the transport keyring (`keys`).
 
-use crate::config::{ClusterAction, ClusterArgs};
+use crate::config::{ClusterAction, ClusterArgs, KeysAction};
 use crate::tooling::client::request;
-use shared::api::MembersResponse;
+use shared::api::{InstallKey, KeysResponse, MembersResponse};
 
 /// Runs one operator command; the error is printed by the caller.
 pub async fn run(args: ClusterArgs) -> Result<(), String> {
@@ -27,6 +27,7 @@ pub async fn run(args: ClusterArgs) -> Result<(), String> {
             }
             Ok(())
         }
+        ClusterAction::Keys { action } => keys(&args.api, token, action).await,
         ClusterAction::Ready => {
             let reply = request(&args.api, "GET", "/ready", None, None).await?;
             match reply.status {
@@ -35,6 +36,38 @@ pub async fn run(args: ClusterArgs) -> Result<(), String> {
             }
         }
     }
+}
+
+async fn keys(api: &str, token: Option<&str>, action: KeysAction) -> Result<(), String> {
+    let reply = match &action {
+        KeysAction::List => request(api, "GET", "/cluster/keys", None, None).await?,
+        KeysAction::Install { secret } => {
+            let body = serde_json::to_string(&InstallKey {
+                secret: secret.clone(),
+            })
+            .map_err(|e| e.to_string())?;
+            let json = Some(("application/json", body));
+            request(api, "POST", "/cluster/keys", token, json).await?
+        }
+        KeysAction::Use { id } => {
+            let path = format!("/cluster/keys/{id}/primary");
+            request(api, "PUT", &path, token, None).await?
+        }
+        KeysAction::Remove { id } => {
+            let path = format!("/cluster/keys/{id}");
+            request(api, "DELETE", &path, token, None).await?
+        }
+    };
+    if !(200..300).contains(&reply.status) {
+        return Err(format!("{} {}", reply.status, reply.body.trim()));
+    }
+    let listed: KeysResponse =
+        serde_json::from_str(&reply.body).map_err(|e| format!("unexpected answer: {e}"))?;
+    for key in listed.keys {
+        let mark = if key.primary { " (primary)" } else { "" };
+        println!("{}{mark}", key.id);
+    }
+    Ok(())
 }
 
 async fn fetch_members(api: &str) -> Result<MembersResponse, String> {

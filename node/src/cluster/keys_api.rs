@@ -1,0 +1,103 @@
+//! The transport keyring over HTTP, as Serf's `keys` command: list the installed keys
+//! (their fingerprints only), install one, make one primary (used for new
+//! connections), remove one (connections opened with it close and reopen with the
+//! primary). Changes need the bearer token outside demo mode.
+//!
+//! A rotation without downtime: install the new key on every node, make it primary on
+//! every node, then remove the old one everywhere.
+
+use crate::cluster::http_common::ApiError;
+use crate::cluster::link::{Keyring, KeyringError};
+use crate::cluster::management::{authorize, AppState};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{delete, get, put};
+use axum::{Json, Router};
+use shared::api::{InstallKey, KeyJson, KeysResponse};
+use std::sync::{Arc, RwLock};
+
+/// The keyring routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/cluster/keys", get(list).post(install))
+        .route("/cluster/keys/{id}/primary", put(make_primary))
+        .route("/cluster/keys/{id}", delete(remove))
+}
+
+fn keyring(state: &AppState) -> Result<&Arc<RwLock<Keyring>>, ApiError> {
+    state.transport.keyring().ok_or_else(|| {
+        ApiError(
+            StatusCode::CONFLICT,
+            "transport encryption is off on this node: it has no keyring".into(),
+        )
+    })
+}
+
+fn listed(keyring: &Keyring) -> Json<KeysResponse> {
+    let keys = keyring
+        .ids()
+        .into_iter()
+        .map(|(id, primary)| KeyJson { id, primary })
+        .collect();
+    Json(KeysResponse { keys })
+}
+
+impl From<KeyringError> for ApiError {
+    fn from(e: KeyringError) -> Self {
+        let status = match e {
+            KeyringError::Unknown(_) => StatusCode::NOT_FOUND,
+            KeyringError::Primary(_) => StatusCode::CONFLICT,
+        };
+        ApiError(status, e.to_string())
+    }
+}
+
+async fn list(State(state): State<AppState>) -> Result<Json<KeysResponse>, ApiError> {
+    Ok(listed(&keyring(&state)?.read().expect("keyring lock")))
+}
+
+async fn install(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<InstallKey>, JsonRejection>,
+) -> Result<(StatusCode, Json<KeysResponse>), ApiError> {
+    authorize(&state, &headers)?;
+    let Json(InstallKey { secret }) =
+        body.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
+    if secret.len() < 8 || secret.len() > 1024 {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "a secret has 8 to 1024 characters".into(),
+        ));
+    }
+    let key = state.transport.key_for(&secret);
+    let mut keyring = keyring(&state)?.write().expect("keyring lock");
+    let id = keyring.install(key);
+    tracing::info!(key = %id, "transport key installed");
+    Ok((StatusCode::CREATED, listed(&keyring)))
+}
+
+async fn make_primary(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<KeysResponse>, ApiError> {
+    authorize(&state, &headers)?;
+    let mut keyring = keyring(&state)?.write().expect("keyring lock");
+    keyring.use_primary(&id)?;
+    tracing::info!(key = %id, "transport key made primary");
+    Ok(listed(&keyring))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<KeysResponse>, ApiError> {
+    authorize(&state, &headers)?;
+    let mut keyring = keyring(&state)?.write().expect("keyring lock");
+    keyring.remove(&id)?;
+    tracing::info!(key = %id, "transport key removed: links opened with it close");
+    Ok(listed(&keyring))
+}
