@@ -146,3 +146,75 @@ fn altered_replayed_and_cut_frames_drop_only_their_connection() {
     assert!(answer.is_empty(), "the stranger learned {answer:?}");
     assert!((0..3).all(|i| sees_up(&c, i, 3)));
 }
+
+#[test]
+fn the_http_api_can_be_served_over_tls_from_given_files() {
+    let dir = std::env::temp_dir().join(format!("https-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl runs");
+    assert!(made.success());
+    let leak = |p: &std::path::Path| -> &'static str {
+        Box::leak(p.display().to_string().into_boxed_str())
+    };
+    let (cert_arg, key_arg) = (leak(&cert), leak(&key));
+    let c = Cluster::start_with(1, move |_| {
+        vec!["--http-tls-cert", cert_arg, "--http-tls-key", key_arg]
+    });
+    let url = format!("https://{}/cluster/members", c.nodes[0].http);
+    let curl = |url: &str| {
+        std::process::Command::new("curl")
+            .args(["-sk", "--max-time", "5", url])
+            .output()
+            .expect("curl runs")
+    };
+    c.wait(LONG, "the node answers over HTTPS and is Up", |_| {
+        let out = curl(&url);
+        serde_json::from_slice::<MembersResponse>(&out.stdout)
+            .is_ok_and(|m| m.self_status.as_deref() == Some("Up"))
+    });
+    // Plain HTTP on the same port gets no HTTP answer.
+    let plain = c.call(0, "GET", "/cluster/members", None);
+    assert!(
+        plain
+            .as_ref()
+            .map_or(true, |r| r.status == 400 || r.body.is_empty()),
+        "{plain:?}"
+    );
+    // A certificate file that is not one stops the node at start with a clear error.
+    let bad = dir.join("bad.pem");
+    std::fs::write(&bad, "not a certificate").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_node"))
+        .args([
+            "run",
+            "--demo",
+            "true",
+            "--synthetic-data",
+            "true",
+            "--bind",
+            "127.0.0.1:0",
+        ])
+        .args(["--http", "127.0.0.1:0", "--http-tls-key"])
+        .arg(&key)
+        .arg("--http-tls-cert")
+        .arg(&bad)
+        .output()
+        .expect("node runs");
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("HTTP TLS") && said.contains("bad.pem"),
+        "{said}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -7,10 +7,11 @@
 //!    is the figure;
 //! 2. latency at half of the cluster's peak rate (open loop: requests are sent on a
 //!    schedule, and latency counts from the scheduled time, so a stall is not hidden);
-//! 3. success rate and latency per second while a node is SIGKILLed halfway through
-//!    (open loop to the two api nodes that stay up).
+//! 3. the cost of transport encryption: the same load on a second cluster whose links
+//!    are plaintext, in alternating rounds, and the idle bytes per member of both.
 //!
-//! Run: `cargo bench -p node --bench service` (about a minute; `-- --quick` halves it).
+//! Faults under load are `service_faults`'s. Run: `cargo bench -p node --bench service`
+//! (about a minute and a half; `-- --quick` halves it).
 
 use node::tooling::client::request;
 use node::tooling::procs::{free_port, NodeProcess};
@@ -298,10 +299,98 @@ fn wait_serving(rt: &tokio::runtime::Runtime, http: &str) {
     }
 }
 
+/// Three nodes (api, worker) seeded by each other, with `extra` flags.
+fn spawn_cluster(
+    binary: &std::path::Path,
+    scratch: &std::path::Path,
+    tag: &str,
+    data_args: &[String],
+    extra: &[&str],
+) -> Vec<NodeProcess> {
+    let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
+    let seeds = ports
+        .iter()
+        .map(|(c, _)| format!("127.0.0.1:{c}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    ports
+        .iter()
+        .enumerate()
+        .map(|(i, (c, h))| {
+            let mut args: Vec<String> = ["--profile", "demo", "--demo", "true", "--seeds", &seeds]
+                .iter()
+                .chain(extra)
+                .map(|s| s.to_string())
+                .collect();
+            args.extend(["--roles".into(), "api,worker".into(), "--store".into()]);
+            args.push(scratch.join(format!("{tag}{i}")).display().to_string());
+            args.extend(data_args.iter().cloned());
+            let log = std::fs::File::create(scratch.join(format!("{tag}{i}.log"))).expect("log");
+            NodeProcess::spawn(
+                binary,
+                format!("127.0.0.1:{c}"),
+                format!("127.0.0.1:{h}"),
+                &args,
+                Stdio::from(log),
+            )
+            .expect("node starts")
+        })
+        .collect()
+}
+
+/// Waits until all three see three Up and serve personal recommendations.
+fn wait_formed(rt: &tokio::runtime::Runtime, http: &[String]) {
+    let ready = Instant::now();
+    loop {
+        let up = http.iter().all(|h| {
+            members(rt, h).is_some_and(|m| {
+                m.members.len() == 3
+                    && m.unreachable.is_empty()
+                    && m.members.iter().all(|x| x.status == "Up")
+            })
+        });
+        if up && http.iter().all(|h| personal(rt, h)) {
+            return;
+        }
+        assert!(
+            ready.elapsed() < Duration::from_secs(60),
+            "cluster did not form"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn personal(rt: &tokio::runtime::Runtime, http: &str) -> bool {
+    rt.block_on(request(http, "GET", "/api/recommendations/1", None, None))
+        .is_ok_and(|r| r.status == 200 && r.body.contains("\"degraded\":false"))
+}
+
+/// Bytes each member writes to its peers per second while idle (membership only:
+/// gossip and heartbeats), from `cluster_wire_bytes_sent_total`.
+fn idle_bytes_per_member(rt: &tokio::runtime::Runtime, http: &[String], secs: u64) -> f64 {
+    let total = || -> u64 {
+        http.iter()
+            .map(|h| {
+                rt.block_on(request(h, "GET", "/metrics", None, None))
+                    .ok()
+                    .and_then(|r| {
+                        r.body.lines().find_map(|l| {
+                            l.strip_prefix("cluster_wire_bytes_sent_total ")
+                                .and_then(|v| v.trim().parse::<u64>().ok())
+                        })
+                    })
+                    .unwrap_or(0)
+            })
+            .sum()
+    };
+    let before = total();
+    std::thread::sleep(Duration::from_secs(secs));
+    (total() - before) as f64 / secs as f64 / http.len() as f64
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let phase = Duration::from_secs(if quick { 5 } else { 10 });
-    let kill_run = Duration::from_secs(if quick { 12 } else { 20 });
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let data = repo.join("data/ml-100k");
     let (data_args, users): (Vec<String>, u32) = if data.join("ml-100k.inter").exists() {
@@ -312,64 +401,15 @@ fn main() {
     };
     let scratch = std::env::temp_dir().join(format!("service-bench-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).expect("scratch folder");
-    let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
-    let seeds = ports
-        .iter()
-        .map(|(c, _)| format!("127.0.0.1:{c}"))
-        .collect::<Vec<_>>()
-        .join(",");
     let binary = PathBuf::from(env!("CARGO_BIN_EXE_node"));
-    let mut nodes: Vec<NodeProcess> = ports
-        .iter()
-        .enumerate()
-        .map(|(i, (c, h))| {
-            let mut args: Vec<String> = ["--profile", "demo", "--demo", "true", "--seeds", &seeds]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
-            args.extend(["--roles".into(), "api,worker".into(), "--store".into()]);
-            args.push(scratch.join(format!("n{i}")).display().to_string());
-            args.extend(data_args.iter().cloned());
-            let log = std::fs::File::create(scratch.join(format!("n{i}.log"))).expect("log");
-            NodeProcess::spawn(
-                &binary,
-                format!("127.0.0.1:{c}"),
-                format!("127.0.0.1:{h}"),
-                &args,
-                Stdio::from(log),
-            )
-            .expect("node starts")
-        })
-        .collect();
+    let nodes = spawn_cluster(&binary, &scratch, "enc", &data_args, &[]);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
     let http: Vec<String> = nodes.iter().map(|n| n.http.clone()).collect();
-    let ready = Instant::now();
-    loop {
-        let up = http.iter().all(|h| {
-            members(&rt, h).is_some_and(|m| {
-                m.members.len() == 3
-                    && m.unreachable.is_empty()
-                    && m.members.iter().all(|x| x.status == "Up")
-            })
-        });
-        let serving = up
-            && http.iter().all(|h| {
-                rt.block_on(request(h, "GET", "/api/recommendations/1", None, None))
-                    .is_ok_and(|r| r.status == 200 && r.body.contains("\"degraded\":false"))
-            });
-        if serving {
-            break;
-        }
-        assert!(
-            ready.elapsed() < Duration::from_secs(60),
-            "cluster did not form"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_formed(&rt, &http);
     println!(
         "3 nodes (api,worker) serving {} users; {} s per phase, {CONNECTIONS} connections",
         users,
@@ -444,50 +484,46 @@ fn main() {
     println!("\nHalf of peak (open loop, {half:.0} req/s)");
     print_row("GET /api/recommendations (cluster)", &merged, secs);
 
-    let rate = half.min(400.0);
-    println!(
-        "\nSIGKILL of n2 halfway through {} s at {rate:.0} req/s to n0 and n1 (open loop)",
-        kill_run.as_secs()
+    // The same cluster with plaintext links, beside the encrypted one: alternate
+    // rounds, so that drift in the machine's speed falls on both alike.
+    let plain_nodes = spawn_cluster(
+        &binary,
+        &scratch,
+        "plain",
+        &data_args,
+        &["--transport-encryption", "false"],
     );
-    let survivors = vec![http[0].clone(), http[1].clone()];
-    let victim_pid = nodes[2].pid().expect("n2 runs");
-    let killer = std::thread::spawn(move || {
-        std::thread::sleep(kill_run / 2);
-        let _ = std::process::Command::new("kill")
-            .args(["-KILL", &victim_pid.to_string()])
-            .status();
-    });
-    let seconds = rt.block_on(open_loop(&survivors, users, rate, kill_run));
-    killer.join().expect("killer");
-    nodes[2].kill();
-    println!("second  sent   ok  degraded failed   p50 ms   p99 ms");
-    let mut total = Sample::default();
-    for (i, s) in seconds.iter().enumerate() {
-        let mark = if i == kill_run.as_secs() as usize / 2 {
-            "  <- SIGKILL n2"
-        } else {
-            ""
-        };
-        println!(
-            "{i:>6} {:>6} {:>4} {:>9} {:>6} {:>8.2} {:>8.2}{mark}",
-            s.total(),
-            s.ok,
-            s.degraded,
-            s.failed,
-            s.percentile_ms(0.5),
-            s.percentile_ms(0.99)
-        );
-        total.add(s);
+    let plain_http: Vec<String> = plain_nodes.iter().map(|n| n.http.clone()).collect();
+    wait_formed(&rt, &plain_http);
+    rt.block_on(closed_loop(
+        &plain_http,
+        users,
+        false,
+        Duration::from_secs(2),
+    )); // warm-up
+    let (mut enc, mut plain) = (Sample::default(), Sample::default());
+    for _ in 0..2 {
+        enc.add(&rt.block_on(closed_loop(&http, users, false, phase / 2)));
+        plain.add(&rt.block_on(closed_loop(&plain_http, users, false, phase / 2)));
     }
+    let idle_secs = if quick { 5 } else { 10 };
+    let enc_bytes = idle_bytes_per_member(&rt, &http, idle_secs);
+    let plain_bytes = idle_bytes_per_member(&rt, &plain_http, idle_secs);
     println!(
-        "success: {:.3}% of {} ({} degraded answers counted as success, {} failed); p99 {:.1} ms, max {:.1} ms",
-        100.0 * (total.ok + total.degraded) as f64 / total.total().max(1) as f64,
-        total.total(),
-        total.degraded,
-        total.failed,
-        total.percentile_ms(0.99),
-        total.percentile_ms(1.0)
+        "\nTransport encryption (closed loop, alternating rounds, {} s each)",
+        secs
     );
+    print_row("cluster, encrypted links (Noise)", &enc, secs);
+    print_row("cluster, plaintext links", &plain, secs);
+    println!(
+        "throughput cost {:.1}%; p99 {:+.2} ms; idle bytes per member {:.0} B/s encrypted, {:.0} B/s plaintext ({:+.1}%)",
+        100.0 - ratio(&enc, &plain),
+        enc.percentile_ms(0.99) - plain.percentile_ms(0.99),
+        enc_bytes,
+        plain_bytes,
+        100.0 * (enc_bytes / plain_bytes.max(1.0) - 1.0)
+    );
+    drop(plain_nodes);
     drop(nodes);
     let _ = std::fs::remove_dir_all(&scratch);
 }

@@ -218,6 +218,13 @@ pub struct RunArgs {
     /// The demo launcher's HTTP address, shown to the dashboard.
     #[arg(long, env = "NODE_LAUNCHER")]
     pub launcher: Option<String>,
+    /// Serve the HTTP API and dashboard over TLS with this PEM certificate chain
+    /// (with `--http-tls-key`).
+    #[arg(long, env = "NODE_HTTP_TLS_CERT")]
+    pub http_tls_cert: Option<PathBuf>,
+    /// The PEM private key of `--http-tls-cert`.
+    #[arg(long, env = "NODE_HTTP_TLS_KEY")]
+    pub http_tls_key: Option<PathBuf>,
 }
 
 /// The resolved configuration.
@@ -241,6 +248,8 @@ pub struct NodeConfig {
     pub secret: String,
     /// Further secrets whose keys are accepted.
     pub accept_secrets: Vec<String>,
+    /// TLS for the HTTP API: certificate chain and key (PEM files).
+    pub http_tls: Option<(PathBuf, PathBuf)>,
     /// Encrypted links between nodes.
     pub encryption: bool,
     /// Admin token (None in demo mode: endpoints are open).
@@ -295,6 +304,7 @@ impl RunArgs {
             settings: given.settings()?,
             secret,
             accept_secrets: given.accepted_secrets()?,
+            http_tls: given.http_tls()?,
             encryption: given.transport_encryption.unwrap_or(true),
             token: if demo { None } else { token },
             demo,
@@ -348,6 +358,8 @@ impl RunArgs {
             store,
             web_root,
             launcher,
+            http_tls_cert,
+            http_tls_key,
         )
     }
 
@@ -452,6 +464,15 @@ impl RunArgs {
             Strategy::DownAll => DowningStrategy::DownAll,
         };
         Ok(downing)
+    }
+
+    /// Both TLS files, or neither.
+    fn http_tls(&self) -> Result<Option<(PathBuf, PathBuf)>, ConfigError> {
+        match (&self.http_tls_cert, &self.http_tls_key) {
+            (Some(cert), Some(key)) => Ok(Some((cert.clone(), key.clone()))),
+            (None, None) => Ok(None),
+            _ => Err(invalid("--http-tls-cert and --http-tls-key go together")),
+        }
     }
 
     /// The further secrets accepted, each at least 8 characters.

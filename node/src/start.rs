@@ -17,7 +17,7 @@ use crate::cluster::relay::{self, Relay, TargetList};
 use crate::cluster::runtime::{self, clock_ms, Handle};
 use crate::cluster::transport::Transport;
 use crate::cluster::visitors::{VisitorLimits, Visitors};
-use crate::cluster::{reachability_check, seeds};
+use crate::cluster::{https, reachability_check, seeds};
 use crate::config::{DataSource, NodeConfig};
 use axum::Router;
 use rand::Rng;
@@ -29,6 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
 
 /// The two sockets a node serves on, bound by the caller.
 pub struct Listeners {
@@ -50,6 +51,9 @@ pub enum StartError {
     /// The membership core's task ended without a reason: it crashed.
     #[error("the membership core stopped unexpectedly")]
     CoreFailed,
+    /// The HTTP API could not be served (its TLS files, say).
+    #[error("{0}")]
+    Http(String),
 }
 
 /// Runs one node on `listeners` until its membership ends (downed, removed, or left
@@ -111,7 +115,13 @@ pub async fn serve(
         token: config.token.clone(),
     });
     let router = router(management, service, &config.web_root);
-    serve_http(listeners.http, router);
+    let tls = match &config.http_tls {
+        Some((cert, key)) => {
+            Some(https::acceptor(cert, key).map_err(|e| StartError::Http(e.to_string()))?)
+        }
+        None => None,
+    };
+    serve_http(listeners.http, router, tls).map_err(|e| StartError::Http(e.to_string()))?;
     tracing::info!(node = %me, http = %config.http, http_advertise = %config.http_advertise, demo = config.demo, "node started");
     tokio::spawn(reachability_check::watch(
         config.advertise.clone(),
@@ -239,13 +249,31 @@ pub fn router(management: Router, service: Arc<Service>, web_root: &std::path::P
         .layer(crate::cluster::http_common::any_origin())
 }
 
-fn serve_http(listener: TcpListener, router: Router) {
-    tokio::spawn(async move {
-        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        if let Err(e) = axum::serve(listener, service).await {
-            tracing::error!("http server failed: {e}");
+/// Serves `router` on `listener`, over TLS when `tls` is set.
+fn serve_http(
+    listener: TcpListener,
+    router: Router,
+    tls: Option<TlsAcceptor>,
+) -> std::io::Result<()> {
+    match tls {
+        Some(acceptor) => {
+            let listener = https::TlsListener::new(listener, acceptor)?;
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, https::WithPeer(router)).await {
+                    tracing::error!("https server failed: {e}");
+                }
+            });
         }
-    });
+        None => {
+            let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, service).await {
+                    tracing::error!("http server failed: {e}");
+                }
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Waits for the membership to end, or for `shutdown`, which asks the core to leave

@@ -8,6 +8,7 @@
 
 pub mod dashboard;
 pub mod http_common;
+pub mod https;
 pub mod keys_api;
 pub mod link;
 pub mod management;
