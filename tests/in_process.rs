@@ -49,6 +49,7 @@ fn config(
         settings: Settings::demo("in-process"),
         secret: "in-process-secret".into(),
         accept_secrets: Vec::new(),
+        http_tls: None,
         encryption: true,
         token: Some(TOKEN.into()),
         demo: false,
