@@ -170,6 +170,8 @@ impl Credentials {
 pub struct Link {
     framed: Framed<TcpStream, LengthDelimitedCodec>,
     session: Option<Session>,
+    /// Frames opened but not yet returned (one sealed message may hold several).
+    opened: std::collections::VecDeque<Vec<u8>>,
     /// The id of the key it was opened with (encrypted links).
     key: Option<String>,
 }
@@ -224,6 +226,7 @@ impl Link {
         Link {
             framed,
             session,
+            opened: Default::default(),
             key,
         }
     }
@@ -242,15 +245,16 @@ impl Link {
     /// the wire, length prefixes included.
     pub async fn send_batch(&mut self, frames: Vec<Bytes>) -> Result<usize, std::io::Error> {
         let mut wire = 0;
-        for frame in frames {
-            match self.session.as_mut() {
-                Some(session) => {
-                    for sealed in session.seal(&frame) {
-                        wire += sealed.len() + 4;
-                        self.framed.feed(Bytes::from(sealed)).await?;
-                    }
+        match self.session.as_mut() {
+            Some(session) => {
+                let plain: Vec<&[u8]> = frames.iter().map(|f| f.as_ref()).collect();
+                for sealed in session.seal(&plain) {
+                    wire += sealed.len() + 4;
+                    self.framed.feed(Bytes::from(sealed)).await?;
                 }
-                None => {
+            }
+            None => {
+                for frame in frames {
                     wire += frame.len() + 4;
                     self.framed.feed(frame).await?;
                 }
@@ -263,17 +267,16 @@ impl Link {
     /// The next whole frame; `None` when the peer closed.
     pub async fn recv(&mut self) -> Result<Option<Vec<u8>>, LinkError> {
         loop {
+            if let Some(frame) = self.opened.pop_front() {
+                return Ok(Some(frame));
+            }
             let Some(next) = self.framed.next().await else {
                 return Ok(None);
             };
             let bytes = next.map_err(|e| LinkError::BadFrame(e.to_string()))?;
             match self.session.as_mut() {
                 None => return Ok(Some(bytes.to_vec())),
-                Some(session) => {
-                    if let Some(frame) = session.open(&bytes, MAX_FRAME_BYTES)? {
-                        return Ok(Some(frame));
-                    }
-                }
+                Some(session) => self.opened.extend(session.open(&bytes, MAX_FRAME_BYTES)?),
             }
         }
     }

@@ -11,8 +11,9 @@
 //! - **Frames.** After the handshake every frame is sealed with ChaCha20-Poly1305 under
 //!   the session's keys. Nonces are counters that Noise never reuses, and a receiver
 //!   expects them in order, so a flipped byte, a replayed or a reordered frame fails to
-//!   open and the connection is dropped. A frame larger than one Noise message (64 KiB)
-//!   travels as several, each marked whether more follow.
+//!   open and the connection is dropped. Frames are records of a byte stream cut into
+//!   Noise messages of at most 64 KiB, so a batch shares its messages and a larger
+//!   frame spans several.
 //!
 //! Why Noise and not mutual TLS: every node already shares the cluster secret, so a
 //! pre-shared-key handshake needs no certificate authority, no certificates to issue,
@@ -29,8 +30,8 @@ pub const PATTERN: &str = "Noise_NNpsk0_25519_ChaChaPoly_BLAKE2s";
 const MAX_MESSAGE: usize = 65_535;
 /// The authentication tag each sealed message carries.
 const TAG: usize = 16;
-/// Plaintext bytes per sealed message: one byte says whether more follow.
-const CHUNK: usize = MAX_MESSAGE - TAG - 1;
+/// Plaintext bytes per sealed message.
+const CHUNK: usize = MAX_MESSAGE - TAG;
 
 /// Why a handshake or a frame failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -149,9 +150,43 @@ impl Responder {
 }
 
 /// One direction-pair of sealed frames after the handshake.
+///
+/// Frames travel as a byte stream of records (a LEB128 length, then the frame), cut
+/// into sealed messages of at most 64 KiB: what a batch writes at once shares its
+/// messages (one tag and one cipher setup per message, not per frame), and a frame
+/// larger than a message spans several.
 pub struct Session {
     transport: TransportState,
     assembling: Vec<u8>,
+}
+
+/// Appends `n` as LEB128.
+fn put_length(out: &mut Vec<u8>, mut n: usize) {
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// A LEB128 length at the start of `bytes`: (length, bytes it took), or None if
+/// incomplete; an error past 5 bytes.
+fn take_length(bytes: &[u8]) -> Result<Option<(usize, usize)>, NoiseError> {
+    let mut n = 0usize;
+    for (i, byte) in bytes.iter().enumerate().take(5) {
+        n |= usize::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Ok(Some((n, i + 1)));
+        }
+    }
+    if bytes.len() >= 5 {
+        return Err(NoiseError::Tampered);
+    }
+    Ok(None)
 }
 
 impl Session {
@@ -162,25 +197,21 @@ impl Session {
         }
     }
 
-    /// `frame` as sealed messages, in order.
-    pub fn seal(&mut self, frame: &[u8]) -> Vec<Vec<u8>> {
-        let chunks: Vec<&[u8]> = if frame.is_empty() {
-            vec![&[]]
-        } else {
-            frame.chunks(CHUNK).collect()
-        };
-        let last = chunks.len() - 1;
-        chunks
-            .into_iter()
-            .enumerate()
-            .map(|(i, chunk)| {
-                let mut plain = Vec::with_capacity(chunk.len() + 1);
-                plain.push(u8::from(i < last));
-                plain.extend_from_slice(chunk);
-                let mut sealed = vec![0u8; plain.len() + TAG];
+    /// `frames` as sealed messages, in order.
+    pub fn seal(&mut self, frames: &[&[u8]]) -> Vec<Vec<u8>> {
+        let total: usize = frames.iter().map(|f| f.len() + 5).sum();
+        let mut stream = Vec::with_capacity(total);
+        for frame in frames {
+            put_length(&mut stream, frame.len());
+            stream.extend_from_slice(frame);
+        }
+        stream
+            .chunks(CHUNK)
+            .map(|chunk| {
+                let mut sealed = vec![0u8; chunk.len() + TAG];
                 let n = self
                     .transport
-                    .write_message(&plain, &mut sealed)
+                    .write_message(chunk, &mut sealed)
                     .expect("a chunk fits one Noise message");
                 sealed.truncate(n);
                 sealed
@@ -188,26 +219,29 @@ impl Session {
             .collect()
     }
 
-    /// Opens one sealed message; the whole frame once its last chunk is in.
-    pub fn open(&mut self, sealed: &[u8], limit: usize) -> Result<Option<Vec<u8>>, NoiseError> {
+    /// Opens one sealed message; the frames it completes (none, one or several).
+    pub fn open(&mut self, sealed: &[u8], limit: usize) -> Result<Vec<Vec<u8>>, NoiseError> {
         let mut plain = vec![0u8; sealed.len()];
         let n = self
             .transport
             .read_message(sealed, &mut plain)
             .map_err(|_| NoiseError::Tampered)?;
-        let (more, data) = match plain[..n].split_first() {
-            Some((more, data)) => (*more, data),
-            None => return Err(NoiseError::Tampered),
-        };
-        if self.assembling.len() + data.len() > limit {
-            return Err(NoiseError::TooLarge(limit));
+        self.assembling.extend_from_slice(&plain[..n]);
+        let mut frames = Vec::new();
+        let mut at = 0;
+        while let Some((length, header)) = take_length(&self.assembling[at..])? {
+            if length > limit {
+                return Err(NoiseError::TooLarge(limit));
+            }
+            let end = at + header + length;
+            if end > self.assembling.len() {
+                break;
+            }
+            frames.push(self.assembling[at + header..end].to_vec());
+            at = end;
         }
-        self.assembling.extend_from_slice(data);
-        match more {
-            0 => Ok(Some(std::mem::take(&mut self.assembling))),
-            1 => Ok(None),
-            _ => Err(NoiseError::Tampered),
-        }
+        self.assembling.drain(..at);
+        Ok(frames)
     }
 }
 
@@ -231,36 +265,41 @@ mod tests {
         let (mut a, mut b) = pair(&key, std::slice::from_ref(&key)).unwrap();
         let big: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
         for frame in [&b"gossip"[..], &big[..], &[][..]] {
-            let sealed = a.seal(frame);
+            let sealed = a.seal(&[frame]);
             assert!(sealed.iter().all(|m| !m.windows(6).any(|w| w == b"gossip")));
-            let mut got = None;
+            let mut got = Vec::new();
             for m in &sealed {
-                got = b.open(m, 1 << 22).unwrap();
+                got.extend(b.open(m, 1 << 22).unwrap());
             }
-            assert_eq!(got.as_deref(), Some(frame));
+            assert_eq!(got, vec![frame.to_vec()]);
         }
+        let batch = a.seal(&[b"one", b"two", b"three"]);
+        assert_eq!(batch.len(), 1, "a batch shares one message");
+        assert_eq!(b.open(&batch[0], 1 << 20).unwrap().len(), 3);
+        let oversized = a.seal(&[&big[..]]);
+        assert_eq!(b.open(&oversized[0], 1000), Err(NoiseError::TooLarge(1000)));
     }
 
     #[test]
     fn a_flipped_replayed_or_reordered_frame_fails_to_open() {
         let key = Key::derive("s3cret", "c");
         let (mut a, mut b) = pair(&key, std::slice::from_ref(&key)).unwrap();
-        let first = a.seal(b"one").remove(0);
+        let first = a.seal(&[b"one"]).remove(0);
         let mut flipped = first.clone();
         flipped[3] ^= 1;
         assert_eq!(b.open(&flipped, 1 << 20), Err(NoiseError::Tampered));
         let (mut a, mut b) = pair(&key, std::slice::from_ref(&key)).unwrap();
-        let first = a.seal(b"one").remove(0);
-        let _ = a.seal(b"two");
-        assert!(b.open(&first, 1 << 20).unwrap().is_some());
+        let first = a.seal(&[b"one"]).remove(0);
+        let _ = a.seal(&[b"two"]);
+        assert_eq!(b.open(&first, 1 << 20).unwrap().len(), 1);
         assert_eq!(
             b.open(&first, 1 << 20),
             Err(NoiseError::Tampered),
             "replayed"
         );
         let (mut a, mut b) = pair(&key, std::slice::from_ref(&key)).unwrap();
-        let _ = a.seal(b"one");
-        let two = a.seal(b"two").remove(0);
+        let _ = a.seal(&[b"one"]);
+        let two = a.seal(&[b"two"]).remove(0);
         assert_eq!(
             b.open(&two, 1 << 20),
             Err(NoiseError::Tampered),
