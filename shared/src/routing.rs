@@ -30,6 +30,17 @@ pub struct RouteTiming {
     pub total_ms: Millis,
 }
 
+/// The order in which a node asks for a user's work: itself first when it is one of
+/// the owners (every worker holds every user's history, so that saves a hop), then the
+/// user's owners in ring order.
+pub fn ask_order(me: &Address, mut owners: Vec<Address>) -> Vec<Address> {
+    if let Some(i) = owners.iter().position(|o| o == me) {
+        let mine = owners.remove(i);
+        owners.insert(0, mine);
+    }
+    owners
+}
+
 /// Pause before walking the ring again after every owner failed.
 const REWALK_MS: Millis = 100;
 /// Pause before looking again when the ring is empty.
@@ -240,6 +251,20 @@ mod tests {
             .into_iter()
             .map(|a| a.owner.port)
             .collect()
+    }
+
+    #[test]
+    fn a_node_that_is_an_owner_asks_itself_first() {
+        let ring = vec![owner(2), owner(1), owner(3)];
+        assert_eq!(
+            ask_order(&owner(1), ring.clone()),
+            [owner(1), owner(2), owner(3)]
+        );
+        assert_eq!(
+            ask_order(&owner(9), ring.clone()),
+            ring,
+            "not an owner: ring order"
+        );
     }
 
     #[test]

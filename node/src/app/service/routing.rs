@@ -41,7 +41,7 @@ impl Service {
         loop {
             let now = elapsed();
             if route.needs_owners(now) {
-                route.on_owners(self.view().routees.owners(user), now);
+                route.on_owners(self.owners(user), now);
             }
             for attempt in route.take_attempts() {
                 in_flight.push(self.attempt(attempt, request.clone()));
@@ -59,6 +59,12 @@ impl Service {
                 _ = tokio::time::sleep_until(wake) => route.on_time(elapsed()),
             }
         }
+    }
+
+    /// Whom to ask for `user`'s work (`shared::routing::ask_order`).
+    fn owners(&self, user: u32) -> Vec<shared::Address> {
+        let owners = self.view().routees.owners(user);
+        shared::routing::ask_order(&self.identity.me.address, owners)
     }
 
     fn route_timing(&self) -> RouteTiming {

@@ -5,7 +5,7 @@
 
 use super::{pair, QuorumSim, QuorumViolation, ROUTE, USERS};
 use crate::quorum::Millis;
-use crate::routing::{Route, Routed};
+use crate::routing::{ask_order, Route, Routed};
 use crate::service::{RequestId, ServiceBody, Watch};
 use rand::Rng;
 use std::collections::BTreeSet;
@@ -108,9 +108,9 @@ impl QuorumSim {
             return Ok(());
         };
         if request.route.needs_owners(now) {
-            request
-                .route
-                .on_owners(self.ring.owners(request.ask.user()), now);
+            let owners = self.ring.owners(request.ask.user());
+            let owners = ask_order(&self.all[request.api], owners);
+            request.route.on_owners(owners, now);
         }
         let attempts = request.route.take_attempts();
         let (api, ask) = (request.api, request.ask);
