@@ -502,9 +502,18 @@ fn main() {
         Duration::from_secs(2),
     )); // warm-up
     let (mut enc, mut plain) = (Sample::default(), Sample::default());
-    for _ in 0..2 {
-        enc.add(&rt.block_on(closed_loop(&http, users, false, phase / 2)));
-        plain.add(&rt.block_on(closed_loop(&plain_http, users, false, phase / 2)));
+    for round in 0..4 {
+        // Alternate which goes first, so neither always runs on a warmer machine.
+        let measure = |targets: &[String], into: &mut Sample| {
+            into.add(&rt.block_on(closed_loop(targets, users, false, phase / 4)));
+        };
+        if round % 2 == 0 {
+            measure(&http, &mut enc);
+            measure(&plain_http, &mut plain);
+        } else {
+            measure(&plain_http, &mut plain);
+            measure(&http, &mut enc);
+        }
     }
     let idle_secs = if quick { 5 } else { 10 };
     let enc_bytes = idle_bytes_per_member(&rt, &http, idle_secs);
