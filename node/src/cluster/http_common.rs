@@ -31,6 +31,18 @@ pub fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
         })
 }
 
+/// Refuses a request without the bearer token when one is set (`None`: demo mode,
+/// open).
+pub fn require_token(token: Option<&str>, headers: &HeaderMap) -> Result<(), ApiError> {
+    match token {
+        Some(token) if !bearer_matches(headers, token) => Err(ApiError(
+            StatusCode::UNAUTHORIZED,
+            "a valid bearer token is required".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Answers allow any origin, method and header (CORS): the page itself uses relative
 /// URLs, but scripts and `trunk serve` call from elsewhere. Mutating endpoints still
 /// need the token outside demo mode.

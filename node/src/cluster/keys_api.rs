@@ -6,9 +6,9 @@
 //! A rotation without downtime: install the new key on every node, make it primary on
 //! every node, then remove the old one everywhere.
 
-use crate::cluster::http_common::ApiError;
+use crate::cluster::http_common::{require_token, ApiError};
 use crate::cluster::link::{Keyring, KeyringError};
-use crate::cluster::management::{authorize, AppState};
+use crate::cluster::transport::Transport;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -17,15 +17,29 @@ use axum::{Json, Router};
 use shared::api::{InstallKey, KeyJson, KeysResponse};
 use std::sync::{Arc, RwLock};
 
+/// What the keyring routes reach.
+#[derive(Clone)]
+pub struct KeysState {
+    /// The transport whose keyring they change.
+    pub transport: Arc<Transport>,
+    /// Bearer token for changes; `None` in demo mode.
+    pub token: Option<String>,
+}
+
 /// The keyring routes.
-pub fn routes() -> Router<AppState> {
+pub fn routes(state: KeysState) -> Router {
     Router::new()
         .route("/cluster/keys", get(list).post(install))
         .route("/cluster/keys/{id}/primary", put(make_primary))
         .route("/cluster/keys/{id}", delete(remove))
+        .with_state(state)
 }
 
-fn keyring(state: &AppState) -> Result<&Arc<RwLock<Keyring>>, ApiError> {
+fn authorize(state: &KeysState, headers: &HeaderMap) -> Result<(), ApiError> {
+    require_token(state.token.as_deref(), headers)
+}
+
+fn keyring(state: &KeysState) -> Result<&Arc<RwLock<Keyring>>, ApiError> {
     state.transport.keyring().ok_or_else(|| {
         ApiError(
             StatusCode::CONFLICT,
@@ -53,12 +67,12 @@ impl From<KeyringError> for ApiError {
     }
 }
 
-async fn list(State(state): State<AppState>) -> Result<Json<KeysResponse>, ApiError> {
+async fn list(State(state): State<KeysState>) -> Result<Json<KeysResponse>, ApiError> {
     Ok(listed(&keyring(&state)?.read().expect("keyring lock")))
 }
 
 async fn install(
-    State(state): State<AppState>,
+    State(state): State<KeysState>,
     headers: HeaderMap,
     body: Result<Json<InstallKey>, JsonRejection>,
 ) -> Result<(StatusCode, Json<KeysResponse>), ApiError> {
@@ -79,7 +93,7 @@ async fn install(
 }
 
 async fn make_primary(
-    State(state): State<AppState>,
+    State(state): State<KeysState>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<KeysResponse>, ApiError> {
@@ -91,7 +105,7 @@ async fn make_primary(
 }
 
 async fn remove(
-    State(state): State<AppState>,
+    State(state): State<KeysState>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<KeysResponse>, ApiError> {

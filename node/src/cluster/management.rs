@@ -6,7 +6,8 @@
 //! node runs in demo mode. Every error is a JSON `{"error": ...}` with a 4xx or 5xx
 //! status; bad input changes nothing.
 
-use crate::cluster::http_common::{bearer_matches, ApiError};
+use crate::cluster::http_common::{require_token, ApiError};
+use crate::cluster::keys_api;
 use crate::cluster::metrics::Metrics;
 use crate::cluster::runtime::Handle;
 use crate::cluster::transport::Transport;
@@ -64,15 +65,8 @@ impl From<CommandError> for ApiError {
     }
 }
 
-/// Refuses a mutating request without the token (outside demo mode).
-pub fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    match &state.token {
-        Some(token) if !bearer_matches(headers, token) => Err(ApiError(
-            StatusCode::UNAUTHORIZED,
-            "a valid bearer token is required".into(),
-        )),
-        _ => Ok(()),
-    }
+fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    require_token(state.token.as_deref(), headers)
 }
 
 fn parse_address(text: &str) -> Result<Address, ApiError> {
@@ -82,6 +76,10 @@ fn parse_address(text: &str) -> Result<Address, ApiError> {
 
 /// The router.
 pub fn app(state: AppState) -> Router {
+    let keys = keys_api::routes(keys_api::KeysState {
+        transport: Arc::clone(&state.transport),
+        token: state.token.clone(),
+    });
     Router::new()
         .route("/alive", get(|| async { "alive" }))
         .route("/ready", get(ready))
@@ -96,8 +94,8 @@ pub fn app(state: AppState) -> Router {
         .route("/faults/freeze", post(freeze))
         .route("/faults/crash", post(crash))
         .route("/ws", get(ws))
-        .merge(crate::cluster::keys_api::routes())
         .with_state(state)
+        .merge(keys)
 }
 
 async fn ready(State(state): State<AppState>) -> Response {
