@@ -35,7 +35,8 @@ COPY --chown=10001:10001 target/image/store/ /var/lib/globomantics/
 
 # ---- from source, for a machine with a registry -----------------------------------
 FROM rust:1.95-bookworm AS build
-RUN rustup target add wasm32-unknown-unknown x86_64-unknown-linux-musl
+RUN rustup target add wasm32-unknown-unknown x86_64-unknown-linux-musl \
+ && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq musl-tools
 WORKDIR /src
 COPY . .
 RUN ./scripts/build-web.sh \

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the `globomantics` image offline, from this repository alone (no registry,
-# no base image): a static x86_64-unknown-linux-musl build of `node` and the built
+# no base image): a static x86_64-unknown-linux-musl build of `node` (installing
+# Debian's musl-tools for it if missing) and the built
 # dashboard, laid out as a whole root filesystem (scripts/assemble-rootfs.sh) and
 # copied into `FROM scratch` (the Dockerfile's `offline` target). Then, for
 # `docker-compose up`: fetches MovieLens into ./data on the host (bind-mounted
@@ -28,6 +29,13 @@ done
 command -v docker >/dev/null || { echo "docker is not installed" >&2; exit 1; }
 rustup target list --installed | grep -qx x86_64-unknown-linux-musl \
   || rustup target add x86_64-unknown-linux-musl
+# ring (rustls's cryptography, for the HTTP API's optional TLS) compiles C and
+# assembly for the musl target with the musl toolchain (Debian's musl-tools).
+if ! command -v x86_64-linux-musl-gcc >/dev/null; then
+  echo "== installing musl-tools (the C compiler for the musl target)"
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq musl-tools
+fi
 if [ "$build_web" = 1 ] || [ ! -f dist/index.html ]; then
   ./scripts/build-web.sh
 fi
