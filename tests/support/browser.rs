@@ -84,6 +84,8 @@ pub async fn open_browser_with(
             "args": args,
         }),
     );
+    // Two rustls providers are compiled in (fantoccini's and the node's ring): name one.
+    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
     ClientBuilder::rustls()
         .expect("tls")
         .capabilities(caps)
