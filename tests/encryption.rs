@@ -204,7 +204,9 @@ fn the_http_api_can_be_served_over_tls_from_given_files() {
             "--bind",
             "127.0.0.1:0",
         ])
-        .args(["--http", "127.0.0.1:0", "--http-tls-key"])
+        .args(["--http", "127.0.0.1:0", "--store"])
+        .arg(dir.join("store"))
+        .arg("--http-tls-key")
         .arg(&key)
         .arg("--http-tls-cert")
         .arg(&bad)
