@@ -8,7 +8,7 @@
 
 use crate::address::UniqueAddress;
 use crate::service::ServiceBody;
-use crate::wire::{self, Message, WireError, MAX_FRAME_BYTES, PROTOCOL_VERSION};
+use crate::wire::{self, Message, WireError};
 use crate::Address;
 use serde::{Deserialize, Serialize};
 
@@ -47,32 +47,12 @@ impl Frame {
 
 /// Encodes a frame as one transport payload.
 pub fn encode(frame: &Frame) -> Result<Vec<u8>, WireError> {
-    let bytes = postcard::to_allocvec(&(PROTOCOL_VERSION, frame))
-        .map_err(|e| WireError::Malformed(e.to_string()))?;
-    if bytes.len() > MAX_FRAME_BYTES {
-        return Err(WireError::TooLarge(bytes.len()));
-    }
-    Ok(bytes)
+    wire::encode_versioned(frame)
 }
 
 /// Decodes and validates one transport payload.
 pub fn decode(bytes: &[u8]) -> Result<Frame, WireError> {
-    if bytes.len() > MAX_FRAME_BYTES {
-        return Err(WireError::TooLarge(bytes.len()));
-    }
-    let (version, rest): (u16, &[u8]) =
-        postcard::take_from_bytes(bytes).map_err(|e| WireError::Malformed(e.to_string()))?;
-    if version != PROTOCOL_VERSION {
-        return Err(WireError::UnsupportedVersion(version));
-    }
-    let (frame, trailing): (Frame, &[u8]) =
-        postcard::take_from_bytes(rest).map_err(|e| WireError::Malformed(e.to_string()))?;
-    if !trailing.is_empty() {
-        return Err(WireError::Malformed(format!(
-            "{} trailing bytes",
-            trailing.len()
-        )));
-    }
+    let frame: Frame = wire::decode_versioned(bytes)?;
     match &frame {
         Frame::Membership(message) => wire::validate(message)?,
         Frame::Service { from, body } => {
@@ -116,10 +96,10 @@ mod tests {
         };
         let bytes = encode(&nameless).unwrap();
         assert!(matches!(decode(&bytes), Err(WireError::Invalid(_))));
-        let foreign = postcard::to_allocvec(&(PROTOCOL_VERSION + 1, 0u8)).unwrap();
+        let foreign = postcard::to_allocvec(&(wire::PROTOCOL_VERSION + 1, 0u8)).unwrap();
         assert_eq!(
             decode(&foreign),
-            Err(WireError::UnsupportedVersion(PROTOCOL_VERSION + 1))
+            Err(WireError::UnsupportedVersion(wire::PROTOCOL_VERSION + 1))
         );
         let mut trailing =
             encode(&Frame::Membership(Message::InitJoinNack { from: sender() })).unwrap();

@@ -207,7 +207,20 @@ pub enum WireError {
 
 /// Encodes a message as one frame payload.
 pub fn encode(message: &Message) -> Result<Vec<u8>, WireError> {
-    let bytes = postcard::to_allocvec(&(PROTOCOL_VERSION, message))
+    encode_versioned(message)
+}
+
+/// Decodes and validates one frame payload.
+pub fn decode(bytes: &[u8]) -> Result<Message, WireError> {
+    let message: Message = decode_versioned(bytes)?;
+    validate(&message)?;
+    Ok(message)
+}
+
+/// `(PROTOCOL_VERSION, value)` in postcard, within `MAX_FRAME_BYTES` (membership
+/// messages here, transport frames in `crate::frame`).
+pub fn encode_versioned<T: Serialize>(value: &T) -> Result<Vec<u8>, WireError> {
+    let bytes = postcard::to_allocvec(&(PROTOCOL_VERSION, value))
         .map_err(|e| WireError::Malformed(e.to_string()))?;
     if bytes.len() > MAX_FRAME_BYTES {
         return Err(WireError::TooLarge(bytes.len()));
@@ -215,8 +228,9 @@ pub fn encode(message: &Message) -> Result<Vec<u8>, WireError> {
     Ok(bytes)
 }
 
-/// Decodes and validates one frame payload.
-pub fn decode(bytes: &[u8]) -> Result<Message, WireError> {
+/// The value of `encode_versioned`'s bytes: the size checked before parsing, another
+/// version and trailing bytes refused (the caller validates the fields).
+pub fn decode_versioned<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, WireError> {
     if bytes.len() > MAX_FRAME_BYTES {
         return Err(WireError::TooLarge(bytes.len()));
     }
@@ -225,7 +239,7 @@ pub fn decode(bytes: &[u8]) -> Result<Message, WireError> {
     if version != PROTOCOL_VERSION {
         return Err(WireError::UnsupportedVersion(version));
     }
-    let (message, trailing): (Message, &[u8]) =
+    let (value, trailing): (T, &[u8]) =
         postcard::take_from_bytes(rest).map_err(|e| WireError::Malformed(e.to_string()))?;
     if !trailing.is_empty() {
         return Err(WireError::Malformed(format!(
@@ -233,8 +247,7 @@ pub fn decode(bytes: &[u8]) -> Result<Message, WireError> {
             trailing.len()
         )));
     }
-    validate(&message)?;
-    Ok(message)
+    Ok(value)
 }
 
 fn invalid(what: impl Into<String>) -> WireError {

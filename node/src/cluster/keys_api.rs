@@ -97,11 +97,13 @@ async fn make_primary(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<KeysResponse>, ApiError> {
-    authorize(&state, &headers)?;
-    let mut keyring = keyring(&state)?.write().expect("keyring lock");
-    keyring.use_primary(&id)?;
-    tracing::info!(key = %id, "transport key made primary");
-    Ok(listed(&keyring))
+    change(
+        &state,
+        &headers,
+        &id,
+        Keyring::use_primary,
+        "transport key made primary",
+    )
 }
 
 async fn remove(
@@ -109,9 +111,21 @@ async fn remove(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<KeysResponse>, ApiError> {
-    authorize(&state, &headers)?;
-    let mut keyring = keyring(&state)?.write().expect("keyring lock");
-    keyring.remove(&id)?;
-    tracing::info!(key = %id, "transport key removed: links opened with it close");
+    let what = "transport key removed: links opened with it close";
+    change(&state, &headers, &id, Keyring::remove, what)
+}
+
+/// An authorized change to the key `id`, logged as `what`; the keyring after it.
+fn change(
+    state: &KeysState,
+    headers: &HeaderMap,
+    id: &str,
+    apply: fn(&mut Keyring, &str) -> Result<(), KeyringError>,
+    what: &str,
+) -> Result<Json<KeysResponse>, ApiError> {
+    authorize(state, headers)?;
+    let mut keyring = keyring(state)?.write().expect("keyring lock");
+    apply(&mut keyring, id)?;
+    tracing::info!(key = %id, "{what}");
     Ok(listed(&keyring))
 }
