@@ -43,6 +43,8 @@ fn demo_serving_the_dashboard(extra: &[&str]) -> (std::process::Child, Demo, u16
     let mut flags = vec!["--auto-restart", "false", "--web-root", &dist_arg];
     flags.extend_from_slice(extra);
     let (child, demo, cluster_base, logs) = start_demo(&flags);
+    forget_reported_logs();
+    report_log_on_failure(logs.clone());
     demo.wait("three Up members", || {
         demo.up_count(0) == 3 && demo.up_count(2) == 3
     });
@@ -90,6 +92,71 @@ async fn screenshot(client: &Client, name: &str) {
     }
 }
 
+/// Files (or folders of `.log` files) whose tails a failing wait prints (a proxy's error
+/// log, the demo's logs), so that a failure on a machine nobody can look at explains itself.
+static REPORTED_LOGS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+fn report_log_on_failure(path: PathBuf) {
+    REPORTED_LOGS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(path);
+}
+
+fn forget_reported_logs() {
+    REPORTED_LOGS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clear();
+}
+
+/// The last `lines` lines of `text`.
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Saves a screenshot and fails with `why`, the page's address and visible text, and the
+/// tails of the reported logs.
+async fn fail(client: &Client, why: String) -> ! {
+    screenshot(client, "failure").await;
+    let url = client
+        .current_url()
+        .await
+        .map(|u| u.to_string())
+        .unwrap_or_else(|e| format!("(no url: {e})"));
+    let page: String = client
+        .execute(
+            "return document.body ? document.body.innerText : '(no body)'",
+            vec![],
+        )
+        .await
+        .ok()
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_else(|| "(the page did not answer)".into());
+    let mut report = format!("{why}\n--- page {url}\n{}", tail(&page, 40));
+    let reported = REPORTED_LOGS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let mut logs = Vec::new();
+    for path in reported {
+        match std::fs::read_dir(&path) {
+            Ok(dir) => logs.extend(
+                dir.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "log")),
+            ),
+            Err(_) => logs.push(path),
+        }
+    }
+    for log in logs {
+        let text = std::fs::read_to_string(&log).unwrap_or_else(|e| format!("({e})"));
+        report += &format!("\n--- {}\n{}", log.display(), tail(&text, 30));
+    }
+    panic!("{report}");
+}
+
 /// Waits until `css` matches a number of elements that `ok` accepts.
 async fn wait_count(client: &Client, what: &str, css: &str, ok: impl Fn(usize) -> bool) {
     let start = Instant::now();
@@ -99,8 +166,11 @@ async fn wait_count(client: &Client, what: &str, css: &str, ok: impl Fn(usize) -
             return;
         }
         if start.elapsed() > LIMIT {
-            screenshot(client, "failure").await;
-            panic!("timed out waiting for {what}: `{css}` matched {n}");
+            fail(
+                client,
+                format!("timed out waiting for {what}: `{css}` matched {n}"),
+            )
+            .await;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -137,8 +207,11 @@ async fn rejoin(client: &Client, who: &str, old_uid: &str) {
             return;
         }
         if start.elapsed() > LIMIT {
-            screenshot(client, "failure").await;
-            panic!("{who} did not rejoin as a new incarnation (uid {uid:?}, old {old_uid})");
+            fail(
+                client,
+                format!("{who} did not rejoin as a new incarnation (uid {uid:?}, old {old_uid})"),
+            )
+            .await;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -342,8 +415,11 @@ async fn back_up_or_rejoined(client: &Client, observer: &str, who: &str, old_uid
             return;
         }
         if start.elapsed() > LIMIT {
-            screenshot(client, "failure").await;
-            panic!("{who} neither came back nor was downed after the resume");
+            fail(
+                client,
+                format!("{who} neither came back nor was downed after the resume"),
+            )
+            .await;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -377,12 +453,14 @@ async fn wait_action_ok(client: &Client, what: &str) {
             return;
         }
         if let Some(bad) = texts.iter().find(|t| t.contains(what)) {
-            screenshot(client, "failure").await;
-            panic!("`{what}` did not work: {bad}");
+            fail(client, format!("`{what}` did not work: {bad}")).await;
         }
         if start.elapsed() > LIMIT {
-            screenshot(client, "failure").await;
-            panic!("no result for `{what}` in the timeline: {texts:?}");
+            fail(
+                client,
+                format!("no result for `{what}` in the timeline: {texts:?}"),
+            )
+            .await;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -398,8 +476,11 @@ async fn wait_link_label(client: &Client, a: &str, b: &str, label: &str) {
             return;
         }
         if start.elapsed() > LIMIT {
-            screenshot(client, "failure").await;
-            panic!("link {a}-{b} never read `{label}` (it reads `{shown}`)");
+            fail(
+                client,
+                format!("link {a}-{b} never read `{label}` (it reads `{shown}`)"),
+            )
+            .await;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -420,6 +501,7 @@ fn through_an_https_proxy_every_control_works_and_every_view_updates() {
     let (child, demo, cluster_base, logs) =
         demo_serving_the_dashboard(&["--trusted-proxies", "127.0.0.1"]);
     let proxy = support::proxy::start_proxy(&logs.join("proxy"), "127.0.0.1", &demo.launcher);
+    report_log_on_failure(proxy.dir.join("error.log"));
     let driver = start_driver();
     let profile = logs.join("chromium-profile-https");
     let node = |i: u16| format!("127.0.0.1:{}", cluster_base + i);
@@ -607,6 +689,7 @@ fn a_browser_on_another_host_loads_the_page_through_the_proxy_and_sees_live_upda
         &visitor.guest_ip,
         &[&format!("--allowed-ips={}", visitor.host_ip)],
     );
+    report_log_on_failure(proxy.dir.join("error.log"));
     let profile = logs.join("chromium-profile-netns");
     let node = |i: u16| format!("127.0.0.1:{}", cluster_base + i);
     let (n0, n2) = (node(0), node(2));
