@@ -189,6 +189,9 @@ pub struct Monitor {
     detectors: BTreeMap<UniqueAddress, PhiAccrualDetector>,
     /// When monitoring of each node began and no response has come yet.
     awaiting_first: BTreeMap<UniqueAddress, u64>,
+    /// Nodes the transport proved gone (nothing listens at their address), and when;
+    /// unavailable until a response arrives after that.
+    refused: BTreeMap<UniqueAddress, u64>,
 }
 
 impl Monitor {
@@ -198,6 +201,7 @@ impl Monitor {
             settings,
             detectors: BTreeMap::new(),
             awaiting_first: BTreeMap::new(),
+            refused: BTreeMap::new(),
         }
     }
 
@@ -205,6 +209,7 @@ impl Monitor {
     pub fn set_receivers(&mut self, receivers: &BTreeSet<UniqueAddress>, now_ms: u64) {
         self.detectors.retain(|n, _| receivers.contains(n));
         self.awaiting_first.retain(|n, _| receivers.contains(n));
+        self.refused.retain(|n, _| receivers.contains(n));
         for node in receivers {
             if !self.detectors.contains_key(node) && !self.awaiting_first.contains_key(node) {
                 self.awaiting_first.insert(node.clone(), now_ms);
@@ -224,6 +229,7 @@ impl Monitor {
 
     /// A heartbeat response from `node` arrived.
     pub fn heartbeat(&mut self, node: &UniqueAddress, now_ms: u64) {
+        self.refused.remove(node);
         if self.awaiting_first.remove(node).is_some() {
             self.detectors
                 .insert(node.clone(), PhiAccrualDetector::new(self.settings.clone()));
@@ -250,11 +256,25 @@ impl Monitor {
         }
     }
 
-    /// Whether `node` is available (nodes not yet timed are).
+    /// The transport found nothing listening at monitored `node`'s address: its
+    /// process is gone. It is unavailable from now until it answers again, which a
+    /// dead process cannot; one that only looked dead (a firewall that rejects) is
+    /// back with its next response. Returns whether `node` is monitored here.
+    pub fn refused(&mut self, node: &UniqueAddress, now_ms: u64) -> bool {
+        if !self.is_monitoring(node) {
+            return false;
+        }
+        self.refused.entry(node.clone()).or_insert(now_ms);
+        true
+    }
+
+    /// Whether `node` is available (nodes not yet timed are, unless refused).
     pub fn is_available(&self, node: &UniqueAddress, now_ms: u64) -> bool {
-        self.detectors
-            .get(node)
-            .is_none_or(|d| d.is_available(now_ms))
+        !self.refused.contains_key(node)
+            && self
+                .detectors
+                .get(node)
+                .is_none_or(|d| d.is_available(now_ms))
     }
 
     /// Whether `node` answered recently: within `window_ms` for a timed node, never
@@ -348,5 +368,24 @@ mod tests {
             heartbeat_receivers(&me, &small, &BTreeSet::new(), 9).len(),
             4
         );
+    }
+
+    #[test]
+    fn a_refused_node_is_unavailable_at_once_until_it_answers_again() {
+        let node = UniqueAddress::new(Address::new("h", 2), 7);
+        let stranger = UniqueAddress::new(Address::new("h", 3), 8);
+        let mut monitor = Monitor::new(akka_defaults());
+        monitor.set_receivers(&BTreeSet::from([node.clone()]), 0);
+        for t in 0..5 {
+            monitor.heartbeat(&node, t * 1000);
+        }
+        assert!(monitor.is_available(&node, 4_100));
+        assert!(monitor.refused(&node, 4_100));
+        assert!(!monitor.is_available(&node, 4_100), "phi alone would wait");
+        assert!(!monitor.is_available(&node, 4_200));
+        monitor.heartbeat(&node, 4_300);
+        assert!(monitor.is_available(&node, 4_300), "an answer clears it");
+        assert!(!monitor.refused(&stranger, 4_400), "only monitored nodes");
+        assert!(monitor.is_available(&stranger, 4_400));
     }
 }

@@ -466,12 +466,12 @@ fn an_operator_down_stops_the_downed_node_and_it_is_removed() {
 }
 
 #[test]
-fn akka_defaults_detect_a_crash_in_about_five_seconds_and_remove_it_after_stable_after() {
+fn akka_defaults_detect_a_lost_host_in_about_five_seconds_and_remove_it_after_stable_after() {
     let mut config = SimConfig::demo(3, 19);
     config.settings = Settings::akka_defaults("sim");
     let mut sim = formed_with(config);
     let victim = sim.unique(1).unwrap();
-    sim.crash(1);
+    sim.power_off(1);
     let detected = wait(&mut sim, MINUTE, "unreachable", |s| {
         unreachable_in(s, 0, &victim)
     });
@@ -487,6 +487,81 @@ fn akka_defaults_detect_a_crash_in_about_five_seconds_and_remove_it_after_stable
         (20_000..=30_000).contains(&removed),
         "removed after {removed} ms"
     );
+}
+
+#[test]
+fn akka_defaults_see_a_killed_process_unreachable_within_a_heartbeat_and_still_wait_to_down_it() {
+    let mut config = SimConfig::demo(3, 19);
+    config.settings = Settings::akka_defaults("sim");
+    let mut sim = formed_with(config);
+    let victim = sim.unique(1).unwrap();
+    sim.crash(1);
+    // The next heartbeat to it is refused: nothing listens at its address.
+    let detected = wait(&mut sim, MINUTE, "unreachable on both survivors", |s| {
+        unreachable_in(s, 0, &victim) && unreachable_in(s, 2, &victim)
+    });
+    assert!(detected <= 1_100, "detected after {detected} ms");
+    // Unreachable is not down: the resolver still waits for stable-after (20 s).
+    let removed = detected
+        + wait(&mut sim, 2 * MINUTE, "removed", |s| {
+            gone_from(s, 0, &victim) && gone_from(s, 2, &victim)
+        });
+    assert!(
+        (20_000..=30_000).contains(&removed),
+        "removed after {removed} ms"
+    );
+}
+
+#[test]
+fn a_firewall_that_rejects_looks_like_death_but_downs_only_the_minority() {
+    let mut sim = formed(3, 23);
+    let minority = sim.unique(2).unwrap();
+    sim.refusing_partition(&[2]);
+    let detected = wait(
+        &mut sim,
+        MINUTE,
+        "each side sees the other unreachable",
+        |s| {
+            unreachable_in(s, 0, &minority)
+                && sim_sees_unreachable(s, 2, 0)
+                && sim_sees_unreachable(s, 2, 1)
+        },
+    );
+    assert!(detected <= 500, "refusals are seen at once ({detected} ms)");
+    wait(&mut sim, MINUTE, "the minority stops itself", |s| {
+        !s.is_running(2)
+    });
+    assert_eq!(sim.exit_reason(2), Some(ShutdownReason::Downed));
+    wait(
+        &mut sim,
+        MINUTE,
+        "the majority removes it and carries on",
+        |s| gone_from(s, 0, &minority) && gone_from(s, 1, &minority) && s.all_up(&[0, 1]),
+    );
+}
+
+#[test]
+fn a_short_rejecting_cut_is_forgiven_when_the_member_answers_again() {
+    let mut sim = formed(3, 29);
+    let member = sim.unique(2).unwrap();
+    sim.refusing_partition(&[2]);
+    wait(&mut sim, MINUTE, "n2 unreachable on n0", |s| {
+        unreachable_in(s, 0, &member)
+    });
+    sim.heal_network();
+    wait(&mut sim, MINUTE, "n2 reachable again everywhere", |s| {
+        s.all_up(&[0, 1, 2]) && s.converged_as_one() && !unreachable_in(s, 0, &member)
+    });
+    assert_eq!(sim.unique(2), Some(member), "nobody was downed");
+}
+
+/// Whether `observer` sees the node at `target` unreachable.
+fn sim_sees_unreachable(sim: &Sim, observer: Slot, target: Slot) -> bool {
+    sim.view(observer).is_some_and(|g| {
+        g.members
+            .keys()
+            .any(|n| n.address == *sim.address(target) && !g.reachability.is_reachable(n))
+    })
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! Each entry point advances the clock and hands the input to the section it is for.
 
 use super::{Command, CommandError, Millis, Node, Output, Phase, ProbeAnswer};
-use crate::address::Address;
+use crate::address::{Address, UniqueAddress};
 use crate::events::{ClusterEvent, ShutdownReason};
 use crate::member::{Member, MemberStatus};
 use crate::wire::Message;
@@ -111,6 +111,34 @@ impl Node {
             Message::Quarantined { .. } => {}
             Message::Elsewhere { from, to } if to == self.self_node => self.on_elsewhere(from, now),
             Message::Elsewhere { .. } => {}
+        }
+    }
+
+    /// The transport found nothing listening at `address` (the connection was refused,
+    /// so the process there has exited). A member monitored here at that address is
+    /// marked unreachable by this node at once, without waiting for phi. This is only
+    /// an observation, and unreachable is not down: downing still goes through the
+    /// resolver and its stable-after. A firewall that rejects rather than drops can
+    /// fake the evidence; that looks like a partition, and the member is reachable
+    /// again as soon as it answers a heartbeat.
+    pub fn peer_refused(&mut self, now: Millis, address: &Address) {
+        self.now = self.now.max(now);
+        let now = self.now;
+        if !self.is_member() {
+            return;
+        }
+        let monitored: Vec<UniqueAddress> = self
+            .monitor
+            .receivers()
+            .filter(|n| &n.address == address)
+            .cloned()
+            .collect();
+        let mut refused_any = false;
+        for node in monitored {
+            refused_any |= self.monitor.refused(&node, now);
+        }
+        if refused_any {
+            self.reap_unreachable(now);
         }
     }
 

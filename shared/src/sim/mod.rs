@@ -70,6 +70,9 @@ impl SimConfig {
 #[derive(Clone, Debug, Default)]
 struct LinkFaults {
     cut: bool,
+    /// A cut link that rejects (a firewall's REJECT) rather than drops: the sender's
+    /// connection is refused, as if nothing listened. Fake evidence of death.
+    refuse: bool,
     extra_delay_ms: Millis,
     extra_jitter_ms: Millis,
 }
@@ -87,6 +90,9 @@ struct NodeSlot {
     address: Address,
     node: Option<Node>,
     frozen_until: Option<Millis>,
+    /// The slot's host is off: with no process there, connections to it time out
+    /// rather than being refused.
+    host_down: bool,
     backlog: Vec<Vec<u8>>,
     exit: Option<ShutdownReason>,
     left: bool,
@@ -105,6 +111,11 @@ enum Event {
     },
     Unfreeze {
         slot: Slot,
+    },
+    /// The transport of `to` found a connection to `address` refused.
+    Refused {
+        to: Slot,
+        address: Address,
     },
 }
 
@@ -176,6 +187,7 @@ impl Sim {
                 address: Address::new("10.0.0.1", 2551 + i as u16),
                 node: None,
                 frozen_until: None,
+                host_down: false,
                 backlog: Vec::new(),
                 exit: None,
                 left: false,
@@ -317,6 +329,7 @@ impl Sim {
         let s = &mut self.slots[slot];
         s.node = Some(node);
         s.frozen_until = None;
+        s.host_down = false;
         s.backlog.clear();
         s.exit = None;
         s.left = false;
@@ -342,13 +355,22 @@ impl Sim {
         }
     }
 
-    /// Kills the node at `slot` (like SIGKILL): in-flight messages to it are lost.
+    /// Kills the node at `slot` (like SIGKILL): in-flight messages to it are lost,
+    /// and its host's kernel refuses connections to its address from then on.
     pub fn crash(&mut self, slot: Slot) {
         self.note(format!("crash n{slot}"));
         let s = &mut self.slots[slot];
         s.node = None;
         s.frozen_until = None;
         s.backlog.clear();
+    }
+
+    /// Turns off the host of `slot`: its node dies and nothing answers there, not even
+    /// with a refusal (connections time out), as when a machine or a VM is lost.
+    pub fn power_off(&mut self, slot: Slot) {
+        self.crash(slot);
+        self.note(format!("n{slot}'s host is off"));
+        self.slots[slot].host_down = true;
     }
 
     /// Pauses the node at `slot` for `duration` (like SIGSTOP then SIGCONT):
@@ -432,8 +454,11 @@ impl Sim {
     /// Restores both directions between `a` and `b`.
     pub fn heal_link(&mut self, a: Slot, b: Slot) {
         self.note(format!("heal n{a} <-> n{b}"));
-        self.link(a, b).cut = false;
-        self.link(b, a).cut = false;
+        for (from, to) in [(a, b), (b, a)] {
+            let link = self.link(from, to);
+            link.cut = false;
+            link.refuse = false;
+        }
     }
 
     /// Splits the nodes into `side` and the rest.
@@ -451,6 +476,22 @@ impl Sim {
     /// Cuts `slot` off from everyone.
     pub fn isolate(&mut self, slot: Slot) {
         self.partition(&[slot]);
+    }
+
+    /// Splits the nodes into `side` and the rest with links that reject: every
+    /// connection across is refused, so each side holds (fake) evidence that the
+    /// other side's processes are gone.
+    pub fn refusing_partition(&mut self, side: &[Slot]) {
+        self.note(format!("refusing partition {side:?} | rest"));
+        for a in 0..self.slots.len() {
+            for b in 0..self.slots.len() {
+                if side.contains(&a) != side.contains(&b) {
+                    let link = self.link(a, b);
+                    link.cut = true;
+                    link.refuse = true;
+                }
+            }
+        }
     }
 
     /// Adds `delay` (plus up to `jitter`) to messages from `from` to `to`.
@@ -509,6 +550,10 @@ impl Sim {
             .get(&(from, to))
             .cloned()
             .unwrap_or_default();
+        if link.cut && link.refuse {
+            self.refuse(from, to);
+            return;
+        }
         if link.cut || (self.network.loss > 0.0 && self.rng.random_bool(self.network.loss.min(1.0)))
         {
             return;
@@ -540,6 +585,13 @@ impl Sim {
                 },
             );
         }
+    }
+
+    /// Tells `from` (after a round trip) that its connection to `to` was refused.
+    fn refuse(&mut self, from: Slot, to: Slot) {
+        let at = self.now + 2 * self.config.base_latency_ms;
+        let address = self.slots[to].address.clone();
+        self.push(at, Event::Refused { to: from, address });
     }
 
     fn deliver_now(&mut self, slot: Slot, bytes: Vec<u8>) {
@@ -604,8 +656,11 @@ impl Sim {
         let Reverse((at, _, event)) = self.queue.pop().expect("peeked");
         self.now = self.now.max(at);
         match event {
-            Event::Deliver { to, from: _, bytes } => {
+            Event::Deliver { to, from, bytes } => {
                 if self.slots[to].node.is_none() {
+                    if !self.slots[to].host_down {
+                        self.refuse(from, to);
+                    }
                     return true;
                 }
                 if self.slots[to].frozen_until.is_some() {
@@ -633,6 +688,20 @@ impl Sim {
                 if self.slots[slot].frozen_until.is_some_and(|t| t <= self.now) {
                     self.unfreeze(slot);
                 }
+            }
+            Event::Refused { to, address } => {
+                // A paused process learns nothing until it runs again; losing the
+                // evidence is always safe.
+                let now = self.now;
+                let s = &mut self.slots[to];
+                if s.frozen_until.is_some() {
+                    return true;
+                }
+                let Some(node) = s.node.as_mut() else {
+                    return true;
+                };
+                node.peer_refused(now, &address);
+                self.after_node(to);
             }
         }
         self.check();

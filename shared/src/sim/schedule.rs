@@ -22,8 +22,10 @@ use std::fmt;
 /// One injected fault or operator action.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Fault {
-    /// SIGKILL.
+    /// SIGKILL: connections to the slot are refused from then on.
     Crash(Slot),
+    /// The slot's host lost: its node dies and connections to it time out.
+    PowerOff(Slot),
     /// Start a new incarnation (if the slot is not running).
     Restart(Slot),
     /// SIGSTOP for a while.
@@ -36,6 +38,9 @@ pub enum Fault {
     Isolate(Slot),
     /// These nodes against the rest.
     Partition(Vec<Slot>),
+    /// These nodes against the rest, with links that reject: each side holds
+    /// evidence that looks like the other side's death.
+    RefusingPartition(Vec<Slot>),
     /// Extra delay (and as much jitter) on one direction.
     Slow(Slot, Slot, Millis),
     /// Message loss probability.
@@ -127,7 +132,8 @@ pub fn random_schedule(seed: u64) -> Schedule {
             b += 1;
         }
         let fault = match rng.random_range(0..17) {
-            0 => Fault::Crash(a),
+            0 if rng.random_bool(0.5) => Fault::Crash(a),
+            0 => Fault::PowerOff(a),
             1 => {
                 crash_and_restart(&mut rng, &mut steps, at, a);
                 continue;
@@ -155,13 +161,18 @@ pub fn random_schedule(seed: u64) -> Schedule {
             2 | 3 => Fault::Freeze(a, rng.random_range(100..6_000)),
             4 => Fault::Cut(a, b),
             5 => Fault::CutOneWay(a, b),
-            6 => Fault::Isolate(a),
+            6 if rng.random_bool(0.5) => Fault::Isolate(a),
+            6 => Fault::RefusingPartition(vec![a]),
             7 => {
                 let mut side: Vec<Slot> = (0..nodes).filter(|_| rng.random_bool(0.5)).collect();
                 if side.is_empty() || side.len() == nodes {
                     side = vec![a];
                 }
-                Fault::Partition(side)
+                if rng.random_bool(0.5) {
+                    Fault::Partition(side)
+                } else {
+                    Fault::RefusingPartition(side)
+                }
             }
             8 => Fault::Slow(a, b, rng.random_range(50..1_500)),
             9 => Fault::Loss(rng.random_range(0.01..0.3)),
@@ -224,6 +235,7 @@ impl fmt::Display for Failure {
 fn apply(sim: &mut Sim, fault: &Fault) {
     match fault {
         Fault::Crash(a) => sim.crash(*a),
+        Fault::PowerOff(a) => sim.power_off(*a),
         Fault::Restart(a) => {
             if !sim.is_running(*a) {
                 sim.start(*a);
@@ -234,6 +246,7 @@ fn apply(sim: &mut Sim, fault: &Fault) {
         Fault::CutOneWay(a, b) => sim.cut_one_way(*a, *b),
         Fault::Isolate(a) => sim.isolate(*a),
         Fault::Partition(side) => sim.partition(side),
+        Fault::RefusingPartition(side) => sim.refusing_partition(side),
         Fault::Slow(a, b, d) => sim.slow_link(*a, *b, *d, *d),
         Fault::Loss(p) => sim.set_loss(*p),
         Fault::Duplicate(p) => sim.set_duplicate(*p),
