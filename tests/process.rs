@@ -43,6 +43,51 @@ fn three_nodes_form_one_cluster_and_a_sigkilled_node_is_downed_and_removed() {
     );
 }
 
+/// With Akka's one-second heartbeat and three-second acceptable pause, phi needs about
+/// 4.5 s of silence. A killed process leaves nothing listening at its address, and the
+/// refused connection says so at once; a paused one still accepts connections, so it
+/// waits for phi as before.
+#[test]
+fn a_killed_node_is_unreachable_at_once_and_a_paused_one_only_after_its_pause() {
+    let akka_timing = |_| {
+        vec![
+            "--heartbeat-interval-ms",
+            "1000",
+            "--acceptable-heartbeat-pause-ms",
+            "3000",
+        ]
+    };
+    // Five, so that the three left are a majority and carry on.
+    let mut c = Cluster::start_with(5, akka_timing);
+    c.wait(LONG, "five Up members", |c| c.all_see_up(&[0, 1, 2, 3, 4]));
+    assert!(c.nodes[1].signal("STOP"));
+    let paused = Instant::now();
+    c.nodes[2].kill();
+    let killed = Instant::now();
+    c.wait(LONG, "the killed n2 unreachable on n0", |c| {
+        c.unreachable_in(0, 2)
+    });
+    let seen_dead = killed.elapsed();
+    assert!(
+        seen_dead < Duration::from_millis(2_500),
+        "the kill took {seen_dead:?} to see (phi alone takes about 4.5 s)"
+    );
+    assert!(
+        !c.unreachable_in(0, 1),
+        "the paused n1 was accused after {:?}",
+        paused.elapsed()
+    );
+    c.wait(LONG, "the paused n1 unreachable on n0", |c| {
+        c.unreachable_in(0, 1)
+    });
+    let seen_paused = paused.elapsed();
+    assert!(
+        seen_paused > Duration::from_secs(3),
+        "the pause was called after {seen_paused:?}, within its acceptable pause"
+    );
+    assert!(c.nodes[1].signal("CONT"));
+}
+
 #[test]
 fn five_nodes_form_one_cluster() {
     let c = Cluster::start(5);

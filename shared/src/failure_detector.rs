@@ -256,16 +256,15 @@ impl Monitor {
         }
     }
 
-    /// The transport found nothing listening at monitored `node`'s address: its
-    /// process is gone. It is unavailable from now until it answers again, which a
-    /// dead process cannot; one that only looked dead (a firewall that rejects) is
-    /// back with its next response. Returns whether `node` is monitored here.
-    pub fn refused(&mut self, node: &UniqueAddress, now_ms: u64) -> bool {
+    /// The transport found nothing listening at `node`'s address: its process is
+    /// gone. It is monitored from now on (if it was not) and unavailable until it
+    /// answers again, which a dead process cannot; one that only looked dead (a
+    /// firewall that rejects) is back with its next response.
+    pub fn refused(&mut self, node: &UniqueAddress, now_ms: u64) {
         if !self.is_monitoring(node) {
-            return false;
+            self.awaiting_first.insert(node.clone(), now_ms);
         }
         self.refused.entry(node.clone()).or_insert(now_ms);
-        true
     }
 
     /// Whether `node` is available (nodes not yet timed are, unless refused).
@@ -380,12 +379,13 @@ mod tests {
             monitor.heartbeat(&node, t * 1000);
         }
         assert!(monitor.is_available(&node, 4_100));
-        assert!(monitor.refused(&node, 4_100));
+        monitor.refused(&node, 4_100);
         assert!(!monitor.is_available(&node, 4_100), "phi alone would wait");
         assert!(!monitor.is_available(&node, 4_200));
         monitor.heartbeat(&node, 4_300);
         assert!(monitor.is_available(&node, 4_300), "an answer clears it");
-        assert!(!monitor.refused(&stranger, 4_400), "only monitored nodes");
-        assert!(monitor.is_available(&stranger, 4_400));
+        monitor.refused(&stranger, 4_400);
+        assert!(monitor.is_monitoring(&stranger), "watched from now on");
+        assert!(!monitor.is_available(&stranger, 4_400));
     }
 }

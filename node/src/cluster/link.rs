@@ -50,6 +50,19 @@ pub enum LinkError {
     KeyRemoved(String),
 }
 
+impl LinkError {
+    /// Whether nothing listened at the address (the kernel refused the connection).
+    pub fn is_connection_refused(&self) -> bool {
+        matches!(self, LinkError::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused)
+    }
+
+    /// Whether the peer's kernel reset the connection (as it does for a process that
+    /// exited with unread data).
+    pub fn is_connection_reset(&self) -> bool {
+        matches!(self, LinkError::Io(e) if e.kind() == std::io::ErrorKind::ConnectionReset)
+    }
+}
+
 /// The keys a node accepts, and the one it uses for new connections (Serf's keyring).
 #[derive(Debug)]
 pub struct Keyring {

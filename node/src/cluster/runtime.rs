@@ -107,6 +107,16 @@ impl Handle {
     }
 }
 
+/// The next peer whose connection was refused (never, without a stream of them).
+async fn next_refusal(
+    refusals: &mut Option<mpsc::Receiver<shared::Address>>,
+) -> Option<shared::Address> {
+    match refusals {
+        Some(stream) => stream.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Starts the core task.
 pub fn start(node: Node, inbound: mpsc::Receiver<Message>, transport: Arc<Transport>) -> Handle {
     let (requests_tx, requests_rx) = mpsc::channel(256);
@@ -119,7 +129,8 @@ pub fn start(node: Node, inbound: mpsc::Receiver<Message>, transport: Arc<Transp
         stopped: stopped_tx,
         seq: 0,
     };
-    tokio::spawn(core.run(inbound, requests_rx));
+    let refusals = core.transport.take_refusals();
+    tokio::spawn(core.run(inbound, requests_rx, refusals));
     Handle {
         requests: requests_tx,
         events,
@@ -140,6 +151,7 @@ impl Core {
         mut self,
         mut inbound: mpsc::Receiver<Message>,
         mut requests: mpsc::Receiver<Request>,
+        mut refusals: Option<mpsc::Receiver<shared::Address>>,
     ) {
         loop {
             if let Some(reason) = self.flush() {
@@ -149,6 +161,7 @@ impl Core {
             let wake = self.node.next_deadline().map(instant_of);
             tokio::select! {
                 Some(message) = inbound.recv() => self.node.handle_message(clock_ms(), message),
+                Some(address) = next_refusal(&mut refusals) => self.node.peer_refused(clock_ms(), &address),
                 Some(request) = requests.recv() => match request {
                     Request::Command(command, reply) => {
                         let _ = reply.send(self.node.handle_command(clock_ms(), command));

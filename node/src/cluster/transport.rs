@@ -30,6 +30,8 @@ const MAX_BATCH: usize = 64;
 const PEER_QUEUE: usize = 1024;
 /// A handshake must finish within this.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Refused peers waiting for the core before new ones are dropped.
+const REFUSALS_QUEUE: usize = 256;
 /// Connecting to a peer gives up after this.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -93,6 +95,10 @@ pub struct Transport {
     pub faults: Arc<Faults>,
     metrics: Arc<Metrics>,
     rng: Mutex<rand::rngs::SmallRng>,
+    /// Peers at whose address a connection was refused: nothing listens there, so the
+    /// process that did has exited. For the node's core (`Node::peer_refused`).
+    refusals: mpsc::Sender<Address>,
+    refusals_out: Mutex<Option<mpsc::Receiver<Address>>>,
 }
 
 impl Transport {
@@ -110,7 +116,10 @@ impl Transport {
             let key = crate::cluster::noise::Key::derive(secret, &cluster);
             Arc::new(RwLock::new(Keyring::new(key)))
         });
+        let (refusals, refusals_out) = mpsc::channel(REFUSALS_QUEUE);
         Arc::new(Transport {
+            refusals,
+            refusals_out: Mutex::new(Some(refusals_out)),
             credentials: Credentials {
                 address: self_address,
                 cluster,
@@ -122,6 +131,37 @@ impl Transport {
             metrics,
             rng: Mutex::new(rand::rngs::SmallRng::from_os_rng()),
         })
+    }
+
+    /// The stream of refused peers (once; `None` after the first call).
+    pub fn take_refusals(&self) -> Option<mpsc::Receiver<Address>> {
+        self.refusals_out.lock().expect("refusals lock").take()
+    }
+
+    /// Passes on the evidence that nothing listens at `peer` (dropped when the core is
+    /// behind: missing evidence only means waiting for phi, as before).
+    fn report_refused(&self, peer: &Address) {
+        tracing::debug!(peer = %peer, "connection refused: nothing listens there");
+        let _ = self.refusals.try_send(peer.clone());
+    }
+
+    /// A peer closed its connection to us: if it did so by exiting, a connection to
+    /// its address is refused now, which is reported. A live peer (reconnecting
+    /// after a key change or a stall) just sees a connection open and close.
+    fn probe(self: &Arc<Self>, peer: Address) {
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let attempt = tokio::time::timeout(
+                CONNECT_TIMEOUT,
+                TcpStream::connect((peer.host.as_str(), peer.port)),
+            )
+            .await;
+            if let Ok(Err(e)) = attempt {
+                if e.kind() == std::io::ErrorKind::ConnectionRefused {
+                    this.report_refused(&peer);
+                }
+            }
+        });
     }
 
     /// The keyring of an encrypted transport (`None`: plaintext links).
@@ -206,6 +246,9 @@ impl Transport {
                     Ok(c) => connection = Some(c),
                     Err(e) => {
                         tracing::debug!(peer = %peer, "connect failed: {e}");
+                        if e.is_connection_refused() {
+                            self.report_refused(&peer);
+                        }
                         // What queued up meanwhile is stale; drop it rather than
                         // paying a connect timeout per message.
                         while queue.try_recv().is_ok() {
@@ -277,16 +320,24 @@ impl Transport {
             let this = Arc::clone(&self);
             let inbound = inbound.clone();
             tokio::spawn(async move {
-                if let Err(e) = this.serve_connection(stream, inbound).await {
-                    this.metrics.refused_connection();
-                    tracing::warn!(remote = %remote, "cluster connection closed: {e}");
+                match this.serve_connection(stream, inbound).await {
+                    Ok(()) => {}
+                    // Closed before saying anything: a probe, or a reachability check.
+                    Err(LinkError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                        this.metrics.refused_connection();
+                        tracing::debug!(remote = %remote, "cluster connection closed: {e}");
+                    }
+                    Err(e) => {
+                        this.metrics.refused_connection();
+                        tracing::warn!(remote = %remote, "cluster connection closed: {e}");
+                    }
                 }
             });
         }
     }
 
     async fn serve_connection(
-        &self,
+        self: &Arc<Self>,
         stream: TcpStream,
         inbound: mpsc::Sender<Frame>,
     ) -> Result<(), LinkError> {
@@ -296,8 +347,17 @@ impl Transport {
                 .map_err(|_| LinkError::Timeout)??;
         loop {
             let frame = match tokio::time::timeout(IDLE_TIMEOUT, link.recv()).await {
-                Err(_) | Ok(Ok(None)) => return Ok(()),
-                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(()),
+                Ok(Ok(None)) => {
+                    self.probe(peer);
+                    return Ok(());
+                }
+                Ok(Err(e)) => {
+                    if e.is_connection_reset() {
+                        self.probe(peer);
+                    }
+                    return Err(e);
+                }
                 Ok(Ok(Some(frame))) => frame,
             };
             link.check_key(&self.credentials)?;

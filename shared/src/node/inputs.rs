@@ -115,31 +115,34 @@ impl Node {
     }
 
     /// The transport found nothing listening at `address` (the connection was refused,
-    /// so the process there has exited). A member monitored here at that address is
-    /// marked unreachable by this node at once, without waiting for phi. This is only
-    /// an observation, and unreachable is not down: downing still goes through the
-    /// resolver and its stable-after. A firewall that rejects rather than drops can
-    /// fake the evidence; that looks like a partition, and the member is reachable
-    /// again as soon as it answers a heartbeat.
+    /// so the process there has exited). A member at that address is marked
+    /// unreachable by this node at once, without waiting for phi, and watched from
+    /// then on even if this node did not monitor it. This is only an observation, and
+    /// unreachable is not down: downing still goes through the resolver and its
+    /// stable-after. A firewall that rejects rather than drops can fake the evidence;
+    /// that looks like a partition, and the member is reachable again as soon as it
+    /// answers a heartbeat.
     pub fn peer_refused(&mut self, now: Millis, address: &Address) {
         self.now = self.now.max(now);
         let now = self.now;
         if !self.is_member() {
             return;
         }
-        let monitored: Vec<UniqueAddress> = self
-            .monitor
-            .receivers()
-            .filter(|n| &n.address == address)
-            .cloned()
+        let gone: Vec<UniqueAddress> = self
+            .gossip
+            .members
+            .values()
+            .filter(|m| &m.node.address == address && m.node != self.self_node)
+            .filter(|m| m.status != MemberStatus::Down)
+            .map(|m| m.node.clone())
             .collect();
-        let mut refused_any = false;
-        for node in monitored {
-            refused_any |= self.monitor.refused(&node, now);
+        if gone.is_empty() {
+            return;
         }
-        if refused_any {
-            self.reap_unreachable(now);
+        for node in &gone {
+            self.monitor.refused(node, now);
         }
+        self.reap_unreachable(now);
     }
 
     /// Replaces the seed list (for seeds given as a DNS name, re-resolved while
