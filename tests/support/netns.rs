@@ -100,7 +100,19 @@ impl TestHost {
                 args.join(" ")
             );
         }
+        // A host firewall that drops new connections from unknown interfaces would
+        // keep the visitor out; let this link in (removed again when dropped).
+        host.accept_link(&host_if, "-I");
         host
+    }
+
+    /// Inserts (`-I`) or deletes (`-D`) the rule accepting what comes in over the link.
+    fn accept_link(&self, host_if: &str, op: &str) {
+        let _ = Command::new("iptables")
+            .args([op, "INPUT", "-i", host_if, "-j", "ACCEPT"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 
     /// A command run inside the namespace.
@@ -125,5 +137,7 @@ impl Drop for TestHost {
         }
         // Deleting the namespace deletes its veth end, and with it the host's.
         ip(&["netns", "del", &self.name]);
+        let id = self.name.trim_start_matches("gm-visitor-");
+        self.accept_link(&format!("gmv{id}h"), "-D");
     }
 }
