@@ -137,6 +137,13 @@ impl Member {
         }
     }
 
+    /// Whether the process ended by itself (it is not reaped here: `kill` does that).
+    pub fn has_exited(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(Some(_))))
+    }
+
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             self.stdin = None;

@@ -189,6 +189,33 @@ fn bandwidth(c: &Cluster, window: Duration) -> Option<f64> {
         .then(|| rates.iter().sum::<f64>() / rates.len() as f64)
 }
 
+/// What the cut-off member concluded on its own side of the cut, once it has either
+/// stopped or declared every other member down (or the failure limit passed): how many
+/// of the others it declared down (carrying on alone after that is a split brain) and
+/// whether it stopped itself.
+fn cut_off_view(c: &mut Cluster, run: &mut Run, victim: usize, survivors: &[String], t0: u64) {
+    let v = c.members[victim].addr.clone();
+    let downed_by_victim = |c: &Cluster| -> usize {
+        let obs = c.obs.lock().expect("obs");
+        survivors
+            .iter()
+            .filter(|s| obs.first(&v, s, DOWNED, t0).is_some())
+            .count()
+    };
+    let deadline = t0 + FAILURE_LIMIT.as_millis() as u64;
+    let stopped = loop {
+        if c.members[victim].has_exited() {
+            break true;
+        }
+        if downed_by_victim(c) == survivors.len() || now_ms() > deadline {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    run.push("cut.victim_downs", Some(downed_by_victim(c) as f64));
+    run.push("cut.victim_stops", Some(if stopped { 1.0 } else { 0.0 }));
+}
+
 fn failure(c: &mut Cluster, run: &mut Run, failure: Failure) {
     let victim = pick_victim(c);
     let v = c.members[victim].addr.clone();
@@ -213,6 +240,9 @@ fn failure(c: &mut Cluster, run: &mut Run, failure: Failure) {
         })
     };
     c.wait(FAILURE_LIMIT, done);
+    if failure == Failure::Cut {
+        cut_off_view(c, run, victim, &survivors, t0);
+    }
     let end = now_ms();
     {
         let obs = c.obs.lock().expect("obs");

@@ -38,6 +38,16 @@ pub const ROWS: &[(&str, &str, &str)] = &[
     ("cut off: first survivor detects", "cut.first", "s"),
     ("cut off: last survivor detects", "cut.last", "s"),
     ("cut off: declared down everywhere", "cut.down", "s"),
+    (
+        "cut off: members the cut-off one declares down (others: split brain)",
+        "cut.victim_downs",
+        "count",
+    ),
+    (
+        "cut off: the cut-off member stops itself (1 yes, 0 no)",
+        "cut.victim_stops",
+        "count",
+    ),
     ("new member seen alive by all", "join", "s"),
     ("bytes/s sent per member (steady)", "bytes", "B/s"),
     (
