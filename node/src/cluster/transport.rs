@@ -320,17 +320,9 @@ impl Transport {
             let this = Arc::clone(&self);
             let inbound = inbound.clone();
             tokio::spawn(async move {
-                match this.serve_connection(stream, inbound).await {
-                    Ok(()) => {}
-                    // Closed before saying anything: a probe, or a reachability check.
-                    Err(LinkError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                        this.metrics.refused_connection();
-                        tracing::debug!(remote = %remote, "cluster connection closed: {e}");
-                    }
-                    Err(e) => {
-                        this.metrics.refused_connection();
-                        tracing::warn!(remote = %remote, "cluster connection closed: {e}");
-                    }
+                if let Err(e) = this.serve_connection(stream, inbound).await {
+                    this.metrics.refused_connection();
+                    tracing::warn!(remote = %remote, "cluster connection closed: {e}");
                 }
             });
         }
@@ -341,10 +333,20 @@ impl Transport {
         stream: TcpStream,
         inbound: mpsc::Sender<Frame>,
     ) -> Result<(), LinkError> {
-        let (mut link, peer) =
+        let accepted =
             tokio::time::timeout(HANDSHAKE_TIMEOUT, Link::accept(stream, &self.credentials))
                 .await
-                .map_err(|_| LinkError::Timeout)??;
+                .map_err(|_| LinkError::Timeout)?;
+        let (mut link, peer) = match accepted {
+            // Closed during the handshake: a probe or a reachability check closes
+            // before saying anything, so this is counted but not worth a warning.
+            Err(LinkError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                self.metrics.refused_connection();
+                tracing::debug!("cluster connection closed during its handshake: {e}");
+                return Ok(());
+            }
+            other => other?,
+        };
         loop {
             let frame = match tokio::time::timeout(IDLE_TIMEOUT, link.recv()).await {
                 Err(_) => return Ok(()),
