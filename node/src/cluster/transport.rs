@@ -10,6 +10,11 @@
 //! over the limit or stalls is closed with one log line; nothing else is disturbed.
 //! Queues are bounded: when a peer is slow, messages to it are dropped and counted
 //! rather than buffered without limit (gossip and heartbeats tolerate loss).
+//!
+//! A refused connection is evidence that the peer's process is gone (nothing listens at
+//! its address), and is passed to the core: when a reconnect is refused, and when a
+//! probe is, made as soon as a peer's connection to us closes or is reset. A probe
+//! opens a TCP connection and closes it at once, and sends nothing.
 
 use crate::cluster::link::{Credentials, Keyring, Link, LinkError};
 use crate::cluster::metrics::Metrics;
