@@ -115,7 +115,8 @@ impl Node {
     }
 
     /// The transport found nothing listening at `address` (the connection was refused,
-    /// so the process there has exited). A member at that address is marked
+    /// so the process there has exited). A Joining, WeaklyUp or Up member at that
+    /// address (a leaving one exits by design) is marked
     /// unreachable by this node at once, without waiting for phi, and watched from
     /// then on even if this node did not monitor it. This is only an observation, and
     /// unreachable is not down: downing still goes through the resolver and its
@@ -133,7 +134,14 @@ impl Node {
             .members
             .values()
             .filter(|m| &m.node.address == address && m.node != self.self_node)
-            .filter(|m| m.status != MemberStatus::Down)
+            // A member on its way out (Leaving, Exiting) ends its process by design,
+            // and a Down one is already decided: only a live member's death is news.
+            .filter(|m| {
+                matches!(
+                    m.status,
+                    MemberStatus::Joining | MemberStatus::WeaklyUp | MemberStatus::Up
+                )
+            })
             .map(|m| m.node.clone())
             .collect();
         if gone.is_empty() {
