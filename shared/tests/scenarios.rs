@@ -53,6 +53,19 @@ fn unreachable_in(sim: &Sim, observer: Slot, target: &UniqueAddress) -> bool {
         .is_some_and(|g| g.has_member(target) && !g.reachability.is_reachable(target))
 }
 
+/// Fails if any of `observers` ever reported a member unreachable.
+fn assert_never_unreachable(sim: &Sim, observers: &[Slot]) {
+    for &observer in observers {
+        assert!(
+            !sim.events(observer)
+                .iter()
+                .any(|(_, e)| matches!(e, ClusterEvent::UnreachableMember { .. })),
+            "n{observer} saw a member unreachable\n{}",
+            report(sim)
+        );
+    }
+}
+
 fn gone_from(sim: &Sim, observer: Slot, old: &shared::UniqueAddress) -> bool {
     sim.view(observer)
         .is_some_and(|g| !g.has_member(old) && g.tombstones.contains_key(old))
@@ -212,15 +225,7 @@ fn a_graceful_leave_goes_through_leaving_exiting_removed_and_stops_the_node() {
     assert_eq!(seen, ["Left", "Exited", "Removed"]);
     // Its process is gone before the others remove it, so connections to it are
     // refused; a departure by design is still no failure.
-    for survivor in [0, 2] {
-        assert!(
-            !sim.events(survivor)
-                .iter()
-                .any(|(_, e)| matches!(e, ClusterEvent::UnreachableMember { .. })),
-            "n{survivor} saw the leaver unreachable\n{}",
-            report(&sim)
-        );
-    }
+    assert_never_unreachable(&sim, &[0, 2]);
 }
 
 #[test]
@@ -237,15 +242,7 @@ fn a_leaver_whose_process_is_gone_before_the_others_remove_it_is_never_unreachab
     wait(&mut sim, MINUTE, "the others remove it", |s| {
         gone_from(s, 0, &leaver) && gone_from(s, 2, &leaver)
     });
-    for survivor in [0, 2] {
-        assert!(
-            !sim.events(survivor)
-                .iter()
-                .any(|(_, e)| matches!(e, ClusterEvent::UnreachableMember { .. })),
-            "n{survivor} saw the leaver unreachable\n{}",
-            report(&sim)
-        );
-    }
+    assert_never_unreachable(&sim, &[0, 2]);
 }
 
 #[test]

@@ -92,6 +92,17 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// A send that makes no progress for this long drops the connection.
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A TCP connection to `peer`, within the connect timeout.
+async fn tcp_connect(peer: &Address) -> Result<TcpStream, LinkError> {
+    tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        TcpStream::connect((peer.host.as_str(), peer.port)),
+    )
+    .await
+    .map_err(|_| LinkError::Timeout)?
+    .map_err(LinkError::Io)
+}
+
 /// The transport of one node.
 pub struct Transport {
     credentials: Credentials,
@@ -156,15 +167,11 @@ impl Transport {
     fn probe(self: &Arc<Self>, peer: Address) {
         let this = Arc::clone(self);
         tokio::spawn(async move {
-            let attempt = tokio::time::timeout(
-                CONNECT_TIMEOUT,
-                TcpStream::connect((peer.host.as_str(), peer.port)),
-            )
-            .await;
-            if let Ok(Err(e)) = attempt {
-                if e.kind() == std::io::ErrorKind::ConnectionRefused {
-                    this.report_refused(&peer);
-                }
+            if tcp_connect(&peer)
+                .await
+                .is_err_and(|e| e.is_connection_refused())
+            {
+                this.report_refused(&peer);
             }
         });
     }
@@ -300,12 +307,7 @@ impl Transport {
     }
 
     async fn connect(&self, peer: &Address) -> Result<Link, LinkError> {
-        let stream = tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            TcpStream::connect((peer.host.as_str(), peer.port)),
-        )
-        .await
-        .map_err(|_| LinkError::Timeout)??;
+        let stream = tcp_connect(peer).await?;
         tokio::time::timeout(HANDSHAKE_TIMEOUT, Link::connect(stream, &self.credentials))
             .await
             .map_err(|_| LinkError::Timeout)?
