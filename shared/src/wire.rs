@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Version of this wire protocol; a peer speaking another is refused.
-pub const PROTOCOL_VERSION: u16 = 4;
+pub const PROTOCOL_VERSION: u16 = 5;
 /// Largest frame accepted or produced (4 MiB: a gossip of about 60,000 members).
 pub const MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;
 /// Longest cluster name accepted.

@@ -317,6 +317,42 @@ fn non_first_seeds_alone_never_form_a_cluster() {
 }
 
 #[test]
+fn an_idle_member_writes_each_peer_once_per_heartbeat_tick() {
+    let mut sim = formed(3, 11);
+    sim.run_for(5_000);
+    let before = sim.traffic.clone();
+    let alarms_before: usize = (0..3).map(|slot| sim.events(slot).len()).sum();
+    let secs = 20;
+    sim.run_for(secs * 1000);
+    assert_safe(&sim);
+    let messages: u64 = sim.traffic.by_kind.values().map(|(m, _)| m).sum::<u64>()
+        - before.by_kind.values().map(|(m, _)| m).sum::<u64>();
+    let writes = sim.traffic.writes - before.writes;
+    let per_member = |n: u64| n as f64 / 3.0 / secs as f64;
+    // Demo profile: a 200 ms tick, two peers each. Each tick's heartbeat, the answer
+    // owed to that peer and the gossip round share one write: 10 a second, where
+    // answering at once took 25 (a heartbeat and an answer per peer, and gossip apart).
+    assert!(
+        per_member(writes) <= 11.0,
+        "{:.1} writes a second per member for {:.1} messages",
+        per_member(writes),
+        per_member(messages)
+    );
+    assert!(
+        per_member(messages) >= 20.0,
+        "{:.1} messages",
+        per_member(messages)
+    );
+    let alarms_after: usize = (0..3).map(|slot| sim.events(slot).len()).sum();
+    assert_eq!(
+        alarms_before,
+        alarms_after,
+        "an idle cluster changed\n{}",
+        report(&sim)
+    );
+}
+
+#[test]
 fn a_freeze_shorter_than_the_acceptable_pause_raises_no_alarm() {
     let mut sim = formed(3, 12);
     let pause = sim.config().settings.acceptable_heartbeat_pause_ms;

@@ -1,6 +1,7 @@
 //! Test support: a man-in-the-middle relay on loopback. It accepts connections on its
 //! own port and forwards each to the target, reading the length-delimited frames that
-//! go toward the target (4-byte big-endian length, then the bytes) so that it can,
+//! go toward the target (a big-endian length, 4 bytes for the handshake and 2 for the
+//! sealed frames after it, then the bytes) so that it can,
 //! when told, alter the next frame after the handshake: flip one byte, send an earlier
 //! frame again, or cut a frame short and close. Frames the other way pass untouched.
 
@@ -80,11 +81,13 @@ async fn relay(
     let mut index = 0usize;
     let mut previous: Option<Vec<u8>> = None;
     loop {
-        let mut length = [0u8; 4];
+        // The handshake's frame has a 4-byte length, the sealed ones after it 2 bytes.
+        let mut length = vec![0u8; if index == 0 { 4 } else { 2 }];
         if from_client.read_exact(&mut length).await.is_err() {
             break;
         }
-        let mut frame = vec![0u8; u32::from_be_bytes(length) as usize];
+        let size = length.iter().fold(0usize, |n, b| n << 8 | *b as usize);
+        let mut frame = vec![0u8; size];
         if from_client.read_exact(&mut frame).await.is_err() {
             break;
         }
@@ -99,7 +102,7 @@ async fn relay(
             None
         };
         index += 1;
-        let mut out = length.to_vec();
+        let mut out = length.clone();
         match tamper {
             None => out.extend_from_slice(&frame),
             Some(Tamper::Flip) => {
@@ -110,7 +113,7 @@ async fn relay(
             Some(Tamper::Replay) => {
                 out.extend_from_slice(&frame);
                 if let Some(earlier) = &previous {
-                    out.extend_from_slice(&(earlier.len() as u32).to_be_bytes());
+                    out.extend_from_slice(&(earlier.len() as u16).to_be_bytes());
                     out.extend_from_slice(earlier);
                 }
             }

@@ -26,6 +26,8 @@ use tokio_util::codec::{Framed, LengthDelimitedCodec};
 const HANDSHAKE_FRAME_BYTES: usize = 4096;
 /// A sealed Noise message with its tag.
 const NOISE_FRAME_BYTES: usize = 65_535;
+/// The length field of a sealed message (a plaintext or handshake frame has 4 bytes).
+const SEALED_LENGTH_BYTES: usize = 2;
 
 /// Why a connection was closed.
 #[derive(Debug, thiserror::Error)]
@@ -230,12 +232,13 @@ impl Link {
         session: Option<Session>,
         key: Option<String>,
     ) -> Link {
-        let limit = if session.is_some() {
-            NOISE_FRAME_BYTES
+        if session.is_some() {
+            // After the handshake a sealed message is at most 65,535 bytes, so it takes
+            // the 2-byte length the Noise specification frames its messages with.
+            *framed.codec_mut() = sealed_codec();
         } else {
-            MAX_FRAME_BYTES
-        };
-        framed.codec_mut().set_max_frame_length(limit);
+            framed.codec_mut().set_max_frame_length(MAX_FRAME_BYTES);
+        }
         Link {
             framed,
             session,
@@ -262,7 +265,7 @@ impl Link {
             Some(session) => {
                 let plain: Vec<&[u8]> = frames.iter().map(|f| f.as_ref()).collect();
                 for sealed in session.seal(&plain) {
-                    wire += sealed.len() + 4;
+                    wire += sealed.len() + SEALED_LENGTH_BYTES;
                     self.framed.feed(Bytes::from(sealed)).await?;
                 }
             }
@@ -275,6 +278,12 @@ impl Link {
         }
         SinkExt::<Bytes>::flush(&mut self.framed).await?;
         Ok(wire)
+    }
+
+    /// Resolves when the peer closes (or resets) a connection it never writes on: an
+    /// outbound link, where nothing is expected back. Cancel-safe.
+    pub async fn closed(&mut self) {
+        while let Some(Ok(_)) = self.framed.next().await {}
     }
 
     /// The next whole frame; `None` when the peer closed.
@@ -293,6 +302,14 @@ impl Link {
             }
         }
     }
+}
+
+/// Sealed messages after the Noise handshake: a 2-byte big-endian length.
+fn sealed_codec() -> LengthDelimitedCodec {
+    LengthDelimitedCodec::builder()
+        .length_field_length(SEALED_LENGTH_BYTES)
+        .max_frame_length(NOISE_FRAME_BYTES)
+        .new_codec()
 }
 
 fn codec(limit: usize) -> LengthDelimitedCodec {

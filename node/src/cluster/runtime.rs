@@ -196,10 +196,15 @@ impl Core {
     /// Carries out the core's outputs; returns the shutdown reason if it stopped.
     fn flush(&mut self) -> Option<ShutdownReason> {
         let mut stop = None;
+        // What one step sends a peer goes in one write (one sealed message).
+        let mut to_peers: Vec<(shared::Address, Vec<Frame>)> = Vec::new();
         for output in self.node.take_outputs() {
             match output {
                 Output::Send { to, message } => {
-                    self.transport.send(&to, &Frame::Membership(message))
+                    match to_peers.iter_mut().find(|(peer, _)| *peer == to) {
+                        Some((_, frames)) => frames.push(Frame::Membership(message)),
+                        None => to_peers.push((to, vec![Frame::Membership(message)])),
+                    }
                 }
                 Output::Event(event) => {
                     self.seq += 1;
@@ -216,6 +221,9 @@ impl Core {
                 }
                 Output::Shutdown(reason) => stop = Some(reason),
             }
+        }
+        for (to, frames) in to_peers {
+            self.transport.send_together(&to, &frames);
         }
         stop
     }

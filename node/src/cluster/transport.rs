@@ -93,6 +93,30 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A TCP connection to `peer`, within the connect timeout.
+/// One write's worth of frames for a peer, and when they were queued.
+type Queued = (Instant, Vec<Bytes>);
+
+/// The next messages for the peer. Meanwhile a connection the peer closed is dropped at
+/// once, so the next write opens a fresh one instead of failing into a dead socket (a
+/// write after the peer's close is accepted by the kernel and lost).
+async fn next_to_send(
+    queue: &mut mpsc::Receiver<Queued>,
+    connection: &mut Option<Link>,
+) -> Option<Queued> {
+    loop {
+        let Some(link) = connection.as_mut() else {
+            return queue.recv().await;
+        };
+        tokio::select! {
+            next = queue.recv() => return next,
+            _ = link.closed() => {
+                tracing::debug!("the peer closed the connection; reconnecting at the next send");
+                *connection = None;
+            }
+        }
+    }
+}
+
 async fn tcp_connect(peer: &Address) -> Result<TcpStream, LinkError> {
     tokio::time::timeout(
         CONNECT_TIMEOUT,
@@ -106,7 +130,7 @@ async fn tcp_connect(peer: &Address) -> Result<TcpStream, LinkError> {
 /// The transport of one node.
 pub struct Transport {
     credentials: Credentials,
-    peers: Mutex<HashMap<Address, mpsc::Sender<(Instant, Bytes)>>>,
+    peers: Mutex<HashMap<Address, mpsc::Sender<Queued>>>,
     /// Injected faults per peer.
     pub faults: Arc<Faults>,
     metrics: Arc<Metrics>,
@@ -188,26 +212,30 @@ impl Transport {
 
     /// Queues `message` for `to`. Never blocks: a cut link or a full queue drops it.
     pub fn send(self: &Arc<Self>, to: &Address, message: &Frame) {
+        self.send_together(to, std::slice::from_ref(message));
+    }
+
+    /// Queues `messages` for `to` as one write (one sealed message on an encrypted
+    /// link). Never blocks: a cut link or a full queue drops them; loss drops each alone.
+    pub fn send_together(self: &Arc<Self>, to: &Address, messages: &[Frame]) {
         let fault = self.faults.get(to);
-        if fault.cut_outbound
-            || (fault.loss > 0.0
-                && self
-                    .rng
-                    .lock()
-                    .expect("rng")
-                    .random_bool(fault.loss.clamp(0.0, 1.0)))
-        {
-            self.metrics.dropped(message.kind());
+        let mut frames = Vec::with_capacity(messages.len());
+        for message in messages {
+            if fault.cut_outbound || self.lost(fault.loss) {
+                self.metrics.dropped(message.kind());
+                continue;
+            }
+            match frame::encode(message) {
+                Ok(b) => {
+                    self.metrics.sent(message.kind(), b.len());
+                    frames.push(Bytes::from(b));
+                }
+                Err(e) => tracing::warn!(to = %to, kind = message.kind(), "not sent: {e}"),
+            }
+        }
+        if frames.is_empty() {
             return;
         }
-        let bytes = match frame::encode(message) {
-            Ok(b) => Bytes::from(b),
-            Err(e) => {
-                tracing::warn!(to = %to, kind = message.kind(), "not sent: {e}");
-                return;
-            }
-        };
-        self.metrics.sent(message.kind(), bytes.len());
         let queue = {
             let mut peers = self.peers.lock().expect("peers lock");
             peers
@@ -219,20 +247,30 @@ impl Transport {
                 })
                 .clone()
         };
-        if queue.try_send((Instant::now(), bytes)).is_err() {
-            self.metrics.dropped(message.kind());
+        if queue.try_send((Instant::now(), frames)).is_err() {
+            for message in messages {
+                self.metrics.dropped(message.kind());
+            }
         }
+    }
+
+    fn lost(&self, loss: f64) -> bool {
+        loss > 0.0
+            && self
+                .rng
+                .lock()
+                .expect("rng")
+                .random_bool(loss.clamp(0.0, 1.0))
     }
 
     /// Owns the outbound connection to one peer: connects on demand, delays per the
     /// link's fault, and reconnects after errors.
-    async fn peer_writer(
-        self: Arc<Self>,
-        peer: Address,
-        mut queue: mpsc::Receiver<(Instant, Bytes)>,
-    ) {
+    async fn peer_writer(self: Arc<Self>, peer: Address, mut queue: mpsc::Receiver<Queued>) {
         let mut connection: Option<Link> = None;
-        while let Some((queued_at, frame)) = queue.recv().await {
+        loop {
+            let Some((queued_at, frames)) = next_to_send(&mut queue, &mut connection).await else {
+                break;
+            };
             let fault = self.faults.get(&peer);
             if fault.cut_outbound {
                 continue;
@@ -281,12 +319,12 @@ impl Transport {
                 };
             }
             if let Some(c) = connection.as_mut() {
-                let mut batch = vec![frame];
+                let mut batch = frames;
                 if fault.delay_ms == 0 && fault.jitter_ms == 0 {
                     // Under load, what queued up meanwhile goes in the same write.
                     while batch.len() < MAX_BATCH {
                         match queue.try_recv() {
-                            Ok((_, next)) => batch.push(next),
+                            Ok((_, next)) => batch.extend(next),
                             Err(_) => break,
                         }
                     }

@@ -89,6 +89,9 @@ impl Node {
     }
 
     pub(super) fn send(&mut self, to: Address, message: Message) {
+        if let Some(answer) = self.take_owed_answer(&to) {
+            self.outputs.push(answer);
+        }
         self.outputs.push(Output::Send { to, message });
     }
 

@@ -1,8 +1,8 @@
 //! Failure detection: heartbeats out and in, the set of nodes this one monitors,
 //! and turning phi into reachability records.
 
-use super::{Millis, Node};
-use crate::address::UniqueAddress;
+use super::{Millis, Node, Output};
+use crate::address::{Address, UniqueAddress};
 use crate::failure_detector::heartbeat_receivers;
 use crate::member::MemberStatus;
 use crate::wire::Message;
@@ -25,13 +25,48 @@ impl Node {
             );
             return;
         }
-        self.send(
-            from.address,
-            Message::HeartbeatRsp {
+        if !self.is_member() {
+            // No heartbeat tick runs outside membership: answer at once.
+            self.answer_heartbeat(from.address, seq);
+            return;
+        }
+        // The answer waits for this node's next heartbeat tick (at most one interval),
+        // so each tick writes one message per peer instead of a heartbeat and a separate
+        // answer. The requester's detector still sees one answer per interval: what it
+        // loses is a fixed phase, not a sample. A second heartbeat while one is owed
+        // sends the older answer now, so no answer waits longer than an interval.
+        if let Some(older) = self.owed_answers.insert(from.address.clone(), seq) {
+            self.answer_heartbeat(from.address, older);
+        }
+    }
+
+    fn answer_heartbeat(&mut self, to: Address, seq: u64) {
+        self.outputs.push(Output::Send {
+            to,
+            message: Message::HeartbeatRsp {
                 from: self.self_node.clone(),
                 seq,
             },
-        );
+        });
+    }
+
+    /// Sends every owed heartbeat answer (see `on_heartbeat`).
+    pub(super) fn answer_owed_heartbeats(&mut self) {
+        for (to, seq) in std::mem::take(&mut self.owed_answers) {
+            self.answer_heartbeat(to, seq);
+        }
+    }
+
+    /// The owed answer to `to`, if any, goes out with a message this node sends it anyway.
+    pub(super) fn take_owed_answer(&mut self, to: &Address) -> Option<Output> {
+        let seq = self.owed_answers.remove(to)?;
+        Some(Output::Send {
+            to: to.clone(),
+            message: Message::HeartbeatRsp {
+                from: self.self_node.clone(),
+                seq,
+            },
+        })
     }
 
     pub(super) fn refresh_heartbeat_receivers(&mut self, now: Millis) {
@@ -73,6 +108,7 @@ impl Node {
                 },
             );
         }
+        self.answer_owed_heartbeats();
     }
 
     /// Turns detector verdicts into this node's reachability observations.

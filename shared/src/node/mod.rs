@@ -176,6 +176,9 @@ pub struct Node {
     gossip: Gossip,
     monitor: Monitor,
     heartbeat_seq: u64,
+    /// Heartbeats answered at this node's next heartbeat tick, or with the next message
+    /// to that peer, whichever is first: per peer, the newest unanswered sequence.
+    owed_answers: BTreeMap<Address, u64>,
     stability: Stability,
     timers: Timers,
     /// Since when the leader has been unable to reach convergence (for WeaklyUp).
@@ -205,9 +208,16 @@ impl Node {
     ) -> Node {
         let mut rng = SmallRng::seed_from_u64(rng_seed);
         let jitter = |rng: &mut SmallRng, interval: u64| now + rng.random_range(0..interval.max(1));
+        let heartbeat = jitter(&mut rng, settings.heartbeat_interval_ms);
+        let gossip = jitter(&mut rng, settings.gossip_interval_ms);
         let timers = Timers {
-            gossip: jitter(&mut rng, settings.gossip_interval_ms),
-            heartbeat: jitter(&mut rng, settings.heartbeat_interval_ms),
+            // In step with the heartbeats when the intervals match (see `member_tick`).
+            gossip: if settings.gossip_interval_ms == settings.heartbeat_interval_ms {
+                heartbeat
+            } else {
+                gossip
+            },
+            heartbeat,
             reaper: jitter(&mut rng, settings.unreachable_nodes_reaper_interval_ms),
             leader: jitter(&mut rng, settings.leader_actions_interval_ms),
             exiting_deadline: None,
@@ -224,6 +234,7 @@ impl Node {
             gossip: Gossip::default(),
             strangers_since: BTreeMap::new(),
             heartbeat_seq: 0,
+            owed_answers: BTreeMap::new(),
             stability: Stability::new(now),
             timers,
             not_converged_since: None,

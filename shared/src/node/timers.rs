@@ -31,12 +31,14 @@ impl Node {
             self.gossip_round();
             // Speed up while fewer than half have seen the current state.
             let speed_up = self.gossip.seen.len() * 2 < self.gossip.members.len();
-            let interval = if speed_up {
-                self.settings.gossip_interval_ms / 3
+            self.timers.gossip = if speed_up {
+                now + (self.settings.gossip_interval_ms / 3).max(1)
+            } else if self.settings.gossip_interval_ms == self.settings.heartbeat_interval_ms {
+                // Back in step with the heartbeats, so a tick's gossip shares their message.
+                self.timers.heartbeat
             } else {
-                self.settings.gossip_interval_ms
+                now + self.settings.gossip_interval_ms.max(1)
             };
-            self.timers.gossip = now + interval.max(1);
         }
         if self.timers.exiting_deadline.is_some_and(|t| now >= t) {
             self.shut_down(ShutdownReason::Left);

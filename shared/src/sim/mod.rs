@@ -124,6 +124,9 @@ enum Event {
 pub struct Traffic {
     /// Message kind -> (messages, bytes), for messages handed to the network.
     pub by_kind: BTreeMap<&'static str, (u64, u64)>,
+    /// Writes: what one step of a node sends one peer, which the node's runtime puts
+    /// in one write (and, on an encrypted link, one sealed message).
+    pub writes: u64,
 }
 
 impl Traffic {
@@ -617,9 +620,15 @@ impl Sim {
         let outputs = node.take_outputs();
         let deadline = node.next_deadline();
         let now = self.now;
+        let mut written = BTreeSet::new();
         for output in outputs {
             match output {
-                Output::Send { to, message } => self.route(slot, to, message),
+                Output::Send { to, message } => {
+                    if written.insert(to.clone()) {
+                        self.traffic.writes += 1;
+                    }
+                    self.route(slot, to, message)
+                }
                 Output::Event(event) => {
                     if let Some(line) = self.describe_event(&event) {
                         self.note(format!("n{slot}: {line}"));
