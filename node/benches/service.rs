@@ -8,10 +8,11 @@
 //! 2. latency at half of the cluster's peak rate (open loop: requests are sent on a
 //!    schedule, and latency counts from the scheduled time, so a stall is not hidden);
 //! 3. the cost of transport encryption: the same load on a second cluster whose links
-//!    are plaintext, in alternating rounds, and the idle bytes per member of both.
+//!    are plaintext, in alternating rounds, saturated (throughput) and at equal offered
+//!    load (latency), and the idle bytes per member of both.
 //!
 //! Faults under load are `service_faults`'s. Run: `cargo bench -p node --bench service`
-//! (about a minute and a half; `-- --quick` halves it).
+//! (about five minutes; `-- --quick` halves the phases).
 
 use node::tooling::client::request;
 use node::tooling::procs::{free_port, NodeProcess};
@@ -501,11 +502,13 @@ fn main() {
         false,
         Duration::from_secs(2),
     )); // warm-up
+    // Saturation (closed loop): the throughput cost. Eight alternating rounds, so that
+    // drift in the machine's speed falls on both alike and neither always runs warmer.
+    let rounds = 8;
     let (mut enc, mut plain) = (Sample::default(), Sample::default());
-    for round in 0..4 {
-        // Alternate which goes first, so neither always runs on a warmer machine.
+    for round in 0..rounds {
         let measure = |targets: &[String], into: &mut Sample| {
-            into.add(&rt.block_on(closed_loop(targets, users, false, phase / 4)));
+            into.add(&rt.block_on(closed_loop(targets, users, false, phase / 2)));
         };
         if round % 2 == 0 {
             measure(&http, &mut enc);
@@ -515,19 +518,46 @@ fn main() {
             measure(&http, &mut enc);
         }
     }
+    // Equal load (open loop at a quarter of the plaintext peak): the latency cost. At
+    // saturation a closed loop's latency is connections / throughput, so its p99 repeats
+    // the throughput cost; at the same light load, queueing on the two cores shared
+    // with the load generator stays small and the p99 shows what sealing adds.
+    let enc_secs = phase.as_secs_f64() / 2.0 * rounds as f64;
+    let rate = (plain.total() as f64 / enc_secs / 4.0).max(1.0);
+    let (mut enc_open, mut plain_open) = (Sample::default(), Sample::default());
+    for round in 0..6 {
+        let measure = |targets: &[String], into: &mut Sample| {
+            for s in rt.block_on(open_loop(targets, users, rate, phase / 2)) {
+                into.add(&s);
+            }
+        };
+        if round % 2 == 0 {
+            measure(&http, &mut enc_open);
+            measure(&plain_http, &mut plain_open);
+        } else {
+            measure(&plain_http, &mut plain_open);
+            measure(&http, &mut enc_open);
+        }
+    }
     let idle_secs = if quick { 5 } else { 10 };
     let enc_bytes = idle_bytes_per_member(&rt, &http, idle_secs);
     let plain_bytes = idle_bytes_per_member(&rt, &plain_http, idle_secs);
     println!(
-        "\nTransport encryption (closed loop, alternating rounds, {} s each)",
-        secs
+        "\nTransport encryption, saturated (closed loop, {rounds} alternating rounds, {enc_secs:.0} s each)"
     );
-    print_row("cluster, encrypted links (Noise)", &enc, secs);
-    print_row("cluster, plaintext links", &plain, secs);
+    print_row("cluster, encrypted links (Noise)", &enc, enc_secs);
+    print_row("cluster, plaintext links", &plain, enc_secs);
+    let open_secs = phase.as_secs_f64() / 2.0 * 6.0;
     println!(
-        "throughput cost {:.1}%; p99 {:+.2} ms; idle bytes per member {:.0} B/s encrypted, {:.0} B/s plaintext ({:+.1}%)",
+        "Transport encryption, equal load (open loop, {rate:.0} req/s, 6 alternating rounds, {open_secs:.0} s each)"
+    );
+    print_row("cluster, encrypted links (Noise)", &enc_open, open_secs);
+    print_row("cluster, plaintext links", &plain_open, open_secs);
+    println!(
+        "throughput cost {:.1}%; p99 {:+.2} ms saturated, {:+.2} ms at equal load; idle bytes per member {:.0} B/s encrypted, {:.0} B/s plaintext ({:+.1}%)",
         100.0 - ratio(&enc, &plain),
         enc.percentile_ms(0.99) - plain.percentile_ms(0.99),
+        enc_open.percentile_ms(0.99) - plain_open.percentile_ms(0.99),
         enc_bytes,
         plain_bytes,
         100.0 * (enc_bytes / plain_bytes.max(1.0) - 1.0)
