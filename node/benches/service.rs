@@ -502,6 +502,7 @@ fn main() {
         false,
         Duration::from_secs(2),
     )); // warm-up
+
     // Saturation (closed loop): the throughput cost. Eight alternating rounds, so that
     // drift in the machine's speed falls on both alike and neither always runs warmer.
     let rounds = 8;
