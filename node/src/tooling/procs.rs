@@ -2,17 +2,27 @@
 //! SIGSTOP, SIGCONT, SIGTERM are real), wait for its exit code, and kill it when the
 //! handle is dropped, so no test or benchmark leaves a process behind.
 
+use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// A port that was free a moment ago on 127.0.0.1.
+/// A port that was free a moment ago on 127.0.0.1, and that this process has not
+/// handed out before: the kernel may give a just-released port again, and two nodes
+/// given one port fight over it (a process test once started two on one port).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free loopback port");
+        if HANDED_OUT.lock().expect("ports lock").insert(port) {
+            return port;
+        }
+    }
 }
 
 /// One running (or exited) node process.
