@@ -366,6 +366,27 @@ fn personal(rt: &tokio::runtime::Runtime, http: &str) -> bool {
         .is_ok_and(|r| r.status == 200 && r.body.contains("\"degraded\":false"))
 }
 
+/// `rounds` measurements of each cluster, alternating which goes first, so that drift
+/// in the machine's speed falls on both alike: (first cluster's, second cluster's).
+fn alternate(
+    rounds: usize,
+    first: &[String],
+    second: &[String],
+    mut measure: impl FnMut(&[String]) -> Sample,
+) -> (Sample, Sample) {
+    let (mut a, mut b) = (Sample::default(), Sample::default());
+    for round in 0..rounds {
+        if round % 2 == 0 {
+            a.add(&measure(first));
+            b.add(&measure(second));
+        } else {
+            b.add(&measure(second));
+            a.add(&measure(first));
+        }
+    }
+    (a, b)
+}
+
 /// Bytes each member writes to its peers per second while idle (membership only:
 /// gossip and heartbeats), from `cluster_wire_bytes_sent_total`.
 fn idle_bytes_per_member(rt: &tokio::runtime::Runtime, http: &[String], secs: u64) -> f64 {
@@ -506,40 +527,22 @@ fn main() {
     // Saturation (closed loop): the throughput cost. Eight alternating rounds, so that
     // drift in the machine's speed falls on both alike and neither always runs warmer.
     let rounds = 8;
-    let (mut enc, mut plain) = (Sample::default(), Sample::default());
-    for round in 0..rounds {
-        let measure = |targets: &[String], into: &mut Sample| {
-            into.add(&rt.block_on(closed_loop(targets, users, false, phase / 2)));
-        };
-        if round % 2 == 0 {
-            measure(&http, &mut enc);
-            measure(&plain_http, &mut plain);
-        } else {
-            measure(&plain_http, &mut plain);
-            measure(&http, &mut enc);
-        }
-    }
+    let (enc, plain) = alternate(rounds, &http, &plain_http, |targets| {
+        rt.block_on(closed_loop(targets, users, false, phase / 2))
+    });
     // Equal load (open loop at a quarter of the plaintext peak): the latency cost. At
     // saturation a closed loop's latency is connections / throughput, so its p99 repeats
     // the throughput cost; at the same light load, queueing on the two cores shared
     // with the load generator stays small and the p99 shows what sealing adds.
     let enc_secs = phase.as_secs_f64() / 2.0 * rounds as f64;
     let rate = (plain.total() as f64 / enc_secs / 4.0).max(1.0);
-    let (mut enc_open, mut plain_open) = (Sample::default(), Sample::default());
-    for round in 0..6 {
-        let measure = |targets: &[String], into: &mut Sample| {
-            for s in rt.block_on(open_loop(targets, users, rate, phase / 2)) {
-                into.add(&s);
-            }
-        };
-        if round % 2 == 0 {
-            measure(&http, &mut enc_open);
-            measure(&plain_http, &mut plain_open);
-        } else {
-            measure(&plain_http, &mut plain_open);
-            measure(&http, &mut enc_open);
+    let (enc_open, plain_open) = alternate(6, &http, &plain_http, |targets| {
+        let mut merged = Sample::default();
+        for s in rt.block_on(open_loop(targets, users, rate, phase / 2)) {
+            merged.add(&s);
         }
-    }
+        merged
+    });
     let idle_secs = if quick { 5 } else { 10 };
     let enc_bytes = idle_bytes_per_member(&rt, &http, idle_secs);
     let plain_bytes = idle_bytes_per_member(&rt, &plain_http, idle_secs);

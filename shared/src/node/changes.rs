@@ -89,9 +89,7 @@ impl Node {
     }
 
     pub(super) fn send(&mut self, to: Address, message: Message) {
-        if let Some(answer) = self.take_owed_answer(&to) {
-            self.outputs.push(answer);
-        }
+        self.answer_owed_heartbeat(&to);
         self.outputs.push(Output::Send { to, message });
     }
 

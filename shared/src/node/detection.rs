@@ -58,15 +58,10 @@ impl Node {
     }
 
     /// The owed answer to `to`, if any, goes out with a message this node sends it anyway.
-    pub(super) fn take_owed_answer(&mut self, to: &Address) -> Option<Output> {
-        let seq = self.owed_answers.remove(to)?;
-        Some(Output::Send {
-            to: to.clone(),
-            message: Message::HeartbeatRsp {
-                from: self.self_node.clone(),
-                seq,
-            },
-        })
+    pub(super) fn answer_owed_heartbeat(&mut self, to: &Address) {
+        if let Some(seq) = self.owed_answers.remove(to) {
+            self.answer_heartbeat(to.clone(), seq);
+        }
     }
 
     pub(super) fn refresh_heartbeat_receivers(&mut self, now: Millis) {
