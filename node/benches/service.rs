@@ -367,24 +367,46 @@ fn personal(rt: &tokio::runtime::Runtime, http: &str) -> bool {
 }
 
 /// `rounds` measurements of each cluster, alternating which goes first, so that drift
-/// in the machine's speed falls on both alike: (first cluster's, second cluster's).
+/// in the machine's speed falls on both alike: per round, (first cluster's, second
+/// cluster's).
 fn alternate(
     rounds: usize,
     first: &[String],
     second: &[String],
     mut measure: impl FnMut(&[String]) -> Sample,
-) -> (Sample, Sample) {
-    let (mut a, mut b) = (Sample::default(), Sample::default());
-    for round in 0..rounds {
-        if round % 2 == 0 {
-            a.add(&measure(first));
-            b.add(&measure(second));
-        } else {
-            b.add(&measure(second));
-            a.add(&measure(first));
-        }
+) -> Vec<(Sample, Sample)> {
+    (0..rounds)
+        .map(|round| {
+            if round % 2 == 0 {
+                let a = measure(first);
+                (a, measure(second))
+            } else {
+                let b = measure(second);
+                (measure(first), b)
+            }
+        })
+        .collect()
+}
+
+/// All rounds of one side, merged.
+fn merge_side(rounds: &[(Sample, Sample)], side: impl Fn(&(Sample, Sample)) -> &Sample) -> Sample {
+    let mut all = Sample::default();
+    rounds.iter().for_each(|round| all.add(side(round)));
+    all
+}
+
+/// The median over rounds of `cost(first, second)`: each round's two measurements ran
+/// back to back, so a pair shares the machine's state and the median drops the odd
+/// round the pooled figure would carry.
+fn paired_median(rounds: &[(Sample, Sample)], cost: impl Fn(&Sample, &Sample) -> f64) -> f64 {
+    let mut costs: Vec<f64> = rounds.iter().map(|(a, b)| cost(a, b)).collect();
+    costs.sort_by(f64::total_cmp);
+    let mid = costs.len() / 2;
+    if costs.len().is_multiple_of(2) {
+        (costs[mid - 1] + costs[mid]) / 2.0
+    } else {
+        costs[mid]
     }
-    (a, b)
 }
 
 /// Bytes each member writes to its peers per second while idle (membership only:
@@ -517,17 +539,14 @@ fn main() {
     );
     let plain_http: Vec<String> = plain_nodes.iter().map(|n| n.http.clone()).collect();
     wait_formed(&rt, &plain_http);
-    rt.block_on(closed_loop(
-        &plain_http,
-        users,
-        false,
-        Duration::from_secs(2),
-    )); // warm-up
+    // Warm-up: as long as the encrypted cluster's peak and half-peak phases, so that
+    // neither cluster enters the comparison with more history than the other.
+    rt.block_on(closed_loop(&plain_http, users, false, phase * 2));
 
     // Saturation (closed loop): the throughput cost. Eight alternating rounds, so that
     // drift in the machine's speed falls on both alike and neither always runs warmer.
     let rounds = 8;
-    let (enc, plain) = alternate(rounds, &http, &plain_http, |targets| {
+    let saturated = alternate(rounds, &http, &plain_http, |targets| {
         rt.block_on(closed_loop(targets, users, false, phase / 2))
     });
     // Equal load (open loop at a quarter of the plaintext peak): the latency cost. At
@@ -535,8 +554,12 @@ fn main() {
     // the throughput cost; at the same light load, queueing on the two cores shared
     // with the load generator stays small and the p99 shows what sealing adds.
     let enc_secs = phase.as_secs_f64() / 2.0 * rounds as f64;
+    let (enc, plain) = (
+        merge_side(&saturated, |r| &r.0),
+        merge_side(&saturated, |r| &r.1),
+    );
     let rate = (plain.total() as f64 / enc_secs / 4.0).max(1.0);
-    let (enc_open, plain_open) = alternate(6, &http, &plain_http, |targets| {
+    let equal_load = alternate(6, &http, &plain_http, |targets| {
         let mut merged = Sample::default();
         for s in rt.block_on(open_loop(targets, users, rate, phase / 2)) {
             merged.add(&s);
@@ -555,15 +578,33 @@ fn main() {
     println!(
         "Transport encryption, equal load (open loop, {rate:.0} req/s, 6 alternating rounds, {open_secs:.0} s each)"
     );
+    let (enc_open, plain_open) = (
+        merge_side(&equal_load, |r| &r.0),
+        merge_side(&equal_load, |r| &r.1),
+    );
     print_row("cluster, encrypted links (Noise)", &enc_open, open_secs);
     print_row("cluster, plaintext links", &plain_open, open_secs);
+    let throughput_cost = |e: &Sample, p: &Sample| 100.0 - ratio(e, p);
+    let p99_cost = |e: &Sample, p: &Sample| e.percentile_ms(0.99) - p.percentile_ms(0.99);
     println!(
-        "throughput cost {:.1}%; p99 {:+.2} ms saturated, {:+.2} ms at equal load; idle bytes per member {:.0} B/s encrypted, {:.0} B/s plaintext ({:+.1}%)",
-        100.0 - ratio(&enc, &plain),
-        enc.percentile_ms(0.99) - plain.percentile_ms(0.99),
-        enc_open.percentile_ms(0.99) - plain_open.percentile_ms(0.99),
-        enc_bytes,
-        plain_bytes,
+        "pooled: throughput cost {:.1}%; p99 {:+.2} ms saturated, {:+.2} ms at equal load",
+        throughput_cost(&enc, &plain),
+        p99_cost(&enc, &plain),
+        p99_cost(&enc_open, &plain_open),
+    );
+    let per_round: Vec<String> = saturated
+        .iter()
+        .map(|(e, p)| format!("{:.1}%", throughput_cost(e, p)))
+        .collect();
+    println!("throughput cost per round: {}", per_round.join(" "));
+    println!(
+        "median of rounds: throughput cost {:.1}%; p99 {:+.2} ms saturated, {:+.2} ms at equal load",
+        paired_median(&saturated, throughput_cost),
+        paired_median(&saturated, p99_cost),
+        paired_median(&equal_load, p99_cost),
+    );
+    println!(
+        "idle bytes per member {enc_bytes:.0} B/s encrypted, {plain_bytes:.0} B/s plaintext ({:+.1}%)",
         100.0 * (enc_bytes / plain_bytes.max(1.0) - 1.0)
     );
     drop(plain_nodes);
