@@ -5,7 +5,7 @@
 use shared::events::ClusterEvent;
 use shared::sim::{Sim, SimConfig, Slot};
 use shared::{
-    Address, Command, DowningSettings, MemberStatus, Message, Node, Output, Settings,
+    Address, Command, DowningSettings, Member, MemberStatus, Message, Node, Output, Settings,
     ShutdownReason, UniqueAddress,
 };
 
@@ -515,6 +515,47 @@ fn a_joining_member_becomes_weakly_up_while_convergence_is_blocked() {
     wait(&mut sim, MINUTE, "n3 Up once n2 is downed", |s| {
         s.all_up(&[0, 1, 3])
     });
+}
+
+/// A member welcomes a joiner and dies before its gossip reaches anyone, so the
+/// joiner holds a state the survivors never saw (as after a healed partition, when
+/// the far side's last member welcomes restarted nodes and stops; seed 5700003960).
+/// The survivors must hear the joiner itself: that state waits for their seen marks,
+/// so ignoring it would leave the joiner waiting until it gives up and restarts.
+#[test]
+fn a_joiner_whose_welcomer_died_joins_through_the_survivors() {
+    let mut sim = Sim::new(SimConfig::demo(4, 23));
+    for slot in 0..3 {
+        sim.start(slot);
+    }
+    wait(&mut sim, MINUTE, "three Up", |s| s.all_up(&[0, 1, 2]));
+    let welcomer = sim.unique(2).unwrap();
+    let joiner = UniqueAddress {
+        address: sim.address(3).clone(),
+        uid: 4242,
+    };
+    let mut welcome = sim.view(2).unwrap().clone();
+    let roles = welcome.member(&welcomer).unwrap().roles.clone();
+    welcome
+        .members
+        .insert(joiner.clone(), Member::joining(joiner.clone(), roles));
+    welcome.bump(&welcomer);
+    welcome.mark_seen(&joiner);
+    sim.crash(2);
+    sim.start_with_state(3, joiner.clone(), welcome);
+    let up_at = |s: &Sim, observer: Slot| {
+        s.view(observer)
+            .and_then(|g| g.member(&joiner))
+            .is_some_and(|m| m.status == MemberStatus::Up)
+    };
+    wait(&mut sim, 15_000, "the joiner Up at both survivors", |s| {
+        up_at(s, 0) && up_at(s, 1)
+    });
+    assert!(
+        sim.is_running(3),
+        "the joiner never restarted\n{}",
+        report(&sim)
+    );
 }
 
 #[test]

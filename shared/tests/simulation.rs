@@ -92,19 +92,19 @@ mod regressions {
         }
     }
 
-    /// KNOWN LIVENESS BUG, not fixed (found after the last core change, 1 of 30,000
-    /// seeds from 5700000000; ignored so that it runs only by hand). Keep-oldest, and a
-    /// rejecting partition isolates the oldest, n0. Refusals make both sides detect at
-    /// once, n0 keeps itself, and the other side downs itself, except n2, which is still
-    /// up at the heal. n2 welcomes the restarted n1 and n3 into its stale state. That
-    /// state holds n0's incarnation Up (unreachable, by observers now Down), so it can
-    /// never converge: n0 ignores gossip from incarnations it does not know. Its joiners
-    /// time out and restart (Rejoin), and each restart is welcomed by a stale member
-    /// still waiting out its own timeout, so the stale state outlives the run. With a
-    /// dropping partition (phi's timing) the same schedule heals.
+    /// Keep-oldest, and a rejecting partition isolates the oldest, n0 (1 of 30,000
+    /// seeds from 5700000000). Refusals make both sides detect at once, n0 keeps
+    /// itself, and the other side downs itself, except n2, which is still up at the
+    /// heal. n2 welcomes the restarted n1 and n3 into its stale state and stops. That
+    /// state names n0 Up, so it waits for n0's seen mark, and n0 ignored gossip from
+    /// joiners it had not heard of: each joiner timed out and restarted (Rejoin), was
+    /// welcomed by another stale joiner, and the stale state outlived the run. n0 now
+    /// merges gossip from an unheard-of joiner that names it (ALGORITHM.md section 8).
+    /// Since heartbeat answers ride on the next tick the schedule heals without that
+    /// rule too (its timing moved); on the core before that change it fails without
+    /// the rule and passes with it.
     #[test]
-    #[ignore]
-    fn known_bug_a_stale_state_keeps_welcoming_restarts_after_a_rejecting_partition() {
+    fn a_stale_state_welcomed_after_a_rejecting_partition_joins_the_survivor() {
         passes(Schedule {
             seed: 5700003960,
             nodes: 4,

@@ -82,8 +82,11 @@ impl Node {
             return false;
         }
         let Some(sender) = self.gossip.member(from) else {
-            self.quarantine_if_gone(from);
-            return false;
+            if self.gossip.tombstones.contains_key(from) {
+                self.quarantine_if_gone(from);
+                return false;
+            }
+            return self.admits_unheard_joiner(from, remote);
         };
         if sender.status == MemberStatus::Down {
             self.send(
@@ -100,6 +103,27 @@ impl Node {
                 .gossip
                 .reachability
                 .is_reachable_by(&self.self_node, from)
+    }
+
+    /// Gossip from a joiner we have not heard of, in a state of our lineage that names us
+    /// (a member welcomed it, and we have not yet had that member's gossip): merged like
+    /// any other, so the joiner becomes ours through us as well as through its welcomer.
+    ///
+    /// Without this, a joiner welcomed into a stale state (by a member on the far side
+    /// of a healed partition, which then stopped) could never be heard: that state
+    /// names us Up, so it waits for us to see it, we ignored it, and each restart it
+    /// welcomed inherited the same wait (seed 5700003960). Only a sender that is
+    /// Joining or WeaklyUp in its own state qualifies: one that claims Up unknown to us
+    /// was removed here (moving Up needs our seen mark), and a tombstoned one is told
+    /// it is gone.
+    fn admits_unheard_joiner(&self, from: &UniqueAddress, remote: &Gossip) -> bool {
+        let joining = remote
+            .member(from)
+            .is_some_and(|m| matches!(m.status, MemberStatus::Joining | MemberStatus::WeaklyUp));
+        joining
+            && remote
+                .member(&self.self_node)
+                .is_some_and(|m| m.status != MemberStatus::Down)
     }
 
     /// A member of ours says it belongs to another cluster. Only that incarnation can
