@@ -10,8 +10,8 @@
 //!   stranger; the connection is closed without a word, so a stranger learns nothing.
 //! - **Frames.** After the handshake every frame is sealed with ChaCha20-Poly1305 under
 //!   the session's keys (`ring`'s implementation, by snow's `ring-accelerated` resolver:
-//!   several times faster on small frames than the default one). Nonces are counters that Noise never reuses, and a receiver
-//!   expects them in order, so a flipped byte, a replayed or a reordered frame fails to
+//!   several times faster on small frames than the default one). Nonces are counters
+//!   that Noise never reuses, and a receiver expects them in order, so a flipped byte, a replayed or a reordered frame fails to
 //!   open and the connection is dropped. Frames are records of a byte stream cut into
 //!   Noise messages of at most 64 KiB, so a batch shares its messages and a larger
 //!   frame spans several.

@@ -82,11 +82,7 @@ impl Node {
             return false;
         }
         let Some(sender) = self.gossip.member(from) else {
-            if self.gossip.tombstones.contains_key(from) {
-                self.quarantine_if_gone(from);
-                return false;
-            }
-            return self.admits_unheard_joiner(from, remote);
+            return !self.quarantine_if_gone(from) && self.admits_unheard_joiner(from, remote);
         };
         if sender.status == MemberStatus::Down {
             self.send(
@@ -148,8 +144,10 @@ impl Node {
         }
     }
 
-    pub(super) fn quarantine_if_gone(&mut self, node: &UniqueAddress) {
-        if self.gossip.tombstones.contains_key(node) {
+    /// Tells a tombstoned incarnation it is gone; whether it was one.
+    pub(super) fn quarantine_if_gone(&mut self, node: &UniqueAddress) -> bool {
+        let gone = self.gossip.tombstones.contains_key(node);
+        if gone {
             self.send(
                 node.address.clone(),
                 Message::Quarantined {
@@ -158,6 +156,7 @@ impl Node {
                 },
             );
         }
+        gone
     }
 
     pub(super) fn on_gossip_status(
