@@ -267,6 +267,11 @@ impl Monitor {
         self.refused.entry(node.clone()).or_insert(now_ms);
     }
 
+    /// Whether the transport proved `node` gone and it has not answered since.
+    pub fn is_refused(&self, node: &UniqueAddress) -> bool {
+        self.refused.contains_key(node)
+    }
+
     /// Whether `node` is available (nodes not yet timed are, unless refused).
     pub fn is_available(&self, node: &UniqueAddress, now_ms: u64) -> bool {
         !self.refused.contains_key(node)

@@ -76,6 +76,15 @@ impl MemberStatus {
         }
     }
 
+    /// Whether `self` can come to `next` by allowed moves, one or several.
+    pub fn can_reach(self, next: MemberStatus) -> bool {
+        use MemberStatus::*;
+        self.can_move_to(next)
+            || [WeaklyUp, Up, Leaving, Exiting, Down]
+                .iter()
+                .any(|&via| self != via && self.can_move_to(via) && via.can_move_to(next))
+    }
+
     /// Down, Exiting or Removed: out of the cluster, or on the way out whatever it does
     /// next. Such a member is not counted live, takes no joiners, and does not block
     /// convergence while unreachable.

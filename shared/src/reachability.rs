@@ -5,6 +5,11 @@
 //! is exact: the newer observation of an observer replaces the older one. A subject is
 //! unreachable while at least one observer still has a row for it, and becomes
 //! reachable again only when every such observer has cleared its row.
+//!
+//! A row can also say how the observer knows: `refused` marks the subjects whose
+//! address refused a connection (nothing listened there, so the process is gone),
+//! as opposed to ones that only fell silent. The resolver's fast path counts these
+//! first-hand proofs (`sbr::decide_on_proof_of_death`).
 
 use crate::address::UniqueAddress;
 use serde::{Deserialize, Serialize};
@@ -17,6 +22,10 @@ pub struct ObserverRows {
     pub version: u64,
     /// Subjects this observer sees as unreachable.
     pub unreachable: BTreeSet<UniqueAddress>,
+    /// The subset of `unreachable` whose address refused this observer's connection
+    /// after the subject's last answer to it.
+    #[serde(default)]
+    pub refused: BTreeSet<UniqueAddress>,
 }
 
 /// Observer -> its rows.
@@ -42,11 +51,25 @@ impl Reachability {
         }
     }
 
+    /// Records that `observer` found nothing listening at `subject`'s address (and so
+    /// sees it unreachable). Returns whether it changed.
+    pub fn mark_refused(&mut self, observer: &UniqueAddress, subject: &UniqueAddress) -> bool {
+        let rows = self.observers.entry(observer.clone()).or_default();
+        let newly_unreachable = rows.unreachable.insert(subject.clone());
+        let newly_refused = rows.refused.insert(subject.clone());
+        let changed = newly_unreachable || newly_refused;
+        if changed {
+            rows.version += 1;
+        }
+        changed
+    }
+
     /// Records that `observer` sees `subject` again. Returns whether it changed.
     pub fn mark_reachable(&mut self, observer: &UniqueAddress, subject: &UniqueAddress) -> bool {
         let Some(rows) = self.observers.get_mut(observer) else {
             return false;
         };
+        rows.refused.remove(subject);
         let changed = rows.unreachable.remove(subject);
         if changed {
             rows.version += 1;
@@ -67,6 +90,13 @@ impl Reachability {
         self.observers
             .get(observer)
             .is_none_or(|rows| !rows.unreachable.contains(subject))
+    }
+
+    /// Whether `observer` found nothing listening at `subject`'s address.
+    pub fn is_refused_by(&self, observer: &UniqueAddress, subject: &UniqueAddress) -> bool {
+        self.observers
+            .get(observer)
+            .is_some_and(|rows| rows.refused.contains(subject))
     }
 
     /// Whether nothing is unreachable.
@@ -146,6 +176,7 @@ impl Reachability {
                 (Some(a), Some(b)) if a.version == b.version => ObserverRows {
                     version: a.version,
                     unreachable: a.unreachable.union(&b.unreachable).cloned().collect(),
+                    refused: a.refused.union(&b.refused).cloned().collect(),
                 },
                 (Some(a), Some(b)) => {
                     if a.version > b.version {
@@ -159,6 +190,7 @@ impl Reachability {
                 (None, None) => continue,
             };
             rows.unreachable.retain(|s| members.contains(s));
+            rows.refused.retain(|s| members.contains(s));
             observers.insert(observer.clone(), rows);
         }
         Reachability { observers }
@@ -171,6 +203,7 @@ impl Reachability {
         self.observers.remove(node);
         for rows in self.observers.values_mut() {
             rows.unreachable.remove(node);
+            rows.refused.remove(node);
         }
     }
 }
@@ -198,6 +231,27 @@ mod tests {
         assert!(r.mark_reachable(&b, &c));
         assert!(r.is_reachable(&c));
         assert!(r.is_all_reachable());
+    }
+
+    #[test]
+    fn a_refusal_is_an_unreachable_row_that_says_how_it_is_known() {
+        let (a, b) = (node(1), node(2));
+        let mut r = Reachability::new();
+        assert!(r.mark_refused(&a, &b));
+        assert!(!r.is_reachable_by(&a, &b));
+        assert!(r.is_refused_by(&a, &b));
+        assert!(!r.mark_refused(&a, &b), "second proof is no change");
+        assert!(r.mark_reachable(&a, &b));
+        assert!(
+            !r.is_refused_by(&a, &b),
+            "an answer clears the proof with the row"
+        );
+        r.mark_unreachable(&a, &b);
+        assert!(!r.is_refused_by(&a, &b), "silence alone is no proof");
+        assert!(
+            r.mark_refused(&a, &b),
+            "a proof added to a silent row is a change"
+        );
     }
 
     #[test]

@@ -32,6 +32,9 @@ pub enum Decision {
     /// Broken links that this node cannot weigh safely: it downs only itself, and the
     /// next leader decides on its own view.
     DownSelf,
+    /// Members whose death enough observers proved first-hand (their address refused
+    /// connections) are downed without waiting for stable-after.
+    DownProvenDead,
 }
 
 /// A decision and the members it downs.
@@ -174,13 +177,78 @@ pub fn decide_with_evidence(
             .filter(|m| downable(m))
             .map(|m| m.node.clone())
             .collect(),
-        Decision::DownIndirectlyConnected | Decision::DownSelf => BTreeSet::new(),
+        Decision::DownIndirectlyConnected | Decision::DownSelf | Decision::DownProvenDead => {
+            BTreeSet::new()
+        }
     };
     to_down.extend(indirect.iter().cloned());
     Some(Resolution {
         decision,
         to_down,
         indirectly_connected: indirect,
+    })
+}
+
+/// The fast path: members whose process is proven gone, downed with no wait for
+/// stable-after. `self_node` must hold the proof itself (its own row says the member's
+/// address refused a connection after its last answer), and the members whose rows say
+/// the same, heard from recently (`fresh`) and reachable, must be a side that the
+/// strategy keeps against the whole cluster, as if they were the only survivors, and a
+/// majority of it as well. Without the majority, a keep-oldest oldest that a rejecting
+/// firewall cut off for a moment downed the rest within a heartbeat (seed 653), where
+/// stable-after would have outwaited the blip.
+///
+/// A firewall that rejects can fake the proof, so it is weighed like a partition: the
+/// far side of a rejecting partition holds proofs against our side too, but only one
+/// side can pass the strategy (their totals are the same, see `weighed_total`), and a
+/// side made only of members with proofs is no larger than the side it stands for. A
+/// stale row (an observer that has since heard from the member again) can only shrink
+/// the side next time, and every observer's own rows clear with the member's first
+/// answer. Down-all never takes this path: its rule downs everyone, not the dead.
+pub fn decide_on_proof_of_death(
+    gossip: &Gossip,
+    self_node: &UniqueAddress,
+    settings: &DowningSettings,
+    fresh: impl Fn(&UniqueAddress) -> bool,
+) -> Option<Resolution> {
+    if settings.strategy == DowningStrategy::DownAll {
+        return None;
+    }
+    let majority = DowningSettings {
+        strategy: DowningStrategy::KeepMajority,
+        ..settings.clone()
+    };
+    let role_ok = |m: &Member| settings.role.as_ref().is_none_or(|r| m.has_role(r));
+    let unreachable = gossip.unreachable_excluding_downed_observers();
+    let witness = |m: &Member, dead: &UniqueAddress| {
+        m.status == MemberStatus::Up
+            && role_ok(m)
+            && (&m.node == self_node || (fresh(&m.node) && !unreachable.contains(&m.node)))
+            && gossip.reachability.is_refused_by(&m.node, dead)
+    };
+    let to_down: BTreeSet<UniqueAddress> = gossip
+        .members
+        .values()
+        .filter(|m| &m.node != self_node && downable(m))
+        .filter(|m| gossip.reachability.is_refused_by(self_node, &m.node))
+        .filter(|dead| {
+            let witnesses: Vec<&Member> = gossip
+                .members
+                .values()
+                .filter(|m| witness(m, &dead.node))
+                .collect();
+            let total = weighed_total(gossip, &BTreeSet::from([dead.node.clone()]), &role_ok);
+            let keeps = |s: &DowningSettings| {
+                strategy_decision(&witnesses, &total, s) == Decision::DownUnreachable
+            };
+            keeps(settings) && keeps(&majority)
+        })
+        .map(|m| m.node.clone())
+        .collect();
+    (!to_down.is_empty()).then(|| Resolution {
+        decision: Decision::DownProvenDead,
+        to_down,
+        indirectly_connected: BTreeSet::new(),
     })
 }
 
@@ -246,7 +314,9 @@ fn resolve_broken_links(
         .filter(|m| m.status == MemberStatus::Up && counted(m) && !cover.contains(&m.node))
         .collect();
     let kept_side_survives = match strategy_decision(&kept, &total, settings) {
-        Decision::DownUnreachable | Decision::DownIndirectlyConnected => true,
+        Decision::DownUnreachable
+        | Decision::DownIndirectlyConnected
+        | Decision::DownProvenDead => true,
         // Down-all (or a static quorum too small for the cluster) downs everyone on a
         // real partition's far side too, so no far side survives to clash with ours.
         Decision::DownAll => true,

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Version of this wire protocol; a peer speaking another is refused.
-pub const PROTOCOL_VERSION: u16 = 5;
+pub const PROTOCOL_VERSION: u16 = 6;
 /// Largest frame accepted or produced (4 MiB: a gossip of about 60,000 members).
 pub const MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;
 /// Longest cluster name accepted.
@@ -331,7 +331,8 @@ enum NodeRef {
 pub struct GossipWire {
     members: Vec<Member>,
     seen_bitmap: Vec<u8>,
-    reachability: Vec<(u32, u64, Vec<u32>)>,
+    /// Per observer: its index, version, unreachable subjects and refused subjects.
+    reachability: Vec<(u32, u64, Vec<u32>, Vec<u32>)>,
     version: Vec<(NodeRef, u64)>,
     tombstones: Vec<(UniqueAddress, u64)>,
     lineage: u64,
@@ -356,12 +357,12 @@ impl From<Gossip> for GossipWire {
             .observers()
             .filter_map(|(observer, rows)| {
                 let observer = *index.get(observer)?;
-                let subjects = rows
-                    .unreachable
-                    .iter()
-                    .filter_map(|s| index.get(s).copied())
-                    .collect();
-                Some((observer, rows.version, subjects))
+                let indices = |set: &BTreeSet<UniqueAddress>| {
+                    set.iter().filter_map(|s| index.get(s).copied()).collect()
+                };
+                let subjects = indices(&rows.unreachable);
+                let refused = indices(&rows.refused);
+                Some((observer, rows.version, subjects, refused))
             })
             .collect();
         let version = g
@@ -413,16 +414,24 @@ impl TryFrom<GossipWire> for Gossip {
             .map(|(_, n)| n.clone())
             .collect();
         let mut observers = BTreeMap::new();
-        for (observer, version, subjects) in w.reachability {
-            let unreachable = subjects
-                .into_iter()
-                .map(node_at)
-                .collect::<Result<BTreeSet<_>, _>>()?;
+        for (observer, version, subjects, refused) in w.reachability {
+            let nodes_at = |indices: Vec<u32>| {
+                indices
+                    .into_iter()
+                    .map(node_at)
+                    .collect::<Result<BTreeSet<_>, _>>()
+            };
+            let unreachable = nodes_at(subjects)?;
+            let refused = nodes_at(refused)?;
+            if !refused.is_subset(&unreachable) {
+                return Err("a refused subject is not unreachable".into());
+            }
             observers.insert(
                 node_at(observer)?,
                 ObserverRows {
                     version,
                     unreachable,
+                    refused,
                 },
             );
         }
@@ -465,6 +474,7 @@ mod tests {
         g.bump(&node(1));
         g.mark_seen(&node(2));
         g.reachability.mark_unreachable(&node(2), &node(3));
+        g.reachability.mark_refused(&node(1), &node(3));
         g.tombstones.insert(node(999), 5);
         g.lineage = 42;
         g

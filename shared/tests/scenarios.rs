@@ -3,6 +3,7 @@
 //! trace and every node's view.
 
 use shared::events::ClusterEvent;
+use shared::sbr::Decision;
 use shared::sim::{Sim, SimConfig, Slot};
 use shared::{
     Address, Command, DowningSettings, Member, MemberStatus, Message, Node, Output, Settings,
@@ -501,7 +502,8 @@ fn a_joining_member_becomes_weakly_up_while_convergence_is_blocked() {
     }
     wait(&mut sim, MINUTE, "three Up", |s| s.all_up(&[0, 1, 2]));
     let crashed = sim.unique(2).unwrap();
-    sim.crash(2);
+    // A lost host: no refusal proves it dead, so it stays unreachable, not Down.
+    sim.power_off(2);
     wait(&mut sim, MINUTE, "n2 unreachable", |s| {
         unreachable_in(s, 0, &crashed)
     });
@@ -596,7 +598,7 @@ fn akka_defaults_detect_a_lost_host_in_about_five_seconds_and_remove_it_after_st
 }
 
 #[test]
-fn akka_defaults_see_a_killed_process_unreachable_within_a_heartbeat_and_still_wait_to_down_it() {
+fn akka_defaults_see_a_killed_process_at_once_and_down_it_on_the_proof() {
     let mut config = SimConfig::demo(3, 19);
     config.settings = Settings::akka_defaults("sim");
     let mut sim = formed_with(config);
@@ -607,14 +609,87 @@ fn akka_defaults_see_a_killed_process_unreachable_within_a_heartbeat_and_still_w
         unreachable_in(s, 0, &victim) && unreachable_in(s, 2, &victim)
     });
     assert!(detected <= 1_100, "detected after {detected} ms");
-    // Unreachable is not down: the resolver still waits for stable-after (20 s).
+    // Both survivors hold the proof, and two of three is a majority: no wait for
+    // stable-after (20 s).
     let removed = detected
         + wait(&mut sim, 2 * MINUTE, "removed", |s| {
             gone_from(s, 0, &victim) && gone_from(s, 2, &victim)
         });
+    assert!(removed <= 2_000, "removed after {removed} ms");
+    assert_eq!(
+        decisions(&sim, &[0, 2]),
+        vec![(Decision::DownProvenDead, vec![victim])]
+    );
+}
+
+/// Every resolver decision taken at `slots`, with whom it downed.
+fn decisions(sim: &Sim, slots: &[Slot]) -> Vec<(Decision, Vec<UniqueAddress>)> {
+    slots
+        .iter()
+        .flat_map(|&slot| sim.events(slot))
+        .filter_map(|(_, e)| match e {
+            ClusterEvent::ResolverDecision {
+                decision, downed, ..
+            } => Some((*decision, downed.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A firewall that rejects fakes the proof on both sides of a partition. Only the
+/// majority's proofs pass the strategy, so the minority never downs the majority on
+/// them: it waits for stable-after and downs itself, as keep-majority says.
+#[test]
+fn a_rejecting_partition_fakes_proofs_that_only_the_majority_can_act_on() {
+    let mut sim = formed(5, 29);
+    let minority: Vec<UniqueAddress> = [3, 4].iter().map(|s| sim.unique(*s).unwrap()).collect();
+    let cut_at = sim.now;
+    sim.refusing_partition(&[3, 4]);
+    let removed = wait(&mut sim, MINUTE, "the majority removes the minority", |s| {
+        (0..3).all(|o| minority.iter().all(|m| gone_from(s, o, m)))
+    });
+    let stable_after = sim.config().settings.downing.stable_after_ms;
     assert!(
-        (20_000..=30_000).contains(&removed),
-        "removed after {removed} ms"
+        removed < stable_after,
+        "the majority acted on its proofs ({removed} ms, stable-after {stable_after} ms)"
+    );
+    wait(&mut sim, MINUTE, "the minority stops itself", |s| {
+        !s.is_running(3) && !s.is_running(4)
+    });
+    for (decision, downed) in decisions(&sim, &[3, 4]) {
+        assert_eq!(
+            decision,
+            Decision::DownReachable,
+            "the minority downed {downed:?}"
+        );
+    }
+    let majority_decisions = decisions(&sim, &[0, 1, 2]);
+    assert!(
+        majority_decisions
+            .iter()
+            .all(|(d, _)| *d == Decision::DownProvenDead),
+        "{majority_decisions:?}"
+    );
+    assert!(sim.now - cut_at < 2 * MINUTE);
+}
+
+/// Two of four without the lowest address is not a majority under keep-majority: with
+/// n0 lost (no proof) and n1 dead, the survivors' proofs of n1 cannot pass. They wait
+/// for stable-after like any side of a 2 | 2 partition, and lose the tie-break.
+#[test]
+fn proofs_from_half_the_cluster_without_the_tie_break_wait_for_stable_after() {
+    let mut sim = formed(4, 31);
+    sim.power_off(0);
+    sim.crash(1);
+    let stopped = wait(&mut sim, MINUTE, "the survivors stop", |s| {
+        !s.is_running(2) && !s.is_running(3)
+    });
+    let stable_after = sim.config().settings.downing.stable_after_ms;
+    assert!(stopped >= stable_after, "stopped after {stopped} ms");
+    let taken = decisions(&sim, &[2, 3]);
+    assert!(
+        !taken.is_empty() && taken.iter().all(|(d, _)| *d == Decision::DownReachable),
+        "half the cluster, without the tie-break, took the fast path: {taken:?}"
     );
 }
 
@@ -760,7 +835,8 @@ fn a_joining_node_follows_a_re_resolved_seed_list() {
 #[test]
 fn a_snapshot_of_a_long_silent_member_survives_json() {
     let mut sim = formed(3, 5);
-    sim.crash(2);
+    // A lost host stays in the view, silent, until stable-after.
+    sim.power_off(2);
     // Long enough for phi to overflow to infinity before the member is removed.
     sim.run_for(2_500);
     let snapshot = sim.node(0).unwrap().snapshot();

@@ -78,6 +78,7 @@ pub fn decision_text(decision: Decision) -> &'static str {
         Decision::DownAll => "down everyone",
         Decision::DownIndirectlyConnected => "down the indirectly connected",
         Decision::DownSelf => "cannot weigh the broken links safely: down only itself",
+        Decision::DownProvenDead => "enough members found nothing listening: down the dead",
     }
 }
 

@@ -19,6 +19,7 @@ impl Node {
         }
         self.gossip.bump(&self.self_node);
         self.after_change(&old, now);
+        self.push_change();
     }
 
     /// Publishes events and reacts to this node's own status after any change.

@@ -111,6 +111,7 @@ impl Node {
         let me = self.self_node.clone();
         let receivers: Vec<UniqueAddress> = self.monitor.receivers().cloned().collect();
         let mut newly_unreachable = Vec::new();
+        let mut newly_refused = Vec::new();
         let mut newly_reachable = Vec::new();
         for node in receivers {
             if !self.gossip.has_member(&node) {
@@ -118,18 +119,25 @@ impl Node {
             }
             let available = self.monitor.is_available(&node, now);
             let marked = !self.gossip.reachability.is_reachable_by(&me, &node);
-            if !available && !marked {
+            if self.monitor.is_refused(&node) {
+                if !self.gossip.reachability.is_refused_by(&me, &node) {
+                    newly_refused.push(node);
+                }
+            } else if !available && !marked {
                 newly_unreachable.push(node);
             } else if available && marked {
                 newly_reachable.push(node);
             }
         }
-        if newly_unreachable.is_empty() && newly_reachable.is_empty() {
+        if newly_unreachable.is_empty() && newly_refused.is_empty() && newly_reachable.is_empty() {
             return;
         }
         self.change(now, |g, me| {
             for node in &newly_unreachable {
                 g.reachability.mark_unreachable(me, node);
+            }
+            for node in &newly_refused {
+                g.reachability.mark_refused(me, node);
             }
             for node in &newly_reachable {
                 g.reachability.mark_reachable(me, node);

@@ -11,6 +11,10 @@ use crate::wire::Message;
 use rand::Rng;
 use std::collections::BTreeSet;
 
+/// Up to this many members, a node's own changes go to everyone at once: a full state
+/// to each member costs little next to waiting rounds for it to spread.
+pub(super) const PUSH_CHANGES_UP_TO_MEMBERS: usize = 32;
+
 impl Node {
     /// Full gossip from `from`: checked (see `admits_gossip`), then compared by version
     /// and adopted, merged or answered (ALGORITHM.md section 4).
@@ -30,15 +34,23 @@ impl Node {
                 let union: BTreeSet<UniqueAddress> =
                     self.gossip.seen.union(&remote.seen).cloned().collect();
                 let talk_back = union != remote.seen;
+                let news = union != self.gossip.seen;
                 self.gossip.seen = union;
                 self.gossip.mark_seen(&self.self_node);
-                return self.finish_gossip(from, talk_back);
+                self.finish_gossip(from, talk_back);
+                if news {
+                    self.act_if_leader(now);
+                }
+                return;
             }
             VersionOrder::Before => true,
             VersionOrder::After => {
+                // As Akka: a sender that did not know we lacked its state learns at
+                // once that we have seen it, so its leader need not wait a round.
+                let talk_back = !remote.seen_by(&self.self_node);
                 self.gossip = remote;
                 self.gossip.mark_seen(&self.self_node);
-                false
+                talk_back
             }
             VersionOrder::Concurrent => {
                 let merged = self.gossip.merge(&remote);
@@ -54,6 +66,34 @@ impl Node {
         self.after_change(&old, now);
         if self.is_member() {
             self.finish_gossip(from, talk_back);
+            self.act_if_leader(now);
+        }
+    }
+
+    /// Runs the leader's actions now rather than at its next round, when gossip
+    /// brought news: a convergence or a proof of death is acted on as it arrives.
+    fn act_if_leader(&mut self, now: Millis) {
+        if self.is_member() && self.leader().as_ref() == Some(&self.self_node) {
+            self.leader_actions(now);
+        }
+    }
+
+    /// In a small cluster, a change this node made is pushed to every member it
+    /// reaches at once instead of waiting for gossip rounds to carry it (Akka waits).
+    pub(super) fn push_change(&mut self) {
+        if !self.is_member() || self.gossip.members.len() > PUSH_CHANGES_UP_TO_MEMBERS {
+            return;
+        }
+        let me = &self.self_node;
+        let peers: Vec<UniqueAddress> = self
+            .gossip
+            .members
+            .keys()
+            .filter(|n| *n != me && self.gossip.reachability.is_reachable_by(me, n))
+            .cloned()
+            .collect();
+        for peer in peers {
+            self.send_gossip(&peer);
         }
     }
 

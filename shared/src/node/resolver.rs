@@ -1,5 +1,6 @@
-//! The split-brain resolver as this node applies it: when the unreachable set has
-//! been stable, decide (see `sbr`), confirm a decision that keeps us, and down.
+//! The split-brain resolver as this node applies it: down members proven dead at
+//! once; otherwise, when the unreachable set has been stable, decide (see `sbr`),
+//! confirm a decision that keeps us, and down.
 
 use super::{Millis, Node, Output, PendingDecision};
 use crate::address::UniqueAddress;
@@ -16,6 +17,17 @@ impl Node {
         }
         let window =
             self.settings.acceptable_heartbeat_pause_ms + 2 * self.settings.heartbeat_interval_ms;
+        let monitor = &self.monitor;
+        let fresh = |n: &UniqueAddress| monitor.answered_within(n, now, window);
+        if let Some(proven) = sbr::decide_on_proof_of_death(
+            &self.gossip,
+            &self.self_node,
+            &self.settings.downing,
+            fresh,
+        ) {
+            self.apply_resolution(now, proven);
+            return;
+        }
         let monitor = &self.monitor;
         let monitored_by = self.settings.monitored_by_nr_of_members;
         let resolution = sbr::decide_with_evidence(
@@ -51,6 +63,10 @@ impl Node {
         };
         self.pending_decision = None;
         self.stability.reset(now);
+        self.apply_resolution(now, resolution);
+    }
+
+    fn apply_resolution(&mut self, now: Millis, resolution: sbr::Resolution) {
         self.outputs
             .push(Output::Event(ClusterEvent::ResolverDecision {
                 decision: resolution.decision,

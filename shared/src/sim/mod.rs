@@ -85,6 +85,18 @@ struct Network {
     extra_jitter_ms: Millis,
 }
 
+/// When each fault last changed, so the checker can tell a member that has been
+/// healthy and connected for a while from one whose trouble only just ended.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct FaultTimes {
+    /// Directed link -> last change of its faults.
+    pub(crate) links: BTreeMap<(Slot, Slot), Millis>,
+    /// Slot -> last start, crash, pause or resume there.
+    pub(crate) slots: BTreeMap<Slot, Millis>,
+    /// Last change of a network-wide fault (loss, duplication, jitter).
+    pub(crate) network: Millis,
+}
+
 /// One slot: a fixed address, and the incarnation running there (if any).
 struct NodeSlot {
     address: Address,
@@ -169,6 +181,7 @@ pub struct Sim {
     queue: BinaryHeap<Reverse<(Millis, u64, Event)>>,
     sequence: u64,
     network: Network,
+    fault_times: FaultTimes,
     /// What crossed the network.
     pub traffic: Traffic,
     checker: Option<Checker>,
@@ -213,6 +226,7 @@ impl Sim {
             queue: BinaryHeap::new(),
             sequence: 0,
             network: Network::default(),
+            fault_times: FaultTimes::default(),
             traffic: Traffic::default(),
             operator_downed: BTreeSet::new(),
             trace: Vec::new(),
@@ -339,6 +353,7 @@ impl Sim {
         if let Some(checker) = &mut self.checker {
             checker.forget_view(slot);
         }
+        self.slot_changed(slot);
         self.note(format!("start n{slot} (uid {uid})"));
         self.after_node(slot);
     }
@@ -362,6 +377,7 @@ impl Sim {
     /// and its host's kernel refuses connections to its address from then on.
     pub fn crash(&mut self, slot: Slot) {
         self.note(format!("crash n{slot}"));
+        self.slot_changed(slot);
         let s = &mut self.slots[slot];
         s.node = None;
         s.frozen_until = None;
@@ -383,6 +399,7 @@ impl Sim {
             return;
         }
         self.note(format!("freeze n{slot} for {duration}ms"));
+        self.slot_changed(slot);
         let until = self.now + duration;
         let current = self.slots[slot].frozen_until.unwrap_or(0);
         self.slots[slot].frozen_until = Some(until.max(current));
@@ -393,6 +410,7 @@ impl Sim {
     pub fn unfreeze(&mut self, slot: Slot) {
         if self.slots[slot].frozen_until.take().is_some() {
             self.note(format!("resume n{slot}"));
+            self.slot_changed(slot);
             let backlog = std::mem::take(&mut self.slots[slot].backlog);
             for bytes in backlog {
                 self.deliver_now(slot, bytes);
@@ -438,7 +456,31 @@ impl Sim {
     // ----- network faults ----------------------------------------------------------
 
     fn link(&mut self, from: Slot, to: Slot) -> &mut LinkFaults {
+        self.fault_times.links.insert((from, to), self.now);
         self.network.links.entry((from, to)).or_default()
+    }
+
+    fn slot_changed(&mut self, slot: Slot) {
+        self.fault_times.slots.insert(slot, self.now);
+    }
+
+    /// Whether `slot` runs, unpaused, and nothing happened to it for `quiet_ms`.
+    pub(crate) fn settled(&self, slot: Slot, quiet_ms: Millis) -> bool {
+        let since = |t: Option<&Millis>| t.is_none_or(|t| self.now.saturating_sub(*t) >= quiet_ms);
+        self.is_running(slot) && !self.is_frozen(slot) && since(self.fault_times.slots.get(&slot))
+    }
+
+    /// Whether messages both ways between `a` and `b` pass unhindered (no cut, no
+    /// added delay, no network-wide loss) and have for `quiet_ms`.
+    pub(crate) fn link_clear(&self, a: Slot, b: Slot, quiet_ms: Millis) -> bool {
+        let quiet = |t: Millis| self.now.saturating_sub(t) >= quiet_ms;
+        let network_clear = self.network.loss == 0.0 && quiet(self.fault_times.network);
+        network_clear
+            && [(a, b), (b, a)].iter().all(|key| {
+                let faults = self.network.links.get(key);
+                faults.is_none_or(|f| !f.cut && f.extra_delay_ms == 0)
+                    && self.fault_times.links.get(key).is_none_or(|t| quiet(*t))
+            })
     }
 
     /// Cuts both directions between `a` and `b`.
@@ -507,24 +549,28 @@ impl Sim {
 
     /// Drops each message with probability `p`.
     pub fn set_loss(&mut self, p: f64) {
+        self.fault_times.network = self.now;
         self.note(format!("loss {p:.2}"));
         self.network.loss = p;
     }
 
     /// Duplicates each message with probability `p`.
     pub fn set_duplicate(&mut self, p: f64) {
+        self.fault_times.network = self.now;
         self.note(format!("duplicate {p:.2}"));
         self.network.duplicate = p;
     }
 
     /// Adds up to `jitter` ms of random delay to every message (reordering).
     pub fn set_reorder(&mut self, jitter: Millis) {
+        self.fault_times.network = self.now;
         self.note(format!("reorder jitter {jitter}ms"));
         self.network.extra_jitter_ms = jitter;
     }
 
     /// Removes every network fault.
     pub fn heal_network(&mut self) {
+        self.fault_times.network = self.now;
         self.note("heal network".to_string());
         self.network = Network::default();
     }
@@ -632,6 +678,14 @@ impl Sim {
                 Output::Event(event) => {
                     if let Some(line) = self.describe_event(&event) {
                         self.note(format!("n{slot}: {line}"));
+                    }
+                    let verdict = match (&self.checker, &self.violation) {
+                        (Some(checker), None) => checker.check_decision(self, slot, &event),
+                        _ => Ok(()),
+                    };
+                    if let Err(v) = verdict {
+                        self.note(format!("VIOLATION: {v}"));
+                        self.violation = Some(v);
                     }
                     self.slots[slot].events.push((now, event));
                 }
