@@ -622,6 +622,37 @@ fn akka_defaults_see_a_killed_process_at_once_and_down_it_on_the_proof() {
     );
 }
 
+/// In a small cluster the welcomer pushes the joiner to everyone, the talk-backs tell
+/// it that all have seen it, it tells the leader, and the leader's Up is pushed too: a
+/// join takes round trips, not gossip rounds, even through a welcomer that does not lead.
+#[test]
+fn a_join_into_ten_is_up_everywhere_within_one_gossip_interval() {
+    let mut sim = Sim::new(SimConfig::demo(10, 37));
+    for slot in 0..9 {
+        sim.start(slot);
+    }
+    let nine: Vec<Slot> = (0..9).collect();
+    wait(&mut sim, MINUTE, "nine Up", |s| {
+        s.all_up(&nine) && s.converged_as_one()
+    });
+    sim.run_for(2_000);
+    // The leader (n0) answers the joiner last, so another seed welcomes it.
+    sim.slow_link(9, 0, 40, 0);
+    sim.slow_link(0, 9, 40, 0);
+    sim.start(9);
+    let all: Vec<Slot> = (0..10).collect();
+    let took = wait(&mut sim, MINUTE, "the tenth seen Up everywhere", |s| {
+        all.iter()
+            .all(|&o| s.status_seen_by(o, 9) == Some(MemberStatus::Up))
+    });
+    let round = sim.config().settings.gossip_interval_ms;
+    assert!(
+        took < round,
+        "the join took {took} ms, a gossip round is {round} ms\n{}",
+        report(&sim)
+    );
+}
+
 /// Every resolver decision taken at `slots`, with whom it downed.
 fn decisions(sim: &Sim, slots: &[Slot]) -> Vec<(Decision, Vec<UniqueAddress>)> {
     slots
@@ -723,6 +754,10 @@ fn a_firewall_that_rejects_looks_like_death_but_downs_only_the_minority() {
 
 #[test]
 fn a_short_rejecting_cut_is_forgiven_when_the_member_answers_again() {
+    // Healed as soon as the first observer holds a proof: one witness of three is not a
+    // majority, so nothing is decided before the member answers again. (A rejection
+    // that lasts until a majority holds proofs downs the member at once; see
+    // `a_rejecting_partition_fakes_proofs_that_only_the_majority_can_act_on`.)
     let mut sim = formed(3, 29);
     let member = sim.unique(2).unwrap();
     sim.refusing_partition(&[2]);

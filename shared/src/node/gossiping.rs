@@ -35,11 +35,15 @@ impl Node {
                     self.gossip.seen.union(&remote.seen).cloned().collect();
                 let talk_back = union != remote.seen;
                 let news = union != self.gossip.seen;
+                let was_converged = self.is_converged();
                 self.gossip.seen = union;
                 self.gossip.mark_seen(&self.self_node);
                 self.finish_gossip(from, talk_back);
                 if news {
                     self.act_if_leader(now);
+                    if !was_converged {
+                        self.tell_leader_of_convergence();
+                    }
                 }
                 return;
             }
@@ -75,6 +79,19 @@ impl Node {
     fn act_if_leader(&mut self, now: Millis) {
         if self.is_member() && self.leader().as_ref() == Some(&self.self_node) {
             self.leader_actions(now);
+        }
+    }
+
+    /// A member that pushed a change collects the talk-backs, so it is the first to
+    /// know that everyone has seen it. In a small cluster it tells the leader at once,
+    /// which can then act on the convergence (move a joiner Up, remove a member).
+    fn tell_leader_of_convergence(&mut self) {
+        if self.gossip.members.len() > PUSH_CHANGES_UP_TO_MEMBERS || !self.is_converged() {
+            return;
+        }
+        match self.leader() {
+            Some(leader) if leader != self.self_node => self.send_gossip(&leader),
+            _ => {}
         }
     }
 
