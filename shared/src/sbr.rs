@@ -193,8 +193,8 @@ pub fn decide_with_evidence(
 /// stable-after. `self_node` must hold the proof itself (its own row says the member's
 /// address refused a connection after its last answer), and the members whose rows say
 /// the same, heard from recently (`fresh`) and reachable, must be a side that the
-/// strategy keeps against the whole cluster, as if they were the only survivors, and a
-/// majority of it as well. Without the majority, a keep-oldest oldest that a rejecting
+/// strategy keeps against the whole cluster (every joiner counted, as if the far side
+/// had moved it Up), as if they were the only survivors, and a majority of it as well. Without the majority, a keep-oldest oldest that a rejecting
 /// firewall cut off for a moment downed the rest within a heartbeat (seed 653), where
 /// stable-after would have outwaited the blip.
 ///
@@ -220,6 +220,11 @@ pub fn decide_on_proof_of_death(
     };
     let role_ok = |m: &Member| settings.role.as_ref().is_none_or(|r| m.has_role(r));
     let unreachable = gossip.unreachable_excluding_downed_observers();
+    // Every joiner counts in the total, as if on the far side: one that the far side
+    // has moved Up already would otherwise be missing here (seed 6200006309: a joiner
+    // across a fresh rejecting partition, not yet seen unreachable, was left out, and
+    // both sides downed the other).
+    let everyone: BTreeSet<UniqueAddress> = gossip.members.keys().cloned().collect();
     let witness = |m: &Member, dead: &UniqueAddress| {
         m.status == MemberStatus::Up
             && role_ok(m)
@@ -237,7 +242,7 @@ pub fn decide_on_proof_of_death(
                 .values()
                 .filter(|m| witness(m, &dead.node))
                 .collect();
-            let total = weighed_total(gossip, &BTreeSet::from([dead.node.clone()]), &role_ok);
+            let total = weighed_total(gossip, &everyone, &role_ok);
             let keeps = |s: &DowningSettings| {
                 strategy_decision(&witnesses, &total, s) == Decision::DownUnreachable
             };

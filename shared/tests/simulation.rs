@@ -92,6 +92,31 @@ mod regressions {
         }
     }
 
+    /// Proofs of death across a fresh rejecting partition {0, 2, 4} | {1, 3} (1 of
+    /// 20,000 seeds from 6200000000). n2's new incarnation joined while n0 was paused;
+    /// n1 took its proofs of n0 (two witnesses) against a total that left out the
+    /// joiner, which n1 had not yet seen unreachable, and downed n0; n0, resumed, moved
+    /// the joiner Up and, with it as a second witness, downed n1 and n3: a split
+    /// brain. The fast path now counts every joiner in the total.
+    #[test]
+    fn proofs_of_death_count_every_joiner_against_the_witnesses() {
+        passes(Schedule {
+            seed: 6200006309,
+            nodes: 5,
+            downing: DowningStrategy::KeepMajority,
+            steps: vec![
+                (3810, Fault::Crash(2)),
+                (3810, Fault::Crash(4)),
+                (5168, Fault::Freeze(0, 2659)),
+                (5941, Fault::Restart(2)),
+                (7518, Fault::RefusingPartition(vec![0, 2, 4])),
+                (7701, Fault::Cut(3, 2)),
+                (8204, Fault::Restart(4)),
+            ],
+            heal_at: 25_000,
+        });
+    }
+
     /// Keep-oldest, and a rejecting partition isolates the oldest, n0 (1 of 30,000
     /// seeds from 5700000000). Refusals make both sides detect at once, n0 keeps
     /// itself, and the other side downs itself, except n2, which is still up at the

@@ -14,9 +14,8 @@
 //! - No live member that a majority reaches is downed by the resolver: when a decision
 //!   downs the running incarnation of a slot that has run unpaused and untouched for a
 //!   while, it and the running Up members that had clear links with it both ways all
-//!   that while must not be a majority of the cluster as the decider knew it (members
-//!   that are or were Up: keep-majority's voters). Checked when the decision is
-//!   taken. Exempt are the decisions Akka's rules mean to down
+//!   that while must not be a majority of the cluster as the decider knew it (every
+//!   member in its view, joiners included). Checked when the decision is taken. Exempt are the decisions Akka's rules mean to down
 //!   reachable members: down-all on an unstable view, the ends of broken links
 //!   (indirectly connected members, and a cover member downing itself), and the
 //!   partition decisions of keep-oldest and static-quorum, which keep the oldest's
@@ -289,29 +288,31 @@ pub fn check_decision(
     if by_design || !indirectly_connected.is_empty() {
         return Ok(());
     }
-    // Who votes is keep-majority's rule, on the decider's view before it decided:
-    // members that are or were Up. Joiners do not count, and Leaving or Exiting
-    // members may be gone already, so they do not vouch for anyone.
+    // On the decider's view before it decided: the cluster is every member in it,
+    // joiners included (the far side may have moved one Up, and keep-majority counts
+    // it against us); only Up members vouch (Leaving or Exiting ones may be gone).
     let Some(before) = before else {
         return Ok(());
     };
     let was = |n: &UniqueAddress| before.get(n).copied();
     let cluster = before
         .values()
-        .filter(|s| {
-            matches!(
-                s,
-                MemberStatus::Up
-                    | MemberStatus::Leaving
-                    | MemberStatus::Exiting
-                    | MemberStatus::Down
-            )
-        })
+        .filter(|s| **s != MemberStatus::Removed)
         .count();
     let counted_up = |n: &UniqueAddress| was(n) == Some(MemberStatus::Up);
     let quiet = settling_ms(sim);
     let running: Vec<Slot> = (0..sim.len()).filter(|s| sim.is_running(*s)).collect();
-    for node in downed {
+    // A side that loses downs itself and whatever it takes for its side; a member it
+    // misjudged (one it never detected gone, on the far side) cannot hear that Down
+    // while the partition lasts, so only the decider itself is judged.
+    let judged: Vec<&UniqueAddress> = match decision {
+        Decision::DownReachable => downed
+            .iter()
+            .filter(|n| sim.unique(decider).as_ref() == Some(*n))
+            .collect(),
+        _ => downed.iter().collect(),
+    };
+    for node in judged {
         let Some(slot) = running
             .iter()
             .copied()
