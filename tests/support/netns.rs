@@ -61,6 +61,18 @@ impl TestHost {
                 host_if.clone(),
             ],
             vec!["link".into(), "set".into(), host_if.clone(), "up".into()],
+            // Without IPv6 the link gets no link-local address a second after it comes
+            // up (duplicate address detection), which Chromium in the namespace takes
+            // for a network change and aborts the page load with ERR_NETWORK_CHANGED.
+            vec![
+                "netns".into(),
+                "exec".into(),
+                name.clone(),
+                "sysctl".into(),
+                "-q".into(),
+                "-w".into(),
+                "net.ipv6.conf.all.disable_ipv6=1".into(),
+            ],
             vec![
                 "-n".into(),
                 name.clone(),
