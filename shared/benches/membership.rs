@@ -4,7 +4,8 @@
 //! every view and removed from every view, and gossip bytes per node per second when
 //! converged and during the join.
 //!
-//! Run: `cargo bench -p shared --bench membership` (add `-- 10000` to include N=10,000).
+//! Run: `cargo bench -p shared --bench membership` (N = 10, 100 and 1000); sizes given
+//! after `--` replace those, e.g. `-- 10 100` or `-- 10 100 1000 10000`.
 //! Every message is encoded with the real wire format, so byte counts are real.
 
 use shared::sim::{Sim, SimConfig, Slot};
@@ -133,10 +134,12 @@ fn measure(n: usize) -> Figures {
 }
 
 fn main() {
-    let mut sizes = vec![10, 100, 1000];
-    if std::env::args().any(|a| a == "10000") {
-        sizes.push(10_000);
-    }
+    let asked: Vec<usize> = std::env::args().filter_map(|a| a.parse().ok()).collect();
+    let sizes = if asked.is_empty() {
+        vec![10, 100, 1000]
+    } else {
+        asked
+    };
     println!(
         "Membership on the simulator, Akka defaults (gossip 1 s, heartbeat 1 s, stable-after 20 s)"
     );

@@ -99,6 +99,14 @@ impl Reachability {
             .is_some_and(|rows| rows.refused.contains(subject))
     }
 
+    /// Every subject some observer found nothing listening for.
+    pub fn refused_subjects(&self) -> BTreeSet<UniqueAddress> {
+        self.observers
+            .values()
+            .flat_map(|rows| rows.refused.iter().cloned())
+            .collect()
+    }
+
     /// Whether nothing is unreachable.
     pub fn is_all_reachable(&self) -> bool {
         self.observers

@@ -622,6 +622,35 @@ fn akka_defaults_see_a_killed_process_at_once_and_down_it_on_the_proof() {
     );
 }
 
+/// Of 25 members only the dead one's 9 monitors find the refusal by themselves, and 9
+/// of 24 is no majority. The others hear of the proofs, look for themselves, are
+/// refused too, and the majority of witnesses downs the member without stable-after.
+#[test]
+fn a_killed_member_of_twenty_five_is_removed_everywhere_within_two_seconds() {
+    let mut config = SimConfig::demo(25, 23);
+    config.settings = Settings::akka_defaults("sim");
+    let mut sim = formed_with(config);
+    let all: Vec<Slot> = (0..25).collect();
+    wait(&mut sim, MINUTE, "one converged cluster", |s| {
+        s.all_up(&all) && s.converged_as_one()
+    });
+    sim.run_for(5_000);
+    let victim = sim.unique(7).unwrap();
+    sim.crash(7);
+    let survivors: Vec<Slot> = all.iter().copied().filter(|&s| s != 7).collect();
+    let removed = wait(&mut sim, 2 * MINUTE, "removed from every survivor", |s| {
+        survivors.iter().all(|&o| gone_from(s, o, &victim))
+    });
+    assert!(removed <= 2_000, "removed after {removed} ms");
+    let decided = decisions(&sim, &survivors);
+    assert!(
+        decided
+            .iter()
+            .all(|d| *d == (Decision::DownProvenDead, vec![victim.clone()])),
+        "{decided:?}"
+    );
+}
+
 /// In a small cluster the welcomer pushes the joiner to everyone, the talk-backs tell
 /// it that all have seen it, it tells the leader, and the leader's Up is pushed too: a
 /// join takes round trips, not gossip rounds, even through a welcomer that does not lead.

@@ -29,6 +29,7 @@ impl Node {
         }
         self.stability.observe(&self.gossip, now);
         self.refresh_heartbeat_receivers(now);
+        self.look_for_ourselves();
         match self.status() {
             None if old.has_member(&self.self_node) => {
                 let was = old.member(&self.self_node).map(|m| m.status);

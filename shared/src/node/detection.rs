@@ -106,6 +106,44 @@ impl Node {
         self.answer_owed_heartbeats();
     }
 
+    /// Proofs of death (ALGORITHM.md section 10) count only when a majority holds them,
+    /// and by themselves only the dead member's monitors find them. A member that
+    /// learns from gossip of another's proof against a live member it does not monitor
+    /// sends it one heartbeat of its own: if nothing listens there, its transport
+    /// reports the refusal and it holds the proof too, so in a cluster larger than the
+    /// monitors a majority of witnesses forms within a gossip round or two. A member
+    /// that is alive answers, and the answer is ignored (this node does not monitor it).
+    pub(super) fn look_for_ourselves(&mut self) {
+        let gossip = &self.gossip;
+        self.looked_at.retain(|node| gossip.has_member(node));
+        if !self.is_member() {
+            return;
+        }
+        let alive = |status: MemberStatus| {
+            matches!(
+                status,
+                MemberStatus::Joining | MemberStatus::WeaklyUp | MemberStatus::Up
+            )
+        };
+        let to_look: Vec<UniqueAddress> = gossip
+            .reachability
+            .refused_subjects()
+            .into_iter()
+            .filter(|node| node != &self.self_node && !self.looked_at.contains(node))
+            .filter(|node| !self.monitor.is_monitoring(node))
+            .filter(|node| gossip.member(node).is_some_and(|m| alive(m.status)))
+            .collect();
+        for node in to_look {
+            self.heartbeat_seq += 1;
+            let heartbeat = Message::Heartbeat {
+                from: self.self_node.clone(),
+                seq: self.heartbeat_seq,
+            };
+            self.send(node.address.clone(), heartbeat);
+            self.looked_at.insert(node);
+        }
+    }
+
     /// Turns detector verdicts into this node's reachability observations.
     pub(super) fn reap_unreachable(&mut self, now: Millis) {
         let me = self.self_node.clone();

@@ -191,6 +191,9 @@ pub struct Node {
     /// Members of our lineage outside our view that do not know us, since when they
     /// first answered a probe so (see `on_init_join_ack`).
     strangers_since: BTreeMap<UniqueAddress, Millis>,
+    /// Members another observer holds a proof of death against that this node has
+    /// sent a heartbeat to, to see for itself (see `look_for_ourselves`).
+    looked_at: BTreeSet<UniqueAddress>,
     outputs: Vec<Output>,
     now: Millis,
 }
@@ -233,6 +236,7 @@ impl Node {
             phase: Phase::Idle,
             gossip: Gossip::default(),
             strangers_since: BTreeMap::new(),
+            looked_at: BTreeSet::new(),
             heartbeat_seq: 0,
             owed_answers: BTreeMap::new(),
             stability: Stability::new(now),
