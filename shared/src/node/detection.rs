@@ -111,7 +111,8 @@ impl Node {
     /// learns from gossip of another's proof against a live member it does not monitor
     /// sends it one heartbeat of its own: if nothing listens there, its transport
     /// reports the refusal and it holds the proof too, so in a cluster larger than the
-    /// monitors a majority of witnesses forms within a gossip round or two. A member
+    /// monitors a majority of witnesses forms as fast as gossip spreads the first proof
+    /// (ALGORITHM.md section 10 has the figures). A member
     /// that is alive answers, and the answer is ignored (this node does not monitor it).
     pub(super) fn look_for_ourselves(&mut self) {
         let gossip = &self.gossip;
