@@ -4,17 +4,37 @@
 //!
 //! `SIM_SEEDS` sets how many seeds run (default 1000) and `SIM_SEED_START` the first
 //! (CI derives it from the commit, so every run tries schedules no earlier run tried);
-//! `SIM_SEED=n` replays one seed with its full trace. A failure prints the seed, the
-//! schedule, the trace and every node's view.
+//! `SIM_SEED=n` replays one seed with its full trace (add `SIM_PARTIAL_RING=1` for a
+//! seed of the partial-ring sweep, whose schedule names its monitors). A failure
+//! prints the seed, the schedule, the trace and every node's view.
 
 mod common;
 
-use shared::sim::schedule::{random_schedule, run_schedule};
+use shared::sim::schedule::{
+    random_schedule, random_schedule_on_a_partial_ring, run_schedule, Schedule,
+};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 #[test]
 fn random_fault_schedules_stay_safe_and_heal() {
+    sweep(random_schedule);
+}
+
+/// The same schedules with fewer monitors than members, so that detection, proofs of
+/// death and the resolver's heartbeat checks each see only part of the cluster. A
+/// search, not yet a check: its first 20,000-seed run (from 6600000000) found seed
+/// 6600018048, which fails on the full ring too (ALGORITHM.md section 16), so it
+/// stays out of CI until that is fixed. Run with `--ignored`.
+#[test]
+#[ignore = "search tool until seed 6600018048 is fixed: run with --ignored"]
+fn random_fault_schedules_on_a_partial_ring_stay_safe_and_heal() {
+    sweep(random_schedule_on_a_partial_ring);
+}
+
+/// Plays the schedules `draw` makes of the seed range, on up to four threads, and
+/// fails with the first failure's seed, trace and views.
+fn sweep(draw: fn(u64) -> Schedule) {
     let (start, count) = common::seed_range();
     let next = AtomicU64::new(start);
     let failures = Mutex::new(Vec::new());
@@ -31,7 +51,7 @@ fn random_fault_schedules_stay_safe_and_heal() {
                 if seed >= start + count {
                     break;
                 }
-                match run_schedule(&random_schedule(seed)) {
+                match run_schedule(&draw(seed)) {
                     Ok(outcome) => settle.lock().unwrap().push(outcome.settle_ms),
                     Err(failure) => failures.lock().unwrap().push(failure),
                 }
@@ -69,7 +89,11 @@ fn replay_one_seed() {
         .expect("set SIM_SEED to the seed to replay")
         .parse()
         .expect("SIM_SEED is a number");
-    let schedule = random_schedule(seed);
+    let schedule = if std::env::var_os("SIM_PARTIAL_RING").is_some() {
+        random_schedule_on_a_partial_ring(seed)
+    } else {
+        random_schedule(seed)
+    };
     println!("{schedule}");
     match run_schedule(&schedule) {
         Ok(outcome) => println!(
@@ -104,6 +128,7 @@ mod regressions {
             seed: 6200006309,
             nodes: 5,
             downing: DowningStrategy::KeepMajority,
+            monitors: None,
             steps: vec![
                 (3810, Fault::Crash(2)),
                 (3810, Fault::Crash(4)),
@@ -136,6 +161,7 @@ mod regressions {
             downing: DowningStrategy::KeepOldest {
                 down_if_alone: false,
             },
+            monitors: None,
             steps: vec![
                 (2040, Fault::Loss(0.012718521142930992)),
                 (3528, Fault::Cut(3, 0)),
@@ -163,6 +189,7 @@ mod regressions {
             seed: 63366856,
             nodes: 5,
             downing: DowningStrategy::KeepMajority,
+            monitors: None,
             steps: vec![
                 (3154, Fault::Slow(3, 2, 827)),
                 (5890, Fault::Loss(0.16642920865075098)),
@@ -187,6 +214,7 @@ mod regressions {
             downing: DowningStrategy::KeepOldest {
                 down_if_alone: true,
             },
+            monitors: None,
             steps: vec![
                 (6017, Fault::Isolate(1)),
                 (6601, Fault::Down { by: 1, target: 2 }),
@@ -206,6 +234,7 @@ mod regressions {
             downing: DowningStrategy::KeepOldest {
                 down_if_alone: false,
             },
+            monitors: None,
             steps: vec![
                 (1448, Fault::Freeze(6, 2891)),
                 (5171, Fault::Partition(vec![2, 3, 5, 6, 7])),
@@ -228,6 +257,7 @@ mod regressions {
             downing: DowningStrategy::KeepOldest {
                 down_if_alone: false,
             },
+            monitors: None,
             steps: vec![
                 (4210, Fault::CutOneWay(2, 0)),
                 (6435, Fault::Cut(1, 0)),
@@ -251,6 +281,7 @@ mod regressions {
             seed: 9300049814,
             nodes: 8,
             downing: DowningStrategy::KeepMajority,
+            monitors: None,
             steps: vec![
                 (3936, Fault::Cut(0, 3)),
                 (11459, Fault::Down { by: 2, target: 1 }),
@@ -274,6 +305,7 @@ mod regressions {
             seed: 9300056938,
             nodes: 8,
             downing: DowningStrategy::DownAll,
+            monitors: None,
             steps: vec![
                 (23, Fault::Cut(5, 7)),
                 (5768, Fault::HealNetwork),
@@ -300,6 +332,7 @@ mod regressions {
             seed: 9300015051,
             nodes: 7,
             downing: DowningStrategy::KeepMajority,
+            monitors: None,
             steps: vec![
                 (804, Fault::Crash(2)),
                 (804, Fault::Crash(3)),
@@ -325,6 +358,7 @@ mod regressions {
             seed: 63366381,
             nodes: 3,
             downing: DowningStrategy::KeepMajority,
+            monitors: None,
             steps: vec![
                 (736, Fault::Crash(1)),
                 (1775, Fault::Restart(1)),
@@ -348,6 +382,7 @@ mod regressions {
             seed: 9800014009,
             nodes: 3,
             downing: DowningStrategy::KeepMajority,
+            monitors: None,
             steps: vec![
                 (11609, Fault::Cut(2, 1)),
                 (11751, Fault::Crash(2)),
@@ -371,6 +406,7 @@ mod regressions {
             seed: 9800017314,
             nodes: 4,
             downing: DowningStrategy::KeepMajority,
+            monitors: None,
             steps: vec![
                 (4737, Fault::Down { by: 2, target: 1 }),
                 (11329, Fault::Down { by: 0, target: 2 }),
@@ -430,6 +466,7 @@ fn search_split_brain_shaped_schedules() {
                     seed,
                     nodes: 7,
                     downing: DowningStrategy::KeepMajority,
+                    monitors: None,
                     steps,
                     heal_at: 25_000,
                 };

@@ -71,6 +71,9 @@ pub struct Schedule {
     pub nodes: usize,
     /// The split-brain resolver's strategy every node uses.
     pub downing: DowningStrategy,
+    /// How many members monitor each one (Akka's `monitored-by-nr-of-members`). `None`
+    /// keeps the profile's nine, which with at most nine nodes is everyone.
+    pub monitors: Option<usize>,
     /// Faults with their times, counted from the moment the cluster has formed.
     pub steps: Vec<(Millis, Fault)>,
     /// When everything is healed (same origin).
@@ -81,8 +84,13 @@ impl fmt::Display for Schedule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "schedule for seed {} ({} nodes, {:?}):",
-            self.seed, self.nodes, self.downing
+            "schedule for seed {} ({} nodes, {:?}{}):",
+            self.seed,
+            self.nodes,
+            self.downing,
+            self.monitors
+                .map(|m| format!(", {m} monitors each"))
+                .unwrap_or_default()
         )?;
         for (at, fault) in &self.steps {
             writeln!(f, "  +{at:>6}ms {fault:?}")?;
@@ -113,6 +121,17 @@ fn random_downing(rng: &mut SmallRng, nodes: usize) -> DowningStrategy {
 fn crash_and_restart(rng: &mut SmallRng, steps: &mut Vec<(Millis, Fault)>, at: Millis, slot: Slot) {
     steps.push((at, Fault::Crash(slot)));
     steps.push((at + rng.random_range(500..8_000), Fault::Restart(slot)));
+}
+
+/// The schedule `random_schedule` draws from `seed`, played with fewer monitors than
+/// members (1 to `nodes - 2`, from the seed): failure detection, proofs of death and
+/// the resolver's heartbeat checks then see only part of the cluster, as above ten
+/// members with Akka's defaults.
+pub fn random_schedule_on_a_partial_ring(seed: u64) -> Schedule {
+    let mut schedule = random_schedule(seed);
+    let most = schedule.nodes as u64 - 2;
+    schedule.monitors = Some(1 + (seed % most) as usize);
+    schedule
 }
 
 /// Draws a schedule from `seed`.
@@ -192,6 +211,7 @@ pub fn random_schedule(seed: u64) -> Schedule {
         seed,
         nodes,
         downing,
+        monitors: None,
         steps,
         heal_at: 25_000,
     }
@@ -283,6 +303,9 @@ pub fn run_schedule(schedule: &Schedule) -> Result<Outcome, Box<Failure>> {
     let mut config = SimConfig::demo(schedule.nodes, schedule.seed);
     config.seed_nodes = schedule.nodes;
     config.settings.downing.strategy = schedule.downing.clone();
+    if let Some(monitors) = schedule.monitors {
+        config.settings.monitored_by_nr_of_members = monitors;
+    }
     let mut sim = Sim::new(config);
     let fail = |sim: &Sim, reason: String| {
         Box::new(Failure {
