@@ -486,24 +486,11 @@ async fn wait_link_label(client: &Client, a: &str, b: &str, label: &str) {
 /// reconnect, and the resolver downs a member on that proof at once, so its
 /// unreachable row may come and go between two polls of the page.
 async fn wait_seen_gone(client: &Client, what: &str, observer: &str, who: &str, uid: &str) {
-    let shown = format!(".view[data-observer=\"{observer}\"] .view-member");
     let alive = format!(
-        ".view[data-observer=\"{observer}\"] .view-member[data-node=\"{who}\"][data-uid=\"{uid}\"][data-reachable=\"true\"][data-status=\"Up\"]"
+        ".view-member[data-node=\"{who}\"][data-uid=\"{uid}\"][data-reachable=\"true\"][data-status=\"Up\"]"
     );
-    let start = Instant::now();
-    loop {
-        if count(client, &shown).await >= 1 && count(client, &alive).await == 0 {
-            return;
-        }
-        if start.elapsed() > LIMIT {
-            fail(
-                client,
-                format!("timed out waiting for {what}: `{alive}` still matches"),
-            )
-            .await;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let css = format!(".view[data-observer=\"{observer}\"]:has(.view-member):not(:has({alive}))");
+    wait_count(client, what, &css, |n| n == 1).await;
 }
 
 /// Loads `url` in a browser whose network was set up just before it started. Chromium

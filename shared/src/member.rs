@@ -95,6 +95,15 @@ impl MemberStatus {
         )
     }
 
+    /// Joining, WeaklyUp or Up: a member that means to stay, so that its process ending
+    /// is a death, not a departure.
+    pub fn is_staying(self) -> bool {
+        matches!(
+            self,
+            MemberStatus::Joining | MemberStatus::WeaklyUp | MemberStatus::Up
+        )
+    }
+
     /// Up or Leaving: the members whose view must agree for convergence, and who may lead.
     pub fn is_convergence_member(self) -> bool {
         matches!(self, MemberStatus::Up | MemberStatus::Leaving)

@@ -94,16 +94,18 @@ impl Node {
             .start_overdue(now, self.settings.expected_response_after_ms);
         let receivers: Vec<UniqueAddress> = self.monitor.receivers().cloned().collect();
         for node in receivers {
-            self.heartbeat_seq += 1;
-            self.send(
-                node.address,
-                Message::Heartbeat {
-                    from: self.self_node.clone(),
-                    seq: self.heartbeat_seq,
-                },
-            );
+            self.send_heartbeat(node.address);
         }
         self.answer_owed_heartbeats();
+    }
+
+    fn send_heartbeat(&mut self, to: Address) {
+        self.heartbeat_seq += 1;
+        let heartbeat = Message::Heartbeat {
+            from: self.self_node.clone(),
+            seq: self.heartbeat_seq,
+        };
+        self.send(to, heartbeat);
     }
 
     /// Proofs of death (ALGORITHM.md section 10) count only when a majority holds them,
@@ -120,27 +122,16 @@ impl Node {
         if !self.is_member() {
             return;
         }
-        let alive = |status: MemberStatus| {
-            matches!(
-                status,
-                MemberStatus::Joining | MemberStatus::WeaklyUp | MemberStatus::Up
-            )
-        };
         let to_look: Vec<UniqueAddress> = gossip
             .reachability
             .refused_subjects()
             .into_iter()
             .filter(|node| node != &self.self_node && !self.looked_at.contains(node))
             .filter(|node| !self.monitor.is_monitoring(node))
-            .filter(|node| gossip.member(node).is_some_and(|m| alive(m.status)))
+            .filter(|node| gossip.member(node).is_some_and(|m| m.status.is_staying()))
             .collect();
         for node in to_look {
-            self.heartbeat_seq += 1;
-            let heartbeat = Message::Heartbeat {
-                from: self.self_node.clone(),
-                seq: self.heartbeat_seq,
-            };
-            self.send(node.address.clone(), heartbeat);
+            self.send_heartbeat(node.address.clone());
             self.looked_at.insert(node);
         }
     }

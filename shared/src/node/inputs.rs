@@ -136,12 +136,7 @@ impl Node {
             .filter(|m| &m.node.address == address && m.node != self.self_node)
             // A member on its way out (Leaving, Exiting) ends its process by design,
             // and a Down one is already decided: only a live member's death is news.
-            .filter(|m| {
-                matches!(
-                    m.status,
-                    MemberStatus::Joining | MemberStatus::WeaklyUp | MemberStatus::Up
-                )
-            })
+            .filter(|m| m.status.is_staying())
             .map(|m| m.node.clone())
             .collect();
         if gone.is_empty() {
@@ -205,10 +200,7 @@ impl Node {
             }
             Command::Leave(address) => {
                 let member = self.member_at(&address)?;
-                if !matches!(
-                    member.status,
-                    MemberStatus::Joining | MemberStatus::WeaklyUp | MemberStatus::Up
-                ) {
+                if !member.status.is_staying() {
                     if member.status == MemberStatus::Leaving
                         || member.status == MemberStatus::Exiting
                     {
