@@ -189,6 +189,34 @@ pub fn decide_with_evidence(
     })
 }
 
+/// Whether `self_node`'s side loses under the strategy even when it counts every Up
+/// member its view shows reachable, fresh or not, indirectly connected or not, against
+/// the smallest total (no joiner counted): a bound that no decision on this view can
+/// beat, used before a node downs its side without waiting for stable-after.
+pub fn loses_counting_every_reachable_member(
+    gossip: &Gossip,
+    self_node: &UniqueAddress,
+    settings: &DowningSettings,
+) -> bool {
+    let unreachable: BTreeSet<UniqueAddress> = gossip
+        .unreachable_excluding_downed_observers()
+        .into_iter()
+        .filter(|n| n != self_node)
+        .collect();
+    let role_ok = |m: &Member| settings.role.as_ref().is_none_or(|r| m.has_role(r));
+    let total = weighed_total(gossip, &BTreeSet::new(), &role_ok);
+    let ours: Vec<&Member> = gossip
+        .members
+        .values()
+        .filter(|m| m.status == MemberStatus::Up && role_ok(m))
+        .filter(|m| !unreachable.contains(&m.node))
+        .collect();
+    matches!(
+        strategy_decision(&ours, &total, settings),
+        Decision::DownReachable | Decision::DownAll
+    )
+}
+
 /// The fast path: members whose process is proven gone, downed with no wait for
 /// stable-after. `self_node` must hold the proof itself (its own row says the member's
 /// address refused a connection after its last answer), and the members whose rows say
@@ -591,6 +619,23 @@ mod tests {
         .unwrap();
         assert_eq!(r.decision, Decision::DownReachable);
         assert_eq!(r.to_down, [node(3)].into());
+    }
+
+    #[test]
+    fn the_bound_counts_every_reachable_member_and_only_a_real_minority_loses() {
+        let keep = settings(DowningStrategy::KeepMajority);
+        let majority = partitioned(&[1, 2, 3, 4, 5], 1, &[4, 5]);
+        assert!(!loses_counting_every_reachable_member(
+            &majority,
+            &node(1),
+            &keep
+        ));
+        let minority = partitioned(&[1, 2, 3, 4, 5], 4, &[1, 2, 3]);
+        assert!(loses_counting_every_reachable_member(
+            &minority,
+            &node(4),
+            &keep
+        ));
     }
 
     #[test]

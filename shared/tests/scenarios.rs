@@ -818,6 +818,37 @@ fn a_short_rejecting_cut_is_forgiven_when_the_member_answers_again() {
     assert_eq!(sim.unique(2), Some(member), "nobody was downed");
 }
 
+/// A leader that has just downed a member on its own decision and is then cut off by
+/// a rejecting firewall downs itself at once, without waiting for stable-after: the
+/// majority holds proofs against it and downs it within a heartbeat, and a leader that
+/// ran on beside it with its own decision applied would be the other half of a split
+/// brain (seed 6600018048).
+#[test]
+fn a_leader_cut_off_just_after_downing_a_member_downs_itself_at_once() {
+    let mut sim = formed(5, 37);
+    let lost = sim.unique(4).unwrap();
+    sim.power_off(4);
+    wait(&mut sim, MINUTE, "the leader downs the lost host", |s| {
+        s.view(0)
+            .and_then(|g| g.member(&lost))
+            .is_some_and(|m| m.status == MemberStatus::Down)
+    });
+    assert_eq!(
+        decisions(&sim, &[0]),
+        vec![(Decision::DownUnreachable, vec![lost])]
+    );
+    sim.refusing_partition(&[0]);
+    let stopped = wait(&mut sim, MINUTE, "the cut-off leader stops", |s| {
+        !s.is_running(0)
+    });
+    assert_eq!(sim.exit_reason(0), Some(ShutdownReason::Downed));
+    let stable_after = sim.config().settings.downing.stable_after_ms;
+    assert!(
+        stopped < stable_after / 4,
+        "stopped {stopped} ms after the cut, stable-after is {stable_after} ms"
+    );
+}
+
 /// Whether `observer` sees the node at `target` unreachable.
 fn sim_sees_unreachable(sim: &Sim, observer: Slot, target: Slot) -> bool {
     sim.view(observer).is_some_and(|g| {

@@ -173,5 +173,8 @@ impl Node {
                 g.reachability.mark_reachable(me, node);
             }
         });
+        if self.watches_its_decision(now) && self.leader().as_ref() == Some(&self.self_node) {
+            self.resolve_split_brain(now);
+        }
     }
 }

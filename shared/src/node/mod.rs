@@ -188,6 +188,9 @@ pub struct Node {
     joining_since: Option<Millis>,
     /// A "we survive" decision waiting for confirmation (see `confirmed`).
     pending_decision: Option<PendingDecision>,
+    /// When this node last applied a decision of its own that downed others and kept
+    /// itself (see `concedes_at_once`).
+    kept_ourselves_at: Option<Millis>,
     /// Members of our lineage outside our view that do not know us, since when they
     /// first answered a probe so (see `on_init_join_ack`).
     strangers_since: BTreeMap<UniqueAddress, Millis>,
@@ -244,6 +247,7 @@ impl Node {
             not_converged_since: None,
             joining_since: None,
             pending_decision: None,
+            kept_ourselves_at: None,
             outputs: Vec::new(),
             now,
         };

@@ -40,6 +40,11 @@ impl Node {
         let verdict = self
             .stability
             .verdict(&self.settings.downing, resolution.is_some(), now);
+        let verdict = if self.concedes_at_once(now, resolution.as_ref()) {
+            StabilityVerdict::Decide
+        } else {
+            verdict
+        };
         let resolution = match (verdict, resolution) {
             (StabilityVerdict::Decide, Some(r)) if !r.to_down.contains(&self.self_node) => {
                 match self.confirmed(r, now) {
@@ -67,6 +72,9 @@ impl Node {
     }
 
     fn apply_resolution(&mut self, now: Millis, resolution: sbr::Resolution) {
+        if !resolution.to_down.contains(&self.self_node) {
+            self.kept_ourselves_at = Some(now);
+        }
         self.outputs
             .push(Output::Event(ClusterEvent::ResolverDecision {
                 decision: resolution.decision,
@@ -74,6 +82,53 @@ impl Node {
                 indirectly_connected: resolution.indirectly_connected.iter().cloned().collect(),
             }));
         self.down_members(now, &resolution.to_down);
+    }
+
+    /// Whether a decision that downs this node's side is taken at once, without waiting
+    /// for stable-after: only just after this node kept itself on a decision of its own,
+    /// only when its own refusals cover every unreachable member, and only if its view
+    /// now loses even counting every reachable Up member as ours.
+    ///
+    /// The decision that kept us was confirmed by answers sent before a partition that
+    /// may have begun since, and the far side may hold proofs of death against us and
+    /// down us within a heartbeat (a rejecting firewall fakes them). Waiting for
+    /// stable-after would leave us running with the far side's members downed while the
+    /// far side has downed us (seed 6600018048: n1 downed n2 on a confirmed cover 111 ms
+    /// into a rejecting partition that isolated n1, and the rest downed n1 46 ms later).
+    /// On this view we would lose after stable-after anyway; a node that decided nothing
+    /// waits as before, so a short rejecting cut around it is still forgiven. Without the
+    /// refusals a view can lose for a moment on its way to a different decision (broken
+    /// links not yet judged indirect: seed 6600002935 downed a side a majority reached).
+    fn concedes_at_once(&self, now: Millis, resolution: Option<&sbr::Resolution>) -> bool {
+        let downs_us = |r: &sbr::Resolution| r.to_down.contains(&self.self_node);
+        self.watches_its_decision(now)
+            && resolution.is_some_and(downs_us)
+            && self.refused_by_every_unreachable_member()
+            && sbr::loses_counting_every_reachable_member(
+                &self.gossip,
+                &self.self_node,
+                &self.settings.downing,
+            )
+    }
+
+    /// Whether this node's own row holds a refusal from every staying member its view
+    /// shows unreachable: what a rejecting firewall around us looks like, and the only
+    /// evidence on which the far side can down us before stable-after.
+    fn refused_by_every_unreachable_member(&self) -> bool {
+        let me = &self.self_node;
+        let g = &self.gossip;
+        g.unreachable_excluding_downed_observers()
+            .iter()
+            .filter(|n| *n != me && g.member(n).is_some_and(|m| m.status.is_staying()))
+            .all(|n| g.reachability.is_refused_by(me, n))
+    }
+
+    /// Whether this node, having just kept itself on a decision of its own (see
+    /// `concedes_at_once`), should run the resolver as soon as its view changes rather
+    /// than at its next leader round.
+    pub(super) fn watches_its_decision(&self, now: Millis) -> bool {
+        self.kept_ourselves_at
+            .is_some_and(|at| now < at + self.settings.downing.stable_after_ms)
     }
 
     /// A decision that keeps this node is applied only once every Up member it counts
