@@ -185,6 +185,11 @@ pub struct RunArgs {
     /// Override the profile's gossip interval (ms).
     #[arg(long, env = "NODE_GOSSIP_INTERVAL_MS")]
     pub gossip_interval_ms: Option<u64>,
+    /// How many members heartbeat each member (Akka's `monitored-by-nr-of-members`,
+    /// default 9). Fewer cost less bandwidth; each member's failure is then seen first
+    /// by fewer observers.
+    #[arg(long, env = "NODE_MONITORED_BY_NR_OF_MEMBERS")]
+    pub monitored_by_nr_of_members: Option<u64>,
     /// Shared cluster secret for node authentication (never sent over the wire).
     /// Required unless `--demo`.
     #[arg(long, env = "NODE_SECRET", hide_env_values = true)]
@@ -348,6 +353,7 @@ impl RunArgs {
             heartbeat_interval_ms,
             acceptable_heartbeat_pause_ms,
             gossip_interval_ms,
+            monitored_by_nr_of_members,
             secret,
             accept_secrets,
             transport_encryption,
@@ -440,6 +446,10 @@ impl RunArgs {
         if let Some(ms) = self.gossip_interval_ms {
             settings.gossip_interval_ms = within(ms, 10..=60_000, "--gossip-interval-ms")?;
             settings.leader_actions_interval_ms = ms;
+        }
+        if let Some(n) = self.monitored_by_nr_of_members {
+            let n = within(n, 1..=64, "--monitored-by-nr-of-members")?;
+            settings.monitored_by_nr_of_members = n as usize;
         }
         settings.min_nr_of_members = self.min_nr_of_members.unwrap_or(1).max(1);
         settings.downing = self.downing_settings(settings.downing.stable_after_ms)?;

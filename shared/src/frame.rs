@@ -7,6 +7,7 @@
 //! `(protocol version, frame)` pairs, bounded and validated like membership messages.
 
 use crate::address::UniqueAddress;
+use crate::link_form::{Incoming, LinkEnds, Outgoing};
 use crate::service::ServiceBody;
 use crate::wire::{self, Message, WireError};
 use crate::Address;
@@ -45,14 +46,41 @@ impl Frame {
     }
 }
 
-/// Encodes a frame as one transport payload.
-pub fn encode(frame: &Frame) -> Result<Vec<u8>, WireError> {
-    wire::encode_versioned(frame)
+/// A frame as encoded: membership messages in their link form.
+#[derive(Serialize)]
+enum FrameOut<'a> {
+    Membership(Outgoing<'a>),
+    Service {
+        from: &'a UniqueAddress,
+        body: &'a ServiceBody,
+    },
 }
 
-/// Decodes and validates one transport payload.
-pub fn decode(bytes: &[u8]) -> Result<Frame, WireError> {
-    let frame: Frame = wire::decode_versioned(bytes)?;
+/// A frame as decoded: the same variants, in the same order, owned.
+#[derive(Deserialize)]
+enum FrameIn {
+    Membership(Incoming),
+    Service {
+        from: UniqueAddress,
+        body: ServiceBody,
+    },
+}
+
+/// Encodes a frame as one transport payload.
+pub fn encode(frame: &Frame) -> Result<Vec<u8>, WireError> {
+    let out = match frame {
+        Frame::Membership(message) => FrameOut::Membership(Outgoing::of(message)),
+        Frame::Service { from, body } => FrameOut::Service { from, body },
+    };
+    wire::encode_versioned(&out)
+}
+
+/// Decodes and validates one transport payload that came over the link `ends`.
+pub fn decode(bytes: &[u8], ends: LinkEnds<'_>) -> Result<Frame, WireError> {
+    let frame = match wire::decode_versioned(bytes)? {
+        FrameIn::Membership(incoming) => Frame::Membership(incoming.into_message(ends)),
+        FrameIn::Service { from, body } => Frame::Service { from, body },
+    };
     match &frame {
         Frame::Membership(message) => wire::validate(message)?,
         Frame::Service { from, body } => {
@@ -72,10 +100,26 @@ mod tests {
         UniqueAddress::new(Address::new("10.0.0.1", 2551), 7)
     }
 
+    /// Decodes as the node at 10.0.0.2 would, from a link to `sender()`.
+    fn decode(bytes: &[u8]) -> Result<Frame, WireError> {
+        let (from, me) = (sender().address, Address::new("10.0.0.2", 2551));
+        super::decode(
+            bytes,
+            LinkEnds {
+                sender: &from,
+                receiver: &me,
+            },
+        )
+    }
+
     #[test]
     fn both_envelopes_round_trip() {
         let frames = [
             Frame::Membership(Message::InitJoinNack { from: sender() }),
+            Frame::Membership(Message::Heartbeat {
+                from: sender(),
+                seq: 3,
+            }),
             Frame::Service {
                 from: sender(),
                 body: ServiceBody::Stored { id: 9 },

@@ -20,6 +20,7 @@ pub mod failure_detector;
 pub mod faults;
 pub mod frame;
 pub mod gossip;
+pub mod link_form;
 pub mod member;
 pub mod node;
 pub mod quorum;

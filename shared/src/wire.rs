@@ -8,14 +8,16 @@
 
 use crate::address::{Address, UniqueAddress, MAX_HOST_LEN};
 use crate::gossip::Gossip;
+use crate::link_form::{Incoming, LinkEnds, Outgoing};
 use crate::member::{Member, MAX_ROLES, MAX_ROLE_LEN};
 use crate::reachability::{ObserverRows, Reachability};
 use crate::vclock::VectorClock;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Version of this wire protocol; a peer speaking another is refused.
-pub const PROTOCOL_VERSION: u16 = 6;
+/// Version of this wire protocol; a peer speaking another is refused. (7: heartbeats
+/// and gossip status travel without the addresses the link names, `crate::link_form`.)
+pub const PROTOCOL_VERSION: u16 = 7;
 /// Largest frame accepted or produced (4 MiB: a gossip of about 60,000 members).
 pub const MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;
 /// Longest cluster name accepted.
@@ -205,14 +207,15 @@ pub enum WireError {
     Invalid(String),
 }
 
-/// Encodes a message as one frame payload.
+/// Encodes a message as one frame payload, in its link form (`crate::link_form`).
 pub fn encode(message: &Message) -> Result<Vec<u8>, WireError> {
-    encode_versioned(message)
+    encode_versioned(&Outgoing::of(message))
 }
 
-/// Decodes and validates one frame payload.
-pub fn decode(bytes: &[u8]) -> Result<Message, WireError> {
-    let message: Message = decode_versioned(bytes)?;
+/// Decodes and validates one frame payload that came over the link `ends`.
+pub fn decode(bytes: &[u8], ends: LinkEnds<'_>) -> Result<Message, WireError> {
+    let incoming: Incoming = decode_versioned(bytes)?;
+    let message = incoming.into_message(ends);
     validate(&message)?;
     Ok(message)
 }
@@ -463,6 +466,20 @@ mod tests {
         UniqueAddress::new(Address::new("127.0.0.1", port), u64::from(port) * 7)
     }
 
+    /// The link every test message travels on: from its sender to node 2.
+    fn ends(message: &Message) -> (Address, Address) {
+        (message.sender().clone(), node(2).address)
+    }
+
+    fn decode_from_sender(bytes: &[u8], message: &Message) -> Result<Message, WireError> {
+        let (sender, receiver) = ends(message);
+        let ends = LinkEnds {
+            sender: &sender,
+            receiver: &receiver,
+        };
+        decode(bytes, ends)
+    }
+
     fn sample_gossip(n: u16) -> Gossip {
         let mut g = Gossip::default();
         for p in 1..=n {
@@ -538,18 +555,19 @@ mod tests {
         ];
         for message in messages {
             let bytes = encode(&message).unwrap();
-            assert_eq!(decode(&bytes).unwrap(), message);
+            assert_eq!(decode_from_sender(&bytes, &message).unwrap(), message);
         }
     }
 
     #[test]
     fn garbage_truncation_and_foreign_versions_are_refused() {
-        let bytes = encode(&Message::Gossip {
+        let gossip = Message::Gossip {
             from: node(1),
             to: node(2),
             gossip: sample_gossip(4),
-        })
-        .unwrap();
+        };
+        let bytes = encode(&gossip).unwrap();
+        let decode = |bytes: &[u8]| decode_from_sender(bytes, &gossip);
         for cut in 0..bytes.len() {
             assert!(
                 decode(&bytes[..cut]).is_err(),
@@ -571,7 +589,7 @@ mod tests {
             cluster: "x".repeat(65),
         };
         assert!(matches!(
-            decode(&encode(&long_name).unwrap()),
+            decode_from_sender(&encode(&long_name).unwrap(), &long_name),
             Err(WireError::Invalid(_))
         ));
     }

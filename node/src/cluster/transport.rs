@@ -22,6 +22,7 @@ use bytes::Bytes;
 use rand::{Rng, SeedableRng};
 pub use shared::api::LinkFault;
 use shared::frame::{self, Frame};
+use shared::link_form::LinkEnds;
 use shared::Address;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -408,7 +409,12 @@ impl Transport {
                 Ok(Ok(Some(frame))) => frame,
             };
             link.check_key(&self.credentials)?;
-            let message = frame::decode(&frame).map_err(|e| LinkError::BadFrame(e.to_string()))?;
+            let ends = LinkEnds {
+                sender: &peer,
+                receiver: &self.credentials.address,
+            };
+            let message =
+                frame::decode(&frame, ends).map_err(|e| LinkError::BadFrame(e.to_string()))?;
             if message.sender() != &peer {
                 return Err(LinkError::Refused(format!(
                     "{} sent a message as {}",
@@ -616,15 +622,28 @@ mod tests {
 
     #[tokio::test]
     async fn a_peer_cannot_speak_for_another_node() {
-        let (a, _, _) = transport_on("c", "secret-123").await;
+        let (a, a_address, _) = transport_on("c", "secret-123").await;
         let (_, b_address, mut b_inbox) = transport_on("c", "secret-123").await;
-        let someone_else = Address::new("127.0.0.1", 1);
-        a.send(&b_address, &heartbeat(&someone_else, 1));
+        let someone_else = UniqueAddress::new(Address::new("127.0.0.1", 1), 1);
+        // A message that names its sender in full is refused if the name is not the
+        // authenticated peer's...
+        let claim = Frame::Membership(Message::InitJoinNack {
+            from: someone_else.clone(),
+        });
+        a.send(&b_address, &claim);
         assert!(
             tokio::time::timeout(Duration::from_millis(500), b_inbox.recv())
                 .await
                 .is_err()
         );
+        // ...and a heartbeat, which names only an incarnation, arrives from the peer
+        // whatever address it was built with.
+        a.send(&b_address, &heartbeat(&someone_else.address, 2));
+        let received = tokio::time::timeout(Duration::from_secs(5), b_inbox.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(received, heartbeat(&a_address, 2));
     }
 
     #[tokio::test]

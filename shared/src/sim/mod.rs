@@ -15,6 +15,7 @@ pub mod schedule;
 use crate::address::{Address, UniqueAddress};
 use crate::events::{ClusterEvent, ShutdownReason};
 use crate::gossip::Gossip;
+use crate::link_form::LinkEnds;
 use crate::member::MemberStatus;
 use crate::node::{Command, CommandError, Millis, Node, Output};
 use crate::settings::Settings;
@@ -105,7 +106,8 @@ struct NodeSlot {
     /// The slot's host is off: with no process there, connections to it time out
     /// rather than being refused.
     host_down: bool,
-    backlog: Vec<Vec<u8>>,
+    /// Frames that arrived while frozen, with the slot that sent each.
+    backlog: Vec<(Slot, Vec<u8>)>,
     exit: Option<ShutdownReason>,
     left: bool,
     events: Vec<(Millis, ClusterEvent)>,
@@ -412,8 +414,8 @@ impl Sim {
             self.note(format!("resume n{slot}"));
             self.slot_changed(slot);
             let backlog = std::mem::take(&mut self.slots[slot].backlog);
-            for bytes in backlog {
-                self.deliver_now(slot, bytes);
+            for (from, bytes) in backlog {
+                self.deliver_now(slot, from, bytes);
             }
             self.after_node(slot);
         }
@@ -643,13 +645,23 @@ impl Sim {
         self.push(at, Event::Refused { to: from, address });
     }
 
-    fn deliver_now(&mut self, slot: Slot, bytes: Vec<u8>) {
+    /// Hands `slot`'s node a frame from `from`, decoded as its transport would: the
+    /// link's ends are the two slots' addresses.
+    fn deliver_now(&mut self, slot: Slot, from: Slot, bytes: Vec<u8>) {
         let now = self.now;
-        let Some(node) = self.slots[slot].node.as_mut() else {
+        if self.slots[slot].node.is_none() {
             return;
+        }
+        let ends = LinkEnds {
+            sender: &self.slots[from].address,
+            receiver: &self.slots[slot].address,
         };
-        match wire::decode(&bytes) {
-            Ok(message) => node.handle_message(now, message),
+        match wire::decode(&bytes, ends) {
+            Ok(message) => {
+                if let Some(node) = self.slots[slot].node.as_mut() {
+                    node.handle_message(now, message);
+                }
+            }
             Err(e) => {
                 let line = format!("n{slot} refused a frame: {e}");
                 self.note(line);
@@ -727,10 +739,10 @@ impl Sim {
                     return true;
                 }
                 if self.slots[to].frozen_until.is_some() {
-                    self.slots[to].backlog.push(bytes);
+                    self.slots[to].backlog.push((from, bytes));
                     return true;
                 }
-                self.deliver_now(to, bytes);
+                self.deliver_now(to, from, bytes);
                 self.after_node(to);
             }
             Event::Timer { slot } => {
