@@ -849,6 +849,31 @@ fn a_leader_cut_off_just_after_downing_a_member_downs_itself_at_once() {
     );
 }
 
+/// With three monitors in a cluster of twenty-five, a member cut off from the rest
+/// watches everyone once its own ring's worth is unreachable, so it sees itself alone
+/// after a second detection period and downs itself, and nobody else, after
+/// stable-after. One ring's worth at a time, its view never settled and it ended in
+/// down-all (61 s with Akka's timings).
+#[test]
+fn a_member_cut_off_from_twenty_five_with_three_monitors_downs_only_itself() {
+    let mut config = SimConfig::demo(25, 41);
+    config.settings.monitored_by_nr_of_members = 3;
+    let mut sim = formed_with(config);
+    let victim = sim.unique(7).unwrap();
+    sim.isolate(7);
+    let stopped = wait(&mut sim, MINUTE, "the cut-off member stops", |s| {
+        !s.is_running(7)
+    });
+    assert_eq!(
+        decisions(&sim, &[7]),
+        vec![(Decision::DownReachable, vec![victim])]
+    );
+    let settings = &sim.config().settings;
+    let detection = settings.acceptable_heartbeat_pause_ms + 4 * settings.heartbeat_interval_ms;
+    let limit = 2 * detection + settings.downing.stable_after_ms + 1_000;
+    assert!(stopped <= limit, "stopped after {stopped} ms (limit {limit})");
+}
+
 /// Whether `observer` sees the node at `target` unreachable.
 fn sim_sees_unreachable(sim: &Sim, observer: Slot, target: Slot) -> bool {
     sim.view(observer).is_some_and(|g| {

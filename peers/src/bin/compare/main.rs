@@ -111,6 +111,9 @@ fn parse_options() -> Result<Options, String> {
 }
 
 const FORM_LIMIT: Duration = Duration::from_secs(90);
+/// How long a cut-off member that declared everyone down has to exit before it counts
+/// as carrying on alone.
+const EXIT_GRACE_MS: u64 = 3_000;
 const FAILURE_LIMIT: Duration = Duration::from_secs(90);
 const JOIN_LIMIT: Duration = Duration::from_secs(60);
 
@@ -203,11 +206,20 @@ fn cut_off_view(c: &mut Cluster, run: &mut Run, victim: usize, survivors: &[Stri
             .count()
     };
     let deadline = t0 + FAILURE_LIMIT.as_millis() as u64;
+    let mut all_downed_at = None;
     let stopped = loop {
         if c.members[victim].has_exited() {
             break true;
         }
-        if downed_by_victim(c) == survivors.len() || now_ms() > deadline {
+        // Declaring everyone down is a split brain only if it then carries on: a
+        // down-all decision downs the decider too, which exits a moment later.
+        if downed_by_victim(c) == survivors.len() {
+            let since = *all_downed_at.get_or_insert(now_ms());
+            if now_ms() > since + EXIT_GRACE_MS {
+                break false;
+            }
+        }
+        if now_ms() > deadline {
             break false;
         }
         std::thread::sleep(Duration::from_millis(100));
