@@ -189,11 +189,14 @@ pub fn decide_with_evidence(
     })
 }
 
-/// Whether `self_node`'s side loses under the strategy even when it counts every Up
-/// member its view shows reachable, fresh or not, indirectly connected or not, against
-/// the smallest total (no joiner counted): a bound that no decision on this view can
-/// beat, used before a node downs its side without waiting for stable-after.
-pub fn loses_counting_every_reachable_member(
+/// Whether `self_node`'s side is outweighed by the members it cannot reach: it loses
+/// under the strategy even counting every Up or Leaving member its view shows
+/// reachable, fresh or not, indirectly connected or not, against the smallest total (no
+/// joiner counted), while the unreachable members, with every once-Up member this view
+/// holds Down (the far side may not know of those downs), would pass it. Only such a far
+/// side can down us, and no decision on this view can keep us: the test a node applies
+/// before it downs its side without waiting for stable-after.
+pub fn outweighed_by_the_unreachable(
     gossip: &Gossip,
     self_node: &UniqueAddress,
     settings: &DowningSettings,
@@ -208,13 +211,25 @@ pub fn loses_counting_every_reachable_member(
     let ours: Vec<&Member> = gossip
         .members
         .values()
-        .filter(|m| m.status == MemberStatus::Up && role_ok(m))
+        .filter(|m| matches!(m.status, MemberStatus::Up | MemberStatus::Leaving) && role_ok(m))
         .filter(|m| !unreachable.contains(&m.node))
         .collect();
-    matches!(
-        strategy_decision(&ours, &total, settings),
-        Decision::DownReachable | Decision::DownAll
-    )
+    let far: Vec<&Member> = gossip
+        .members
+        .values()
+        .filter(|m| role_ok(m))
+        .filter(|m| match m.status {
+            MemberStatus::Down => m.up_number > 0,
+            _ => unreachable.contains(&m.node) && m.status.is_staying(),
+        })
+        .collect();
+    let loses = |side: &[&Member]| {
+        matches!(
+            strategy_decision(side, &total, settings),
+            Decision::DownReachable | Decision::DownAll
+        )
+    };
+    loses(&ours) && !loses(&far)
 }
 
 /// The fast path: members whose process is proven gone, downed with no wait for
@@ -622,20 +637,19 @@ mod tests {
     }
 
     #[test]
-    fn the_bound_counts_every_reachable_member_and_only_a_real_minority_loses() {
+    fn only_a_minority_facing_a_far_side_that_would_win_is_outweighed() {
         let keep = settings(DowningStrategy::KeepMajority);
         let majority = partitioned(&[1, 2, 3, 4, 5], 1, &[4, 5]);
-        assert!(!loses_counting_every_reachable_member(
-            &majority,
-            &node(1),
-            &keep
-        ));
+        assert!(!outweighed_by_the_unreachable(&majority, &node(1), &keep));
         let minority = partitioned(&[1, 2, 3, 4, 5], 4, &[1, 2, 3]);
-        assert!(loses_counting_every_reachable_member(
-            &minority,
-            &node(4),
-            &keep
-        ));
+        assert!(outweighed_by_the_unreachable(&minority, &node(4), &keep));
+        // Two of five lose, but one unreachable member cannot down them either.
+        let mut shrunk = partitioned(&[1, 2, 3, 4, 5], 4, &[1]);
+        for n in [2, 3] {
+            shrunk.move_member(&node(n), MemberStatus::Leaving);
+            shrunk.move_member(&node(n), MemberStatus::Exiting);
+        }
+        assert!(!outweighed_by_the_unreachable(&shrunk, &node(4), &keep));
     }
 
     #[test]

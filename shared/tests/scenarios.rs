@@ -871,7 +871,10 @@ fn a_member_cut_off_from_twenty_five_with_three_monitors_downs_only_itself() {
     let settings = &sim.config().settings;
     let detection = settings.acceptable_heartbeat_pause_ms + 4 * settings.heartbeat_interval_ms;
     let limit = 2 * detection + settings.downing.stable_after_ms + 1_000;
-    assert!(stopped <= limit, "stopped after {stopped} ms (limit {limit})");
+    assert!(
+        stopped <= limit,
+        "stopped after {stopped} ms (limit {limit})"
+    );
 }
 
 /// Whether `observer` sees the node at `target` unreachable.

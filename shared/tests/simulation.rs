@@ -137,6 +137,30 @@ mod regressions {
         });
     }
 
+    /// The same race with a dropping partition (six nodes, one monitor each, 1 of
+    /// 20,000 partial-ring seeds from 6800000000): n0 downed a frozen n2 2 ms into a
+    /// partition that isolated n0; the rest downed n0 after their stable-after, 750 ms
+    /// before n0's own ran out (it restarted with each member n0 found gone).
+    #[test]
+    fn a_leader_isolated_by_a_dropping_partition_just_after_its_decision_concedes() {
+        passes(Schedule {
+            seed: 6800003684,
+            nodes: 6,
+            downing: DowningStrategy::KeepMajority,
+            monitors: Some(1),
+            steps: vec![
+                (5251, Fault::Reorder(16)),
+                (6306, Fault::Freeze(2, 5145)),
+                (6614, Fault::CutOneWay(0, 1)),
+                (10341, Fault::Isolate(0)),
+                (18015, Fault::Down { by: 1, target: 5 }),
+                (18223, Fault::Crash(5)),
+                (20020, Fault::Restart(5)),
+            ],
+            heal_at: 25_000,
+        });
+    }
+
     /// The same race on a partial ring (four nodes, two monitors each, found by the
     /// partial-ring sweep): n1 downed a frozen n2 44 ms into a rejecting partition that
     /// isolated n1, and n2, woken, downed n1 on its proofs.

@@ -86,41 +86,45 @@ impl Node {
 
     /// Whether a decision that downs this node's side is taken at once, without waiting
     /// for stable-after: only just after this node kept itself on a decision of its own,
-    /// only when its own refusals cover every unreachable member, and only if its view
-    /// now loses even counting every reachable Up member as ours.
+    /// only when its own rows mark every unreachable member, and only if its view now
+    /// loses even counting every reachable member as ours while the unreachable would
+    /// win (`sbr::outweighed_by_the_unreachable`).
     ///
     /// The decision that kept us was confirmed by answers sent before a partition that
-    /// may have begun since, and the far side may hold proofs of death against us and
-    /// down us within a heartbeat (a rejecting firewall fakes them). Waiting for
-    /// stable-after would leave us running with the far side's members downed while the
-    /// far side has downed us (seed 6600018048: n1 downed n2 on a confirmed cover 111 ms
-    /// into a rejecting partition that isolated n1, and the rest downed n1 46 ms later).
-    /// On this view we would lose after stable-after anyway; a node that decided nothing
-    /// waits as before, so a short rejecting cut around it is still forgiven. Without the
-    /// refusals a view can lose for a moment on its way to a different decision (broken
-    /// links not yet judged indirect: seed 6600002935 downed a side a majority reached).
+    /// may have begun since. The far side may hold proofs of death against us and down
+    /// us within a heartbeat (a rejecting firewall fakes them), or simply finish its
+    /// stable-after before ours, which restarts with each member we find gone. Waiting
+    /// would leave us running with the far side's members downed while the far side has
+    /// downed us (seed 6600018048: n1 downed n2 on a confirmed cover 111 ms into a
+    /// rejecting partition that isolated n1, and the rest downed n1 46 ms later; seed
+    /// 6800003684, the same with a dropping partition). On this view we would lose after
+    /// stable-after anyway. A node that decided nothing waits as before, so a short cut
+    /// around it is still forgiven; and a view whose unreachable members this node does
+    /// not itself mark can lose for a moment on its way to another decision (broken links
+    /// between others not yet judged indirect: seed 6600002935 downed a side a majority
+    /// reached).
     fn concedes_at_once(&self, now: Millis, resolution: Option<&sbr::Resolution>) -> bool {
         let downs_us = |r: &sbr::Resolution| r.to_down.contains(&self.self_node);
         self.watches_its_decision(now)
             && resolution.is_some_and(downs_us)
-            && self.refused_by_every_unreachable_member()
-            && sbr::loses_counting_every_reachable_member(
+            && self.own_rows_cover_every_unreachable_member()
+            && sbr::outweighed_by_the_unreachable(
                 &self.gossip,
                 &self.self_node,
                 &self.settings.downing,
             )
     }
 
-    /// Whether this node's own row holds a refusal from every staying member its view
-    /// shows unreachable: what a rejecting firewall around us looks like, and the only
-    /// evidence on which the far side can down us before stable-after.
-    fn refused_by_every_unreachable_member(&self) -> bool {
+    /// Whether this node's own row marks every staying member its view shows unreachable
+    /// (silent or refused): this node is the one cut off, not a witness of broken links
+    /// between others, whose view can lose for a moment on its way to another decision.
+    fn own_rows_cover_every_unreachable_member(&self) -> bool {
         let me = &self.self_node;
         let g = &self.gossip;
         g.unreachable_excluding_downed_observers()
             .iter()
             .filter(|n| *n != me && g.member(n).is_some_and(|m| m.status.is_staying()))
-            .all(|n| g.reachability.is_refused_by(me, n))
+            .all(|n| !g.reachability.is_reachable_by(me, n))
     }
 
     /// Whether this node, having just kept itself on a decision of its own (see
