@@ -11,8 +11,21 @@
 //! from 24 bytes to 11 (the protocol version included), and a status from 63 to 34.
 
 use crate::address::{Address, UniqueAddress};
-use crate::wire::Message;
+use crate::wire::{self, Message, WireError};
 use serde::{Deserialize, Serialize};
+
+/// Encodes a membership message as one frame payload, in its link form.
+pub fn encode(message: &Message) -> Result<Vec<u8>, WireError> {
+    wire::encode_versioned(&Outgoing::of(message))
+}
+
+/// Decodes and validates one frame payload that came over the link `ends`.
+pub fn decode(bytes: &[u8], ends: LinkEnds<'_>) -> Result<Message, WireError> {
+    let incoming: Incoming = wire::decode_versioned(bytes)?;
+    let message = incoming.into_message(ends);
+    wire::validate(&message)?;
+    Ok(message)
+}
 
 /// The two ends of the link a message travels on: the authenticated peer that sent it,
 /// and the address this node advertises (where the sender reached it).
@@ -129,7 +142,6 @@ impl Incoming {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{decode, encode};
 
     fn a() -> UniqueAddress {
         UniqueAddress::new(Address::new("10.0.0.1", 2551), u64::MAX - 5)

@@ -1,6 +1,7 @@
 //! Messages between nodes, their versioned binary encoding, and its limits.
 //!
-//! Frames are postcard-encoded `(protocol version, message)` pairs. Every frame is
+//! Frames are postcard-encoded `(protocol version, message)` pairs (a membership
+//! message in the link form of `crate::link_form`, which encodes and decodes them). Every frame is
 //! bounded (`MAX_FRAME_BYTES`) on encode and checked on decode before parsing, strings
 //! and role sets are bounded, and gossip travels in a compact form: the seen set is a
 //! bitmap over the sorted members and reachability rows name members by index, so a
@@ -8,7 +9,6 @@
 
 use crate::address::{Address, UniqueAddress, MAX_HOST_LEN};
 use crate::gossip::Gossip;
-use crate::link_form::{Incoming, LinkEnds, Outgoing};
 use crate::member::{Member, MAX_ROLES, MAX_ROLE_LEN};
 use crate::reachability::{ObserverRows, Reachability};
 use crate::vclock::VectorClock;
@@ -205,19 +205,6 @@ pub enum WireError {
     /// The encoding is valid but a field is out of bounds or inconsistent.
     #[error("invalid message: {0}")]
     Invalid(String),
-}
-
-/// Encodes a message as one frame payload, in its link form (`crate::link_form`).
-pub fn encode(message: &Message) -> Result<Vec<u8>, WireError> {
-    encode_versioned(&Outgoing::of(message))
-}
-
-/// Decodes and validates one frame payload that came over the link `ends`.
-pub fn decode(bytes: &[u8], ends: LinkEnds<'_>) -> Result<Message, WireError> {
-    let incoming: Incoming = decode_versioned(bytes)?;
-    let message = incoming.into_message(ends);
-    validate(&message)?;
-    Ok(message)
 }
 
 /// `(PROTOCOL_VERSION, value)` in postcard, within `MAX_FRAME_BYTES` (membership
@@ -460,6 +447,7 @@ impl TryFrom<GossipWire> for Gossip {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::link_form::{decode, encode, LinkEnds};
     use crate::member::MemberStatus;
 
     fn node(port: u16) -> UniqueAddress {

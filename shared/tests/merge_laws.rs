@@ -95,8 +95,8 @@ proptest! {
     #[test]
     fn wire_encoding_round_trips_any_gossip(a in arb_gossip()) {
         let msg = shared::Message::Gossip { from: node(0), to: node(1), gossip: a };
-        let bytes = shared::wire::encode(&msg).unwrap();
+        let bytes = shared::link_form::encode(&msg).unwrap();
         let ends = shared::link_form::LinkEnds { sender: &node(0).address, receiver: &node(1).address };
-        prop_assert_eq!(shared::wire::decode(&bytes, ends).unwrap(), msg);
+        prop_assert_eq!(shared::link_form::decode(&bytes, ends).unwrap(), msg);
     }
 }

@@ -15,7 +15,7 @@ pub mod schedule;
 use crate::address::{Address, UniqueAddress};
 use crate::events::{ClusterEvent, ShutdownReason};
 use crate::gossip::Gossip;
-use crate::link_form::LinkEnds;
+use crate::link_form::{self, LinkEnds};
 use crate::member::MemberStatus;
 use crate::node::{Command, CommandError, Millis, Node, Output};
 use crate::settings::Settings;
@@ -584,7 +584,7 @@ impl Sim {
     }
 
     fn route(&mut self, from: Slot, to: Address, message: wire::Message) {
-        let bytes = match wire::encode(&message) {
+        let bytes = match link_form::encode(&message) {
             Ok(bytes) => bytes,
             Err(e) => {
                 self.note(format!("n{from} could not encode {}: {e}", message.kind()));
@@ -656,7 +656,7 @@ impl Sim {
             sender: &self.slots[from].address,
             receiver: &self.slots[slot].address,
         };
-        match wire::decode(&bytes, ends) {
+        match link_form::decode(&bytes, ends) {
             Ok(message) => {
                 if let Some(node) = self.slots[slot].node.as_mut() {
                     node.handle_message(now, message);
