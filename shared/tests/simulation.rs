@@ -161,6 +161,32 @@ mod regressions {
         });
     }
 
+    /// A member frozen through a leave and a restart resumes, merges both, finds
+    /// convergence and, leading for a moment, moves the leaver on to Exiting and the
+    /// restarted joiner Up, which hands the lead to that joiner in the same step (1 of
+    /// 20,000 full-ring seeds from 6800000000). The checker took the resumed member for
+    /// a follower and refused Up -> Exiting in its view; a member that led at any point
+    /// of a step may pass a status by.
+    #[test]
+    fn a_member_that_leads_for_one_step_may_pass_a_leaver_through_leaving() {
+        passes(Schedule {
+            seed: 6800004576,
+            nodes: 9,
+            downing: DowningStrategy::DownAll,
+            monitors: None,
+            steps: vec![
+                (5763, Fault::Freeze(1, 5144)),
+                (7285, Fault::Crash(0)),
+                (7635, Fault::Leave(5)),
+                (9030, Fault::Restart(0)),
+                (12354, Fault::CutOneWay(7, 5)),
+                (14506, Fault::Freeze(2, 3012)),
+                (15069, Fault::Cut(7, 2)),
+            ],
+            heal_at: 25_000,
+        });
+    }
+
     /// The same race on a partial ring (four nodes, two monitors each, found by the
     /// partial-ring sweep): n1 downed a frozen n2 44 ms into a rejecting partition that
     /// isolated n1, and n2, woken, downed n1 on its proofs.

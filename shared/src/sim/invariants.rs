@@ -151,8 +151,17 @@ impl Checker {
         // Leaving unseen), but never move back.
         let owner_counted = statuses.get(&me).is_some_and(|s| s.is_convergence_member());
         // A leader acts on gossip as it arrives, so one step can merge a move and
-        // take the next (Leaving then Exiting, seed 856): it may pass a status by.
-        let owner_leads = node.leader().as_ref() == Some(&me);
+        // take the next (Leaving then Exiting, seed 856): it may pass a status by. It
+        // may also hand the lead on in that step, by moving a lower-addressed joiner Up
+        // (a resumed member merged a leave and a restart's joiner, and led for a moment:
+        // seeds 6800004576 and 6900014232), so leading at any point of the step counts.
+        let led_in_this_step = sim
+            .events(slot)
+            .iter()
+            .rev()
+            .take_while(|(at, _)| *at == sim.now)
+            .any(|(_, e)| matches!(e, ClusterEvent::LeaderChanged { leader: Some(l) } if *l == me));
+        let owner_leads = node.leader().as_ref() == Some(&me) || led_in_this_step;
         for (node_id, member) in &view.members {
             if gone.contains(node_id) {
                 return Err(Violation {
