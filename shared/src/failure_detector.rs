@@ -35,6 +35,9 @@ pub struct PhiAccrualDetector {
     sum: f64,
     sum_of_squares: f64,
     last_heartbeat_ms: Option<u64>,
+    /// Silence since the last heartbeat that the monitoring node caused itself by not
+    /// running (see `excuse`): neither phi nor the next interval counts it.
+    excused_ms: u64,
 }
 
 impl PhiAccrualDetector {
@@ -49,6 +52,7 @@ impl PhiAccrualDetector {
             sum: 0.0,
             sum_of_squares: 0.0,
             last_heartbeat_ms: None,
+            excused_ms: 0,
         };
         detector.add_interval(mean - std_dev);
         detector.add_interval(mean + std_dev);
@@ -71,10 +75,20 @@ impl PhiAccrualDetector {
     pub fn heartbeat(&mut self, now_ms: u64) {
         if let Some(last) = self.last_heartbeat_ms {
             if now_ms >= last {
-                self.add_interval((now_ms - last) as f64);
+                let interval = (now_ms - last).saturating_sub(self.excused_ms);
+                self.add_interval(interval as f64);
             }
         }
         self.last_heartbeat_ms = Some(now_ms);
+        self.excused_ms = 0;
+    }
+
+    /// The monitoring node did not run for `ms` (paused, starved): that silence is its
+    /// own, not the subject's, so phi and the next interval leave it out.
+    pub fn excuse(&mut self, ms: u64) {
+        if self.last_heartbeat_ms.is_some() {
+            self.excused_ms += ms;
+        }
     }
 
     /// Whether any heartbeat was recorded.
@@ -87,7 +101,7 @@ impl PhiAccrualDetector {
         let Some(last) = self.last_heartbeat_ms else {
             return 0.0;
         };
-        let elapsed = now_ms.saturating_sub(last) as f64;
+        let elapsed = now_ms.saturating_sub(last).saturating_sub(self.excused_ms) as f64;
         let n = self.intervals.len() as f64;
         let mean = self.sum / n;
         let variance = (self.sum_of_squares / n - mean * mean).max(0.0);
@@ -272,6 +286,19 @@ impl Monitor {
         self.refused.contains_key(node)
     }
 
+    /// This node did not run for `ms` (see `PhiAccrualDetector::excuse`): no detector
+    /// counts that silence, and nodes awaiting a first answer wait that much longer.
+    /// The raw answer times that vouch for freshness (`answered_within`,
+    /// `answered_after`) are left as they are: excusing makes nobody look fresher.
+    pub fn excuse(&mut self, ms: u64) {
+        for detector in self.detectors.values_mut() {
+            detector.excuse(ms);
+        }
+        for since in self.awaiting_first.values_mut() {
+            *since = since.saturating_add(ms);
+        }
+    }
+
     /// Whether `node` is available (nodes not yet timed are, unless refused).
     pub fn is_available(&self, node: &UniqueAddress, now_ms: u64) -> bool {
         !self.refused.contains_key(node)
@@ -326,6 +353,27 @@ mod tests {
             acceptable_heartbeat_pause_ms: 3000.0,
             first_heartbeat_estimate_ms: 1000.0,
         }
+    }
+
+    #[test]
+    fn time_the_monitor_was_not_running_neither_raises_phi_nor_is_learned() {
+        let mut d = PhiAccrualDetector::new(akka_defaults());
+        for t in 0..20 {
+            d.heartbeat(t * 1000);
+        }
+        // The monitor slept 10 s after the last heartbeat and was excused for it.
+        d.excuse(10_000);
+        assert!(d.is_available(19_000 + 10_500));
+        let mut unexcused = d.clone();
+        unexcused.excused_ms = 0;
+        assert!(!unexcused.is_available(19_000 + 10_500));
+        // The next interval it learns is 1 s, not 11 s.
+        d.heartbeat(19_000 + 11_000);
+        assert!((d.sum / d.intervals.len() as f64 - 1000.0).abs() < 1.0);
+        assert!(
+            !d.is_available(30_000 + 6_000),
+            "a silence of its own is still seen"
+        );
     }
 
     #[test]

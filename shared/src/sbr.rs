@@ -534,6 +534,13 @@ impl Stability {
         self.reachability_changes = None;
     }
 
+    /// The view is as old as `now_ms` and no older: its owner was not running before
+    /// (see `Node::advance_clock`) and cannot tell what changed meanwhile. Unlike
+    /// `reset`, the span of reachability changes is kept.
+    pub fn restart(&mut self, now_ms: u64) {
+        self.last_change_ms = self.last_change_ms.max(now_ms);
+    }
+
     /// When the current view became stable.
     pub fn stable_since_ms(&self) -> u64 {
         self.last_change_ms

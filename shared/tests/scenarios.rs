@@ -1075,3 +1075,43 @@ fn a_stranger_of_our_lineage_counts_as_an_island_only_once_it_stays_outside() {
         "a bigger island of our lineage that stays outside is yielded to"
     );
 }
+
+/// Whether `observer`'s own row marks `subject` unreachable.
+fn marked_by(sim: &Sim, observer: Slot, subject: &UniqueAddress) -> bool {
+    let (Some(g), Some(me)) = (sim.view(observer), sim.unique(observer)) else {
+        return false;
+    };
+    g.has_member(subject) && !g.reachability.is_reachable_by(&me, subject)
+}
+
+#[test]
+fn a_member_paused_for_ten_seconds_accuses_nobody_and_still_detects_a_lost_host_in_time() {
+    let mut config = SimConfig::demo(3, 23);
+    config.settings = Settings::akka_defaults("sim");
+    let mut sim = formed_with(config);
+    sim.run_for(30_000);
+    sim.freeze(0, 10_000);
+    sim.run_for(10_000);
+    let (n1, n2) = (sim.unique(1).unwrap(), sim.unique(2).unwrap());
+    // Awake, its peers' silence over the pause is its own, not theirs.
+    let mut accused = false;
+    sim.run_until(8_000, |s| {
+        accused |= marked_by(s, 0, &n1) || marked_by(s, 0, &n2);
+        false
+    });
+    assert_safe(&sim);
+    assert!(!accused, "n0 accused a healthy member\n{}", report(&sim));
+    let away = sim.node(0).unwrap().time_away_ms();
+    assert!(
+        (9_000..=10_000).contains(&away),
+        "n0 found itself away {away} ms"
+    );
+    // Nor did its detectors learn the pause as a heartbeat interval: a lost host is
+    // seen as soon as ever (4 to 7 s), not after the 10 s it would have learned.
+    sim.power_off(1);
+    let detected = wait(&mut sim, MINUTE, "n0 marks n1", |s| marked_by(s, 0, &n1));
+    assert!(
+        (4_000..=7_000).contains(&detected),
+        "n0 detected the lost host after {detected} ms"
+    );
+}

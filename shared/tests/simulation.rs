@@ -161,6 +161,58 @@ mod regressions {
         });
     }
 
+    /// A leader that slept decides on the view it went to sleep with (1 of 20,000
+    /// full-ring seeds from 6900000000). n1 froze and n2 marked it unreachable; n0, cut
+    /// from n1, froze for 2.6 s, and meanwhile n1 resumed and n2 cleared its row. n0
+    /// woke with n2's old row still in its view, stable since before its sleep, and
+    /// downed n1, which n2 reached: its first answers confirmed the members it counted,
+    /// not that its view of the far side was current. A member now restarts its stable
+    /// period when it finds it was away longer than the acceptable pause. (Any change
+    /// to the detectors reorders this schedule, so the next test writes the shape out.)
+    #[test]
+    fn a_leader_that_slept_does_not_decide_on_the_view_it_slept_with() {
+        passes(Schedule {
+            seed: 6900005929,
+            nodes: 3,
+            downing: DowningStrategy::KeepMajority,
+            monitors: None,
+            steps: vec![
+                (16511, Fault::Freeze(1, 2503)),
+                (17021, Fault::Cut(0, 1)),
+                (18063, Fault::Reorder(183)),
+                (18295, Fault::Freeze(0, 2588)),
+            ],
+            heal_at: 25_000,
+        });
+    }
+
+    /// The shape of 6900005929 written out so that it does not hang on one ordering:
+    /// n1 freezes and is marked; n0, cut from n1, sleeps through n1's return and wakes
+    /// with a view stable since before its sleep. Schedule 358 of a search over 2000
+    /// such timings failed before local health (15 of the 2000 did), and schedule 30
+    /// failed with detectors excused but without the restarted stable period (26 did);
+    /// none fails now.
+    #[test]
+    fn a_leader_woken_with_a_stale_view_waits_for_a_fresh_one() {
+        for (seed, freeze_n1, cut, freeze_n0) in
+            [(358, 16900, 17400, 18500), (30, 16500, 16900, 17700)]
+        {
+            passes(Schedule {
+                seed,
+                nodes: 3,
+                downing: DowningStrategy::KeepMajority,
+                monitors: None,
+                steps: vec![
+                    (freeze_n1, Fault::Freeze(1, 2500)),
+                    (cut, Fault::Cut(0, 1)),
+                    (cut + 1000, Fault::Reorder(183)),
+                    (freeze_n0, Fault::Freeze(0, 2600)),
+                ],
+                heal_at: 25_000,
+            });
+        }
+    }
+
     /// A member frozen through a leave and a restart resumes, merges both, finds
     /// convergence and, leading for a moment, moves the leaver on to Exiting and the
     /// restarted joiner Up, which hands the lead to that joiner in the same step (1 of

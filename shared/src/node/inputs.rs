@@ -10,8 +10,7 @@ use crate::wire::Message;
 impl Node {
     /// Runs every timer that is due at `now`.
     pub fn tick(&mut self, now: Millis) {
-        self.now = self.now.max(now);
-        let now = self.now;
+        let now = self.advance_clock(now);
         match self.phase.clone() {
             Phase::Stopped(_) | Phase::Idle => {}
             Phase::Seeking {
@@ -49,8 +48,7 @@ impl Node {
 
     /// Handles one message from the network.
     pub fn handle_message(&mut self, now: Millis, message: Message) {
-        self.now = self.now.max(now);
-        let now = self.now;
+        let now = self.advance_clock(now);
         if matches!(self.phase, Phase::Stopped(_)) {
             return;
         }
@@ -124,8 +122,7 @@ impl Node {
     /// that looks like a partition, and the member is reachable again as soon as it
     /// answers a heartbeat.
     pub fn peer_refused(&mut self, now: Millis, address: &Address) {
-        self.now = self.now.max(now);
-        let now = self.now;
+        let now = self.advance_clock(now);
         if !self.is_member() {
             return;
         }
@@ -185,8 +182,7 @@ impl Node {
 
     /// Applies an operator or application command.
     pub fn handle_command(&mut self, now: Millis, command: Command) -> Result<(), CommandError> {
-        self.now = self.now.max(now);
-        let now = self.now;
+        let now = self.advance_clock(now);
         if matches!(self.phase, Phase::Stopped(_)) {
             return Err(CommandError::Stopped);
         }

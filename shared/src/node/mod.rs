@@ -50,6 +50,7 @@ mod gossiping;
 mod inputs;
 mod joining;
 mod leader;
+mod local_health;
 mod resolver;
 mod timers;
 
@@ -197,6 +198,10 @@ pub struct Node {
     /// Members another observer holds a proof of death against that this node has
     /// sent a heartbeat to, to see for itself (see `look_for_ourselves`).
     looked_at: BTreeSet<UniqueAddress>,
+    /// Up to when this node's time away has been excused (see `local_health`).
+    absent_through: Millis,
+    /// Total time away found so far (see `local_health`).
+    time_away_ms: Millis,
     outputs: Vec<Output>,
     now: Millis,
 }
@@ -240,6 +245,8 @@ impl Node {
             gossip: Gossip::default(),
             strangers_since: BTreeMap::new(),
             looked_at: BTreeSet::new(),
+            absent_through: now,
+            time_away_ms: 0,
             heartbeat_seq: 0,
             owed_answers: BTreeMap::new(),
             stability: Stability::new(now),
