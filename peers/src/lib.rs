@@ -8,8 +8,9 @@
 //! agent's view of a peer changes; `{"t":..,"ev":"bytes","sent":N,"recv":N}` every
 //! second (cumulative UDP payload bytes counted in the transport).
 //! On stdin: `cut 127.0.0.1:P` drops every datagram to and from that peer (both
-//! directions, in this agent's transport), `heal` clears all cuts, `quit` (or end of
-//! input) exits.
+//! directions, in this agent's transport), `loss P` drops each datagram to or from any
+//! peer with probability P (0 to 1), `heal` clears all cuts, `quit` (or end of input)
+//! exits.
 
 use std::collections::HashSet;
 use std::io::{BufRead, Write};
@@ -30,6 +31,8 @@ pub fn now_ms() -> u64 {
 #[derive(Default)]
 pub struct Link {
     cuts: Mutex<HashSet<SocketAddr>>,
+    /// The probability of dropping each datagram, in millionths.
+    loss_ppm: AtomicU64,
     sent: AtomicU64,
     recv: AtomicU64,
 }
@@ -38,6 +41,13 @@ impl Link {
     /// Whether traffic to and from `peer` is dropped.
     pub fn is_cut(&self, peer: &SocketAddr) -> bool {
         self.cuts.lock().expect("cuts").contains(peer)
+    }
+
+    /// Whether this datagram to or from `peer` is dropped: the link is cut, or the
+    /// loss set by `loss P` strikes.
+    pub fn drops(&self, peer: &SocketAddr) -> bool {
+        let ppm = self.loss_ppm.load(Ordering::Relaxed);
+        self.is_cut(peer) || (ppm > 0 && rand::random_range(0..1_000_000) < ppm)
     }
 
     /// Counts a datagram's payload as sent.
@@ -75,6 +85,12 @@ pub fn start(bound: SocketAddr) -> Arc<Link> {
                 (Some("cut"), Some(peer)) => {
                     if let Ok(peer) = peer.parse() {
                         control.cuts.lock().expect("cuts").insert(peer);
+                    }
+                }
+                (Some("loss"), Some(p)) => {
+                    if let Ok(p) = p.parse::<f64>() {
+                        let ppm = (p.clamp(0.0, 1.0) * 1e6) as u64;
+                        control.loss_ppm.store(ppm, Ordering::Relaxed);
                     }
                 }
                 (Some("heal"), _) => control.cuts.lock().expect("cuts").clear(),

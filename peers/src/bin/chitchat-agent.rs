@@ -54,7 +54,7 @@ impl Socket for CutSocket {
         to: SocketAddr,
         envelope: ChitchatEnvelope,
     ) -> anyhow::Result<SendOutcome> {
-        if self.link.is_cut(&to) {
+        if self.link.drops(&to) {
             return Ok(SendOutcome { num_bytes_sent: 0 });
         }
         let outcome = self.inner.send(to, envelope).await?;
@@ -65,7 +65,7 @@ impl Socket for CutSocket {
     async fn recv(&mut self) -> anyhow::Result<RecvOutcome> {
         loop {
             let outcome = self.inner.recv().await?;
-            if self.link.is_cut(&outcome.from_addr) {
+            if self.link.drops(&outcome.from_addr) {
                 continue;
             }
             self.link.count_recv(outcome.num_bytes_received);

@@ -78,7 +78,7 @@ fn drain(
     timers: &mut Timers,
 ) {
     while let Some((to, data)) = runtime.to_send() {
-        if link.is_cut(&to.addr) {
+        if link.drops(&to.addr) {
             continue;
         }
         if let Ok(n) = socket.send_to(&data, to.addr) {
@@ -191,7 +191,7 @@ fn main() {
             .max(Duration::from_millis(1));
         let _ = socket.set_read_timeout(Some(wait));
         if let Ok((n, from)) = socket.recv_from(&mut buf) {
-            if !link.is_cut(&from) {
+            if !link.drops(&from) {
                 link.count_recv(n);
                 let _ = foca.handle_data(&buf[..n], &mut runtime);
                 drain(&mut runtime, &socket, &link, &mut timers);

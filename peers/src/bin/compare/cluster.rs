@@ -155,6 +155,11 @@ impl Member {
     pub fn running(&self) -> bool {
         self.child.is_some()
     }
+
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
 }
 
 impl Drop for Member {
@@ -386,6 +391,33 @@ impl Cluster {
                     for peer in peers {
                         let _ = writeln!(stdin, "cut {peer}");
                     }
+                    let _ = stdin.flush();
+                }
+            }
+        }
+    }
+
+    /// Makes every link of `victim` drop each message with probability `loss`, both
+    /// ways: ours through the link faults of the victim's transport (outbound) and of
+    /// each peer's towards it; the agents in the victim's own transport, which drops
+    /// datagrams to and from any peer. `loss` 0 heals.
+    pub fn set_loss(&mut self, victim: usize, loss: f64) {
+        match self.system {
+            System::Ours => {
+                let addr = |i: usize| self.members[i].addr.clone();
+                let fault = |peer: String| format!("{{\"peer\":\"{peer}\",\"loss\":{loss}}}");
+                for i in (0..self.members.len()).filter(|i| *i != victim) {
+                    for (from, to) in [(victim, i), (i, victim)] {
+                        if let Some(http) = self.members[from].http.clone() {
+                            let body = fault(addr(to));
+                            let _ = http_request(&http, "POST", "/faults/links", Some(&body));
+                        }
+                    }
+                }
+            }
+            _ => {
+                if let Some(stdin) = self.members[victim].stdin.as_mut() {
+                    let _ = writeln!(stdin, "loss {loss}");
                     let _ = stdin.flush();
                 }
             }

@@ -5,18 +5,19 @@
 //! Flags: `--quick` (sizes 3,10; 1 repetition; 20 s soak; 10 s byte window),
 //! `--reps N`, `--sizes 3,10,25`, `--systems ours,foca,chitchat`,
 //! `--profiles defaults,common`, `--soak-secs S` (0: no soak), `--soak-size N`,
+//! `--soak-conditions saturated,starved,lossy` (default all three; `--sizes ""` runs
+//! only the soaks),
 //! `--bytes-secs S`, `--node PATH`, `--out DIR`, `--replot samples.csv` (plots only).
 
 mod cluster;
 mod plot;
 mod report;
+mod soak;
 
 use cluster::{Cluster, Env, Kind, Profile, System};
 use peers::now_ms;
 use report::{Sample, Soak};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 pub struct Options {
@@ -27,6 +28,7 @@ pub struct Options {
     pub profiles: Vec<Profile>,
     pub soak_secs: u64,
     pub soak_size: usize,
+    pub soak_conditions: Vec<soak::Condition>,
     pub bytes_secs: u64,
     pub out: PathBuf,
     pub node: PathBuf,
@@ -46,6 +48,7 @@ fn parse_options() -> Result<Options, String> {
         profiles: Profile::ALL.to_vec(),
         soak_secs: if quick { 20 } else { 120 },
         soak_size: 10,
+        soak_conditions: soak::Condition::ALL.to_vec(),
         bytes_secs: if quick { 10 } else { 20 },
         out: manifest.join("results"),
         node: manifest.join("../target/release/node"),
@@ -91,6 +94,16 @@ fn parse_options() -> Result<Options, String> {
             }
             "--soak-secs" => {
                 o.soak_secs = value.parse().map_err(|e| format!("--soak-secs: {e}"))?
+            }
+            "--soak-conditions" => {
+                o.soak_conditions = list()
+                    .map(|s| {
+                        soak::Condition::ALL
+                            .into_iter()
+                            .find(|x| x.name() == s)
+                            .ok_or(format!("unknown soak condition {s}"))
+                    })
+                    .collect::<Result<_, _>>()?
             }
             "--soak-size" => {
                 o.soak_size = value.parse().map_err(|e| format!("--soak-size: {e}"))?
@@ -350,63 +363,6 @@ fn one_run(env: &Env, o: &Options, run: &mut Run) {
     c.kill_all();
 }
 
-fn soak(env: &Env, o: &Options, system: System, profile: Profile) -> Soak {
-    let tag = format!("{}-{}-soak", system.name(), profile.name());
-    let mut c = Cluster::new(env, system, profile, o.soak_size, &tag);
-    c.start();
-    let formed = c.wait(FORM_LIMIT, |c| c.all_see_all().is_some());
-    std::thread::sleep(Duration::from_secs(5));
-    let stop = Arc::new(AtomicBool::new(false));
-    let t0 = now_ms();
-    let burners: Vec<_> = (0..2)
-        .map(|_| {
-            let stop = Arc::clone(&stop);
-            std::thread::spawn(move || {
-                let mut x: u64 = 1;
-                while !stop.load(Ordering::Relaxed) {
-                    for _ in 0..100_000 {
-                        x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
-                    }
-                    std::hint::black_box(x);
-                }
-            })
-        })
-        .collect();
-    std::thread::sleep(Duration::from_secs(o.soak_secs));
-    stop.store(true, Ordering::Relaxed);
-    for b in burners {
-        let _ = b.join();
-    }
-    // Late consequences of the saturated period still count.
-    std::thread::sleep(Duration::from_secs(5));
-    let t1 = now_ms();
-    let obs = c.obs.lock().expect("obs");
-    let window = |e: &&cluster::Event| e.t >= t0 && e.t <= t1;
-    let suspicions = obs
-        .events
-        .iter()
-        .filter(window)
-        .filter(|e| SUSPECTED.contains(&e.kind))
-        .count();
-    let downs = obs
-        .events
-        .iter()
-        .filter(window)
-        .filter(|e| DOWNED.contains(&e.kind))
-        .count();
-    drop(obs);
-    c.kill_all();
-    Soak {
-        system,
-        profile,
-        size: o.soak_size,
-        secs: o.soak_secs,
-        formed,
-        suspicions,
-        downs,
-    }
-}
-
 /// `/proc/loadavg`'s first three fields: how busy the machine was besides the harness.
 fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
@@ -440,7 +396,7 @@ fn main() {
         env.work.display()
     );
     let samples = every_run(&env, &o);
-    let soaks = every_soak(&env, &o);
+    let soaks = soak::every_soak(&env, &o);
     let minutes = (now_ms() - started) as f64 / 60_000.0;
     let load = format!(
         "load average (1, 5, 15 min) at start: {load_before}; at end: {}",
@@ -522,28 +478,6 @@ fn every_run(env: &Env, o: &Options) -> Vec<Sample> {
         }
     }
     samples
-}
-
-/// The saturated-core soak of every profile and system, if asked for.
-fn every_soak(env: &Env, o: &Options) -> Vec<Soak> {
-    let mut soaks = Vec::new();
-    if o.soak_secs == 0 {
-        return soaks;
-    }
-    for &profile in &o.profiles {
-        for &system in &o.systems {
-            let s = soak(env, o, system, profile);
-            println!(
-                "  soak {} {}: {} suspicion(s), {} down(s)",
-                system.name(),
-                profile.name(),
-                s.suspicions,
-                s.downs
-            );
-            soaks.push(s);
-        }
-    }
-    soaks
 }
 
 /// The summary (printed too), the raw samples and the plots, in the results folder.

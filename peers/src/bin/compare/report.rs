@@ -1,6 +1,7 @@
 //! Medians, spreads, the side-by-side tables, the CSV of every sample.
 
 use crate::cluster::{Profile, System};
+use crate::soak::Condition;
 use crate::Options;
 use std::fmt::Write;
 
@@ -18,6 +19,7 @@ pub struct Sample {
 pub struct Soak {
     pub system: System,
     pub profile: Profile,
+    pub condition: Condition,
     pub size: usize,
     pub secs: u64,
     pub formed: bool,
@@ -220,37 +222,42 @@ fn bandwidth_table(out: &mut String, o: &Options, samples: &[Sample]) {
     let _ = writeln!(*out);
 }
 
-/// False alarms under saturated cores.
+/// False alarms under each soak condition.
 fn soak_table(out: &mut String, soaks: &[Soak]) {
-    if !soaks.is_empty() {
-        let _ = writeln!(
-            *out,
-            "## false alarms with both cores saturated (2 busy-loop threads)\n\nEvery suspicion (ours: UnreachableMember; foca: suspect; chitchat: dead) or down of a live member, by any member, during the soak and 5 s after.\n"
-        );
-        let _ = writeln!(
-            *out,
-            "| profile | system | members | seconds | suspicions | downs |"
-        );
-        let _ = writeln!(*out, "|---|---|---|---|---|---|");
-        for s in soaks {
-            let _ = writeln!(
-                *out,
-                "| {} | {} | {} | {} | {}{} | {} |",
-                s.profile.name(),
-                s.system.name(),
-                s.size,
-                s.secs,
-                s.suspicions,
-                if s.formed {
-                    ""
-                } else {
-                    " (cluster did not form)"
-                },
-                s.downs
-            );
-        }
-        let _ = writeln!(*out);
+    if soaks.is_empty() {
+        return;
     }
+    let _ = writeln!(
+        *out,
+        "## false alarms in the soaks\n\nEvery suspicion (ours: UnreachableMember; foca: suspect; chitchat: dead) or down of a live member, by any member, during the soak and 5 s after. Conditions: saturated = {}; starved = {}; lossy = {}.\n",
+        Condition::Saturated.describe(),
+        Condition::Starved.describe(),
+        Condition::Lossy.describe()
+    );
+    let _ = writeln!(
+        *out,
+        "| condition | profile | system | members | seconds | suspicions | downs |"
+    );
+    let _ = writeln!(*out, "|---|---|---|---|---|---|---|");
+    for s in soaks {
+        let formed = if s.formed {
+            ""
+        } else {
+            " (cluster did not form)"
+        };
+        let _ = writeln!(
+            *out,
+            "| {} | {} | {} | {} | {} | {}{formed} | {} |",
+            s.condition.name(),
+            s.profile.name(),
+            s.system.name(),
+            s.size,
+            s.secs,
+            s.suspicions,
+            s.downs
+        );
+    }
+    let _ = writeln!(*out);
 }
 
 pub fn csv(samples: &[Sample], soaks: &[Soak]) -> String {
@@ -270,18 +277,20 @@ pub fn csv(samples: &[Sample], soaks: &[Soak]) -> String {
     for s in soaks {
         let _ = writeln!(
             out,
-            "{},{},{},0,soak.suspicions,{}",
+            "{},{},{},0,soak.{}.suspicions,{}",
             s.system.name(),
             s.profile.name(),
             s.size,
+            s.condition.name(),
             s.suspicions
         );
         let _ = writeln!(
             out,
-            "{},{},{},0,soak.downs,{}",
+            "{},{},{},0,soak.{}.downs,{}",
             s.system.name(),
             s.profile.name(),
             s.size,
+            s.condition.name(),
             s.downs
         );
     }
