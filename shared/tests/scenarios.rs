@@ -1090,6 +1090,10 @@ fn a_member_paused_for_ten_seconds_accuses_nobody_and_still_detects_a_lost_host_
     config.settings = Settings::akka_defaults("sim");
     let mut sim = formed_with(config);
     sim.run_for(30_000);
+    for slot in 0..3 {
+        // Joining took a while, but none of it was time away.
+        assert_eq!(sim.node(slot).unwrap().time_away_ms(), 0, "n{slot}");
+    }
     sim.freeze(0, 10_000);
     sim.run_for(10_000);
     let (n1, n2) = (sim.unique(1).unwrap(), sim.unique(2).unwrap());

@@ -65,6 +65,7 @@ impl Node {
             Gossip::with_member(Member::joining(self.self_node.clone(), self.roles.clone()));
         self.gossip.bump(&self.self_node);
         self.phase = Phase::Member;
+        self.start_member_clock(now);
         self.after_change(&old, now);
     }
 
@@ -319,6 +320,7 @@ impl Node {
         self.gossip = gossip;
         self.gossip.mark_seen(&self.self_node);
         self.phase = Phase::Member;
+        self.start_member_clock(now);
         self.after_change(&old, now);
     }
 }

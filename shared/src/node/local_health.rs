@@ -30,6 +30,12 @@ impl Node {
         self.now
     }
 
+    /// A node that has just become a member runs its member timers from now on: the
+    /// ones it was created with came due while it was joining, which is not time away.
+    pub(super) fn start_member_clock(&mut self, now: Millis) {
+        self.absent_through = self.absent_through.max(now);
+    }
+
     /// How long past its due time (and past any absence already excused) a member's
     /// input arrives, if by more than a quarter heartbeat interval; otherwise 0.
     fn away_for(&self, now: Millis) -> Millis {
