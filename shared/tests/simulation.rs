@@ -213,6 +213,35 @@ mod regressions {
         }
     }
 
+    /// A concession without a partition (1 of 20,000 seeds from 7000000000, full and
+    /// partial ring alike). n2 led with a frozen n1 unreachable, downed a crashed n0 on
+    /// its proof and kept itself; an operator then downed n4, and with the Down members
+    /// counted as possibly Up on a far side holding only n1, n2's side of three lost the
+    /// tie, and it conceded at once, downing the side a majority reached. A leader now
+    /// concedes only when it has lost a member since it kept itself.
+    #[test]
+    fn a_leader_concedes_only_to_a_partition_that_began_after_it_kept_itself() {
+        passes(Schedule {
+            seed: 7000011037,
+            nodes: 6,
+            downing: DowningStrategy::KeepMajority,
+            monitors: None,
+            steps: vec![
+                (2325, Fault::Freeze(1, 4539)),
+                (3772, Fault::Crash(0)),
+                (3798, Fault::Crash(0)),
+                (5013, Fault::Restart(0)),
+                (6213, Fault::Restart(0)),
+                (6332, Fault::Down { by: 3, target: 4 }),
+                (7606, Fault::Down { by: 4, target: 2 }),
+                (7859, Fault::Crash(2)),
+                (13882, Fault::Restart(2)),
+                (15326, Fault::Freeze(5, 996)),
+            ],
+            heal_at: 25_000,
+        });
+    }
+
     /// A member frozen through a leave and a restart resumes, merges both, finds
     /// convergence and, leading for a moment, moves the leaver on to Exiting and the
     /// restarted joiner Up, which hands the lead to that joiner in the same step (1 of

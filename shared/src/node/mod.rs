@@ -192,6 +192,9 @@ pub struct Node {
     /// When this node last applied a decision of its own that downed others and kept
     /// itself (see `concedes_at_once`).
     kept_ourselves_at: Option<Millis>,
+    /// The members this node's own row marked unreachable when it kept itself: only
+    /// members it lost since can be a partition that overtook that decision.
+    unreachable_when_kept: BTreeSet<UniqueAddress>,
     /// Members of our lineage outside our view that do not know us, since when they
     /// first answered a probe so (see `on_init_join_ack`).
     strangers_since: BTreeMap<UniqueAddress, Millis>,
@@ -255,6 +258,7 @@ impl Node {
             joining_since: None,
             pending_decision: None,
             kept_ourselves_at: None,
+            unreachable_when_kept: BTreeSet::new(),
             outputs: Vec::new(),
             now,
         };

@@ -74,6 +74,7 @@ impl Node {
     fn apply_resolution(&mut self, now: Millis, resolution: sbr::Resolution) {
         if !resolution.to_down.contains(&self.self_node) {
             self.kept_ourselves_at = Some(now);
+            self.unreachable_when_kept = self.own_unreachable_marks();
         }
         self.outputs
             .push(Output::Event(ClusterEvent::ResolverDecision {
@@ -107,12 +108,36 @@ impl Node {
         let downs_us = |r: &sbr::Resolution| r.to_down.contains(&self.self_node);
         self.watches_its_decision(now)
             && resolution.is_some_and(downs_us)
+            && self.lost_a_member_since_it_kept_itself()
             && self.own_rows_cover_every_unreachable_member()
             && sbr::outweighed_by_the_unreachable(
                 &self.gossip,
                 &self.self_node,
                 &self.settings.downing,
             )
+    }
+
+    /// The members this node's own row marks unreachable.
+    fn own_unreachable_marks(&self) -> BTreeSet<UniqueAddress> {
+        let me = &self.self_node;
+        self.gossip
+            .reachability
+            .unreachable_pairs()
+            .filter(|(observer, _)| *observer == me)
+            .map(|(_, subject)| subject.clone())
+            .collect()
+    }
+
+    /// Whether this node's own row marks a member unreachable that it did not mark
+    /// when it kept itself. A partition that overtook that decision shows as members
+    /// lost since; members it had already lost were weighed by the decision itself
+    /// (seed 7000011037: a leader that downed a dead member while a frozen one was
+    /// unreachable conceded when an operator's Down of a third made the Down members
+    /// and the frozen one outweigh its side, and downed the side a majority reached).
+    fn lost_a_member_since_it_kept_itself(&self) -> bool {
+        self.own_unreachable_marks()
+            .iter()
+            .any(|n| !self.unreachable_when_kept.contains(n))
     }
 
     /// Whether this node's own row marks every staying member its view shows unreachable
