@@ -16,7 +16,8 @@ mod soak;
 
 use cluster::{Cluster, Env, Kind, Profile, System};
 use peers::now_ms;
-use report::{Sample, Soak};
+use report::Sample;
+use soak::Soak;
 use std::path::PathBuf;
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Medians, spreads, the side-by-side tables, the CSV of every sample.
 
 use crate::cluster::{Profile, System};
-use crate::soak::Condition;
+use crate::soak::{Condition, Soak};
 use crate::Options;
 use std::fmt::Write;
 
@@ -13,18 +13,6 @@ pub struct Sample {
     pub rep: usize,
     pub metric: String,
     pub value: Option<f64>,
-}
-
-/// One false-alarm soak.
-pub struct Soak {
-    pub system: System,
-    pub profile: Profile,
-    pub condition: Condition,
-    pub size: usize,
-    pub secs: u64,
-    pub formed: bool,
-    pub suspicions: usize,
-    pub downs: usize,
 }
 
 /// (label, metric key, unit).

@@ -5,7 +5,6 @@
 //! of a live member, by any member, during the soak and 5 s after, is counted.
 
 use crate::cluster::{self, Cluster, Env, Profile, System};
-use crate::report::Soak;
 use crate::{Options, DOWNED, FORM_LIMIT, SUSPECTED};
 use peers::now_ms;
 use std::process::{Child, Command, Stdio};
@@ -13,6 +12,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+/// One false-alarm soak.
+pub struct Soak {
+    pub system: System,
+    pub profile: Profile,
+    pub condition: Condition,
+    pub size: usize,
+    pub secs: u64,
+    pub formed: bool,
+    pub suspicions: usize,
+    pub downs: usize,
+}
 
 /// What a soak puts the cluster through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
