@@ -53,7 +53,8 @@ impl Node {
         }
     }
 
-    /// Total time this member found it had not been running (for metrics and tests).
+    /// Total time this member found it had not been running (read by tests; the node
+    /// does not export it yet).
     pub fn time_away_ms(&self) -> Millis {
         self.time_away_ms
     }

@@ -37,6 +37,23 @@ pub struct Options {
     pub replot: Option<PathBuf>,
 }
 
+/// Each of `names`, looked up among `all` by `name`; `what` names the kind in the error.
+fn named<'a, T: Copy>(
+    names: impl Iterator<Item = &'a str>,
+    all: &[T],
+    name: fn(T) -> &'static str,
+    what: &str,
+) -> Result<Vec<T>, String> {
+    names
+        .map(|s| {
+            all.iter()
+                .copied()
+                .find(|x| name(*x) == s)
+                .ok_or(format!("unknown {what} {s}"))
+        })
+        .collect()
+}
+
 fn parse_options() -> Result<Options, String> {
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -73,38 +90,18 @@ fn parse_options() -> Result<Options, String> {
                     .map(|s| s.parse::<usize>().map_err(|e| format!("--sizes: {e}")))
                     .collect::<Result<_, _>>()?
             }
-            "--systems" => {
-                o.systems = list()
-                    .map(|s| {
-                        System::ALL
-                            .into_iter()
-                            .find(|x| x.name() == s)
-                            .ok_or(format!("unknown system {s}"))
-                    })
-                    .collect::<Result<_, _>>()?
-            }
-            "--profiles" => {
-                o.profiles = list()
-                    .map(|s| {
-                        Profile::ALL
-                            .into_iter()
-                            .find(|x| x.name() == s)
-                            .ok_or(format!("unknown profile {s}"))
-                    })
-                    .collect::<Result<_, _>>()?
-            }
+            "--systems" => o.systems = named(list(), &System::ALL, System::name, "system")?,
+            "--profiles" => o.profiles = named(list(), &Profile::ALL, Profile::name, "profile")?,
             "--soak-secs" => {
                 o.soak_secs = value.parse().map_err(|e| format!("--soak-secs: {e}"))?
             }
             "--soak-conditions" => {
-                o.soak_conditions = list()
-                    .map(|s| {
-                        soak::Condition::ALL
-                            .into_iter()
-                            .find(|x| x.name() == s)
-                            .ok_or(format!("unknown soak condition {s}"))
-                    })
-                    .collect::<Result<_, _>>()?
+                o.soak_conditions = named(
+                    list(),
+                    &soak::Condition::ALL,
+                    soak::Condition::name,
+                    "soak condition",
+                )?
             }
             "--soak-size" => {
                 o.soak_size = value.parse().map_err(|e| format!("--soak-size: {e}"))?
