@@ -190,6 +190,11 @@ pub struct RunArgs {
     /// by fewer observers.
     #[arg(long, env = "NODE_MONITORED_BY_NR_OF_MEMBERS")]
     pub monitored_by_nr_of_members: Option<u64>,
+    /// How many other members a monitor asks to reach a member that left a heartbeat
+    /// unanswered, before phi gives up on it (indirect probes, ALGORITHM.md section
+    /// 11; 0 turns them off). The akka profile has none, the demo profile three.
+    #[arg(long, env = "NODE_INDIRECT_PROBE_HELPERS")]
+    pub indirect_probe_helpers: Option<u64>,
     /// Shared cluster secret for node authentication (never sent over the wire).
     /// Required unless `--demo`.
     #[arg(long, env = "NODE_SECRET", hide_env_values = true)]
@@ -354,6 +359,7 @@ impl RunArgs {
             acceptable_heartbeat_pause_ms,
             gossip_interval_ms,
             monitored_by_nr_of_members,
+            indirect_probe_helpers,
             secret,
             accept_secrets,
             transport_encryption,
@@ -451,6 +457,12 @@ impl RunArgs {
             let n = within(n, 1..=64, "--monitored-by-nr-of-members")?;
             settings.monitored_by_nr_of_members = n as usize;
         }
+        // Timed from the heartbeat interval as it now stands, overridden or not.
+        let helpers = match self.indirect_probe_helpers {
+            Some(n) => within(n, 0..=16, "--indirect-probe-helpers")? as usize,
+            None => settings.indirect_probe_helpers,
+        };
+        settings = settings.with_indirect_probes(helpers);
         settings.min_nr_of_members = self.min_nr_of_members.unwrap_or(1).max(1);
         settings.downing = self.downing_settings(settings.downing.stable_after_ms)?;
         Ok(settings)

@@ -117,6 +117,24 @@ impl PhiAccrualDetector {
     pub fn is_available(&self, now_ms: u64) -> bool {
         self.phi(now_ms) < self.settings.threshold
     }
+
+    /// How long the subject has been silent at `now_ms`, leaving out excused time
+    /// (`None` before the first heartbeat).
+    pub fn silence_ms(&self, now_ms: u64) -> Option<u64> {
+        self.last_heartbeat_ms
+            .map(|last| now_ms.saturating_sub(last).saturating_sub(self.excused_ms))
+    }
+}
+
+/// How long another member's word that it reached a node keeps that node available
+/// when it has not answered this one (indirect probes, ALGORITHM.md section 11).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Vouching {
+    /// A report that the node was reached keeps it available this long.
+    pub valid_ms: u64,
+    /// However it is vouched for, a node that has not answered this one directly for
+    /// this long is unavailable: a link that stays broken is seen, as Akka sees it.
+    pub direct_silence_limit_ms: u64,
 }
 
 /// Phi for `elapsed` given a normal distribution, with the logistic approximation of
@@ -206,6 +224,15 @@ pub struct Monitor {
     /// Nodes the transport proved gone (nothing listens at their address), and when;
     /// unavailable until a response arrives after that.
     refused: BTreeMap<UniqueAddress, u64>,
+    /// When another member last reported reaching each node (see `vouch`).
+    vouched: BTreeMap<UniqueAddress, u64>,
+    /// Nodes that the helpers of an indirect probe could not reach either (see
+    /// `silence`): unavailable until they answer.
+    silenced: BTreeSet<UniqueAddress>,
+    /// How far vouching goes; `None` ignores it.
+    vouching: Option<Vouching>,
+    /// Per node, when the oldest heartbeat it has not answered was sent.
+    unanswered_since: BTreeMap<UniqueAddress, u64>,
 }
 
 impl Monitor {
@@ -216,7 +243,17 @@ impl Monitor {
             detectors: BTreeMap::new(),
             awaiting_first: BTreeMap::new(),
             refused: BTreeMap::new(),
+            vouched: BTreeMap::new(),
+            silenced: BTreeSet::new(),
+            vouching: None,
+            unanswered_since: BTreeMap::new(),
         }
+    }
+
+    /// The same monitor, counting other members' reports that they reached a node.
+    pub fn with_vouching(mut self, vouching: Vouching) -> Self {
+        self.vouching = Some(vouching);
+        self
     }
 
     /// Sets the monitored set; new nodes wait for a first response.
@@ -224,6 +261,9 @@ impl Monitor {
         self.detectors.retain(|n, _| receivers.contains(n));
         self.awaiting_first.retain(|n, _| receivers.contains(n));
         self.refused.retain(|n, _| receivers.contains(n));
+        self.vouched.retain(|n, _| receivers.contains(n));
+        self.silenced.retain(|n| receivers.contains(n));
+        self.unanswered_since.retain(|n, _| receivers.contains(n));
         for node in receivers {
             if !self.detectors.contains_key(node) && !self.awaiting_first.contains_key(node) {
                 self.awaiting_first.insert(node.clone(), now_ms);
@@ -244,6 +284,9 @@ impl Monitor {
     /// A heartbeat response from `node` arrived.
     pub fn heartbeat(&mut self, node: &UniqueAddress, now_ms: u64) {
         self.refused.remove(node);
+        self.silenced.remove(node);
+        self.vouched.remove(node);
+        self.unanswered_since.remove(node);
         if self.awaiting_first.remove(node).is_some() {
             self.detectors
                 .insert(node.clone(), PhiAccrualDetector::new(self.settings.clone()));
@@ -281,6 +324,43 @@ impl Monitor {
         self.refused.entry(node.clone()).or_insert(now_ms);
     }
 
+    /// Another member reports that `node` answered it at about `now_ms`, though it has
+    /// not answered this one: it stays available for `Vouching::valid_ms` more, up to
+    /// the direct-silence limit.
+    pub fn vouch(&mut self, node: &UniqueAddress, now_ms: u64) {
+        if self.is_monitoring(node) {
+            self.silenced.remove(node);
+            self.vouched.insert(node.clone(), now_ms);
+        }
+    }
+
+    /// `node` did not answer this one and the members asked could not reach it
+    /// either: unavailable at once, until it answers.
+    pub fn silence(&mut self, node: &UniqueAddress) {
+        if self.is_monitoring(node) {
+            self.vouched.remove(node);
+            self.silenced.insert(node.clone());
+        }
+    }
+
+    /// A heartbeat went to `node` at `now_ms`.
+    pub fn heartbeat_sent(&mut self, node: &UniqueAddress, now_ms: u64) {
+        if self.is_monitoring(node) {
+            self.unanswered_since.entry(node.clone()).or_insert(now_ms);
+        }
+    }
+
+    /// How long a timed `node` has left this node's oldest unanswered heartbeat
+    /// unanswered (`None` if it owes none). A member answers at its next tick, so
+    /// this stays under an interval and the round trip while it runs.
+    pub fn overdue_ms(&self, node: &UniqueAddress, now_ms: u64) -> Option<u64> {
+        if !self.detectors.contains_key(node) {
+            return None;
+        }
+        let since = self.unanswered_since.get(node)?;
+        Some(now_ms.saturating_sub(*since))
+    }
+
     /// Whether the transport proved `node` gone and it has not answered since.
     pub fn is_refused(&self, node: &UniqueAddress) -> bool {
         self.refused.contains_key(node)
@@ -297,15 +377,41 @@ impl Monitor {
         for since in self.awaiting_first.values_mut() {
             *since = since.saturating_add(ms);
         }
+        for at in self
+            .vouched
+            .values_mut()
+            .chain(self.unanswered_since.values_mut())
+        {
+            *at = at.saturating_add(ms);
+        }
     }
 
-    /// Whether `node` is available (nodes not yet timed are, unless refused).
+    /// Whether `node` is available: not refused or silenced, and either its phi is
+    /// below the threshold (nodes not yet timed are) or another member vouched for it
+    /// recently and it has not been silent toward this one past the limit.
     pub fn is_available(&self, node: &UniqueAddress, now_ms: u64) -> bool {
-        !self.refused.contains_key(node)
-            && self
-                .detectors
-                .get(node)
-                .is_none_or(|d| d.is_available(now_ms))
+        if self.refused.contains_key(node) || self.silenced.contains(node) {
+            return false;
+        }
+        let Some(detector) = self.detectors.get(node) else {
+            return true;
+        };
+        detector.is_available(now_ms) || self.vouched_for(node, detector, now_ms)
+    }
+
+    fn vouched_for(
+        &self,
+        node: &UniqueAddress,
+        detector: &PhiAccrualDetector,
+        now_ms: u64,
+    ) -> bool {
+        let (Some(vouching), Some(at)) = (self.vouching, self.vouched.get(node)) else {
+            return false;
+        };
+        now_ms.saturating_sub(*at) <= vouching.valid_ms
+            && detector
+                .silence_ms(now_ms)
+                .is_some_and(|silent| silent < vouching.direct_silence_limit_ms)
     }
 
     /// Whether `node` answered recently: within `window_ms` for a timed node, never

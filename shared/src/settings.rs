@@ -91,6 +91,18 @@ pub struct Settings {
     pub expected_response_after_ms: u64,
     /// How many members monitor each member. Akka: 9.
     pub monitored_by_nr_of_members: usize,
+    /// Indirect probes (SWIM's ping-req, ALGORITHM.md section 11): how many other
+    /// members a monitor asks to reach a silent member before it may mark it
+    /// unreachable ahead of phi. 0 turns them off. Akka has none: 0.
+    #[serde(default)]
+    pub indirect_probe_helpers: usize,
+    /// A monitored member silent this long is probed directly and through the helpers.
+    #[serde(default)]
+    pub indirect_probe_after_ms: u64,
+    /// How long a probe round waits for the helpers' reports; helpers report "not
+    /// reached" after half of it.
+    #[serde(default)]
+    pub indirect_probe_timeout_ms: u64,
     /// How long the first seed waits for another seed before forming a new cluster. Akka: 5 s.
     pub seed_node_timeout_ms: u64,
     /// A join without a welcome is restarted after this. Akka: 10 s.
@@ -126,6 +138,9 @@ impl Settings {
             acceptable_heartbeat_pause_ms: 3000,
             expected_response_after_ms: 1000,
             monitored_by_nr_of_members: 9,
+            indirect_probe_helpers: 0,
+            indirect_probe_after_ms: 1500,
+            indirect_probe_timeout_ms: 1000,
             seed_node_timeout_ms: 5000,
             retry_unsuccessful_join_after_ms: 10_000,
             weakly_up_after_ms: Some(7000),
@@ -137,9 +152,10 @@ impl Settings {
         }
     }
 
-    /// The demo profile: the same semantics, about five times faster. A crash is seen
-    /// in under a second and a crashed member is removed within about five seconds,
-    /// at the price of more false alarms on a badly overloaded machine.
+    /// The demo profile: the same semantics, about five times faster, with indirect
+    /// probes. A crash is seen in under a second and a crashed member is removed within
+    /// about five seconds, at the price of more false alarms on a badly overloaded
+    /// machine.
     pub fn demo(cluster_name: impl Into<String>) -> Self {
         Settings {
             gossip_interval_ms: 200,
@@ -156,6 +172,16 @@ impl Settings {
             exiting_timeout_ms: 3000,
             ..Settings::akka_defaults(cluster_name)
         }
+        .with_indirect_probes(3)
+    }
+
+    /// Indirect probes with `helpers` helpers, timed from the heartbeat interval: a
+    /// member silent for one and a half intervals is probed, and a round lasts one.
+    pub fn with_indirect_probes(mut self, helpers: usize) -> Self {
+        self.indirect_probe_helpers = helpers;
+        self.indirect_probe_after_ms = self.heartbeat_interval_ms * 3 / 2;
+        self.indirect_probe_timeout_ms = self.heartbeat_interval_ms;
+        self
     }
 
     /// The phi detector settings these cluster settings imply.

@@ -16,8 +16,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Version of this wire protocol; a peer speaking another is refused. (7: heartbeats
-/// and gossip status travel without the addresses the link names, `crate::link_form`.)
-pub const PROTOCOL_VERSION: u16 = 7;
+/// and gossip status travel without the addresses the link names, `crate::link_form`;
+/// 8: indirect probes.)
+pub const PROTOCOL_VERSION: u16 = 8;
 /// Largest frame accepted or produced (4 MiB: a gossip of about 60,000 members).
 pub const MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;
 /// Longest cluster name accepted.
@@ -141,6 +142,35 @@ pub enum Message {
         /// The receiver.
         to: UniqueAddress,
     },
+    /// A heartbeat to answer at once rather than at the next tick: an indirect probe's
+    /// (ALGORITHM.md section 11). Answered with `HeartbeatRsp`.
+    Probe {
+        /// Requester.
+        from: UniqueAddress,
+        /// Sequence number echoed in the response.
+        seq: u64,
+    },
+    /// "Try to reach `target` for me": a monitor that has not heard from `target`
+    /// asks another member (SWIM's ping-req).
+    ProbeRequest {
+        /// The monitor asking.
+        from: UniqueAddress,
+        /// The silent member.
+        target: UniqueAddress,
+        /// The asking round, echoed in the report.
+        round: u64,
+    },
+    /// A helper's answer to `ProbeRequest`.
+    ProbeReport {
+        /// The helper.
+        from: UniqueAddress,
+        /// The member it tried to reach.
+        target: UniqueAddress,
+        /// The asking round.
+        round: u64,
+        /// Whether `target` answered the helper in time.
+        reached: bool,
+    },
 }
 
 impl Message {
@@ -159,6 +189,9 @@ impl Message {
             Message::HeartbeatRsp { .. } => "heartbeat_rsp",
             Message::Quarantined { .. } => "quarantined",
             Message::Elsewhere { .. } => "elsewhere",
+            Message::Probe { .. } => "probe",
+            Message::ProbeRequest { .. } => "probe_request",
+            Message::ProbeReport { .. } => "probe_report",
         }
     }
 
@@ -176,7 +209,10 @@ impl Message {
             | Message::Heartbeat { from, .. }
             | Message::HeartbeatRsp { from, .. }
             | Message::Quarantined { from, .. }
-            | Message::Elsewhere { from, .. } => &from.address,
+            | Message::Elsewhere { from, .. }
+            | Message::Probe { from, .. }
+            | Message::ProbeRequest { from, .. }
+            | Message::ProbeReport { from, .. } => &from.address,
             Message::Join { node, .. } => &node.address,
         }
     }
@@ -185,7 +221,11 @@ impl Message {
     pub fn is_heartbeat(&self) -> bool {
         matches!(
             self,
-            Message::Heartbeat { .. } | Message::HeartbeatRsp { .. }
+            Message::Heartbeat { .. }
+                | Message::HeartbeatRsp { .. }
+                | Message::Probe { .. }
+                | Message::ProbeRequest { .. }
+                | Message::ProbeReport { .. }
         )
     }
 }
@@ -304,7 +344,12 @@ pub fn validate(message: &Message) -> Result<(), WireError> {
         | Message::Heartbeat { from, .. }
         | Message::HeartbeatRsp { from, .. }
         | Message::Quarantined { from, .. }
-        | Message::Elsewhere { from, .. } => check_address(&from.address)?,
+        | Message::Elsewhere { from, .. }
+        | Message::Probe { from, .. } => check_address(&from.address)?,
+        Message::ProbeRequest { from, target, .. } | Message::ProbeReport { from, target, .. } => {
+            check_address(&from.address)?;
+            check_address(&target.address)?;
+        }
     }
     Ok(())
 }
@@ -539,6 +584,21 @@ mod tests {
             Message::Elsewhere {
                 from: node(1),
                 to: node(2),
+            },
+            Message::Probe {
+                from: node(1),
+                seq: 4,
+            },
+            Message::ProbeRequest {
+                from: node(1),
+                target: node(3),
+                round: 5,
+            },
+            Message::ProbeReport {
+                from: node(1),
+                target: node(3),
+                round: 5,
+                reached: false,
             },
         ];
         for message in messages {

@@ -351,6 +351,13 @@ fn an_idle_member_writes_each_peer_once_per_heartbeat_tick() {
         "an idle cluster changed\n{}",
         report(&sim)
     );
+    // Every heartbeat is answered by the peer's next tick, so no round starts.
+    let probes = |t: &shared::sim::Traffic| t.by_kind.get("probe_request").map_or(0, |(m, _)| *m);
+    assert_eq!(
+        probes(&sim.traffic),
+        probes(&before),
+        "an idle cluster probed"
+    );
 }
 
 #[test]
@@ -1118,4 +1125,130 @@ fn a_member_paused_for_ten_seconds_accuses_nobody_and_still_detects_a_lost_host_
         (4_000..=7_000).contains(&detected),
         "n0 detected the lost host after {detected} ms"
     );
+}
+
+/// The peer comparison's common profile: Akka's one-second timings, three monitors
+/// per member, and indirect probes through three helpers when `probes` is set.
+fn common_profile(probes: bool) -> Settings {
+    let mut settings = Settings::akka_defaults("sim");
+    settings.monitored_by_nr_of_members = 3;
+    settings.with_indirect_probes(if probes { 3 } else { 0 })
+}
+
+fn formed_common(nodes: usize, seed: u64, probes: bool) -> Sim {
+    let mut config = SimConfig::demo(nodes, seed);
+    config.settings = common_profile(probes);
+    let mut sim = formed_with(config);
+    sim.run_for(20_000);
+    sim
+}
+
+fn unreachable_alarms(sim: &Sim) -> usize {
+    (0..sim.len())
+        .map(|slot| {
+            sim.events(slot)
+                .iter()
+                .filter(|(_, e)| matches!(e, ClusterEvent::UnreachableMember { .. }))
+                .count()
+        })
+        .sum()
+}
+
+/// How long until every other running member's view holds `slot` unreachable.
+fn time_until_all_see_unreachable(sim: &mut Sim, slot: Slot) -> u64 {
+    let subject = sim.unique(slot).unwrap();
+    let others: Vec<Slot> = (0..sim.len()).filter(|s| *s != slot).collect();
+    wait(sim, MINUTE, "every other member sees it unreachable", |s| {
+        others.iter().all(|o| {
+            s.view(*o)
+                .is_some_and(|g| !g.reachability.is_reachable(&subject))
+        })
+    })
+}
+
+#[test]
+fn a_lossy_member_is_vouched_for_by_its_helpers_and_nobody_raises_an_alarm() {
+    // One member in ten loses a fifth of its messages both ways for ten minutes. Phi
+    // alone, watching each link by itself, accuses after a few losses in a row.
+    let mut alarms = Vec::new();
+    for probes in [false, true] {
+        let mut sim = formed_common(10, 41, probes);
+        let before = unreachable_alarms(&sim);
+        sim.lossy_member(4, 0.2);
+        sim.run_for(10 * MINUTE);
+        assert_safe(&sim);
+        alarms.push(unreachable_alarms(&sim) - before);
+    }
+    assert!(
+        alarms[0] > 0,
+        "phi alone raised no alarm: the loss is too mild to test"
+    );
+    assert_eq!(
+        alarms[1], 0,
+        "with indirect probes (phi alone: {})",
+        alarms[0]
+    );
+}
+
+#[test]
+fn a_frozen_member_is_seen_unreachable_everywhere_a_second_sooner_with_indirect_probes() {
+    let mut took = Vec::new();
+    for probes in [false, true] {
+        let mut sim = formed_common(10, 42, probes);
+        sim.freeze(6, MINUTE);
+        took.push(time_until_all_see_unreachable(&mut sim, 6));
+    }
+    // Phi with Akka's 3 s acceptable pause needs 4-5 s; the helpers confirm the
+    // silence after a heartbeat is one and a half intervals overdue.
+    assert!(
+        took[1] <= 3_500,
+        "with probes: {} ms (phi alone: {} ms)",
+        took[1],
+        took[0]
+    );
+    assert!(
+        took[1] + 1_000 <= took[0],
+        "with probes {} ms, phi alone {} ms",
+        took[1],
+        took[0]
+    );
+}
+
+#[test]
+fn a_member_cut_off_is_found_out_quickly_but_accuses_the_others_no_sooner_than_phi() {
+    let mut sim = formed_common(10, 43, true);
+    sim.isolate(2);
+    let found = time_until_all_see_unreachable(&mut sim, 2);
+    assert!(found <= 3_500, "the others took {found} ms");
+    // Its helpers are all out of reach, so its rounds prove nothing and it waits for
+    // phi: it never marks anyone ahead of the acceptable pause.
+    let others: Vec<UniqueAddress> = (0..10)
+        .filter(|s| *s != 2)
+        .map(|s| sim.unique(s).unwrap())
+        .collect();
+    let accused = wait(&mut sim, MINUTE, "n2 marks someone", |s| {
+        others.iter().any(|o| marked_by(s, 2, o))
+    });
+    let accused_at = found + accused;
+    let pause = common_profile(true).acceptable_heartbeat_pause_ms;
+    assert!(accused_at >= pause, "n2 accused after {accused_at} ms");
+}
+
+#[test]
+fn a_one_way_cut_is_still_seen_though_the_helpers_vouch_for_the_member() {
+    let mut sim = formed_common(5, 44, true);
+    let subject = sim.unique(3).unwrap();
+    sim.cut_one_way(3, 0);
+    // n0 no longer hears n3, though n3 hears n0 and its helpers hear both: their reports
+    // keep n3 available until the direct-silence limit, then the broken link shows.
+    let seen = wait(&mut sim, MINUTE, "n0 marks n3", |s| {
+        marked_by(s, 0, &subject)
+    });
+    let settings = common_profile(true);
+    let limit = settings.acceptable_heartbeat_pause_ms + 10 * settings.heartbeat_interval_ms;
+    assert!(
+        seen >= limit,
+        "marked after {seen} ms, before the {limit} ms limit"
+    );
+    assert!(seen <= limit + 3_000, "marked after {seen} ms");
 }

@@ -10,19 +10,7 @@ use std::collections::BTreeSet;
 
 impl Node {
     pub(super) fn on_heartbeat(&mut self, from: UniqueAddress, seq: u64) {
-        let gone = self.gossip.tombstones.contains_key(&from)
-            || self
-                .gossip
-                .member(&from)
-                .is_some_and(|m| m.status == MemberStatus::Down);
-        if gone && self.is_member() {
-            self.send(
-                from.address.clone(),
-                Message::Quarantined {
-                    from: self.self_node.clone(),
-                    to: from,
-                },
-            );
+        if self.quarantines(&from) {
             return;
         }
         if !self.is_member() {
@@ -38,6 +26,33 @@ impl Node {
         if let Some(older) = self.owed_answers.insert(from.address.clone(), seq) {
             self.answer_heartbeat(from.address, older);
         }
+    }
+
+    /// An indirect probe (see `probing`): answered at once.
+    pub(super) fn on_probe(&mut self, from: UniqueAddress, seq: u64) {
+        if !self.quarantines(&from) {
+            self.answer_heartbeat(from.address, seq);
+        }
+    }
+
+    /// A member tells an incarnation this cluster downed or removed to stop; true if
+    /// `from` is one.
+    fn quarantines(&mut self, from: &UniqueAddress) -> bool {
+        let gone = self.gossip.tombstones.contains_key(from)
+            || self
+                .gossip
+                .member(from)
+                .is_some_and(|m| m.status == MemberStatus::Down);
+        if gone && self.is_member() {
+            self.send(
+                from.address.clone(),
+                Message::Quarantined {
+                    from: self.self_node.clone(),
+                    to: from.clone(),
+                },
+            );
+        }
+        gone && self.is_member()
     }
 
     fn answer_heartbeat(&mut self, to: Address, seq: u64) {
@@ -106,6 +121,7 @@ impl Node {
             .start_overdue(now, self.settings.expected_response_after_ms);
         let receivers: Vec<UniqueAddress> = self.monitor.receivers().cloned().collect();
         for node in receivers {
+            self.monitor.heartbeat_sent(&node, now);
             self.send_heartbeat(node.address);
         }
         self.answer_owed_heartbeats();

@@ -92,11 +92,24 @@ impl Node {
                 seen_digest,
             } => self.on_gossip_status(from, to, version_digest, seen_digest),
             Message::Heartbeat { from, seq } => self.on_heartbeat(from, seq),
-            Message::HeartbeatRsp { from, .. } => {
+            Message::HeartbeatRsp { from, seq } => {
                 if self.monitor.is_monitoring(&from) {
                     self.monitor.heartbeat(&from, now);
                 }
+                self.on_probe_answer(&from, seq);
             }
+            Message::Probe { from, seq } => self.on_probe(from, seq),
+            Message::ProbeRequest {
+                from,
+                target,
+                round,
+            } => self.on_probe_request(from, target, round, now),
+            Message::ProbeReport {
+                from,
+                target,
+                round,
+                reached,
+            } => self.on_probe_report(from, target, round, reached, now),
             Message::Quarantined { from, to } if to == self.self_node => {
                 if !self.is_member() {
                     // Still joining, but the cluster already removed this incarnation.

@@ -21,6 +21,7 @@ impl Node {
             self.absent_through = now;
             self.time_away_ms += away;
             self.monitor.excuse(away);
+            self.probes.forget_rounds();
             if away > self.settings.acceptable_heartbeat_pause_ms {
                 self.stability.restart(now);
                 self.pending_decision = None;

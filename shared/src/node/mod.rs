@@ -51,6 +51,7 @@ mod inputs;
 mod joining;
 mod leader;
 mod local_health;
+mod probing;
 mod resolver;
 mod timers;
 
@@ -145,6 +146,8 @@ struct Timers {
     /// While a cluster this node formed alone is still alone: when to ask the other
     /// seeds again whether a cluster exists elsewhere.
     probe_seeds: Option<Millis>,
+    /// With indirect probes on: when to end, retry and start probe rounds.
+    indirect_probes: Option<Millis>,
 }
 
 /// A resolver decision that keeps this side, waiting until every member it counts
@@ -176,6 +179,8 @@ pub struct Node {
     phase: Phase,
     gossip: Gossip,
     monitor: Monitor,
+    /// Indirect probe rounds in flight (see `probing`).
+    probes: probing::Probes,
     heartbeat_seq: u64,
     /// Heartbeats answered at this node's next heartbeat tick, or with the next message
     /// to that peer, whichever is first: per peer, the newest unanswered sequence.
@@ -236,9 +241,15 @@ impl Node {
             leader: jitter(&mut rng, settings.leader_actions_interval_ms),
             exiting_deadline: None,
             probe_seeds: None,
+            indirect_probes: (settings.indirect_probe_helpers > 0).then_some(heartbeat),
         };
+        let mut monitor = Monitor::new(settings.phi());
+        if settings.indirect_probe_helpers > 0 {
+            monitor = monitor.with_vouching(probing::vouching(&settings));
+        }
         let mut node = Node {
-            monitor: Monitor::new(settings.phi()),
+            monitor,
+            probes: probing::Probes::default(),
             settings,
             self_node,
             roles,
@@ -438,7 +449,8 @@ impl Node {
             Phase::AwaitingWelcome { give_up_at, .. } => Some(*give_up_at),
             Phase::Member => {
                 let mut next = t.gossip.min(t.heartbeat).min(t.reaper).min(t.leader);
-                for extra in [t.exiting_deadline, t.probe_seeds].into_iter().flatten() {
+                let extras = [t.exiting_deadline, t.probe_seeds, t.indirect_probes];
+                for extra in extras.into_iter().flatten() {
                     next = next.min(extra);
                 }
                 Some(next)

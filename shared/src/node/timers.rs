@@ -1,7 +1,7 @@
 //! The member's periodic work: heartbeats, the reaper, gossip and leader rounds,
-//! the exiting deadline and the island probe.
+//! indirect probe rounds, the exiting deadline and the island probe.
 
-use super::{Millis, Node};
+use super::{probing, Millis, Node};
 use crate::events::ShutdownReason;
 use crate::member::MemberStatus;
 
@@ -10,6 +10,10 @@ impl Node {
         if now >= self.timers.heartbeat {
             self.send_heartbeats(now);
             self.timers.heartbeat = now + self.settings.heartbeat_interval_ms;
+        }
+        if self.timers.indirect_probes.is_some_and(|t| now >= t) && self.is_member() {
+            self.probe_tick(now);
+            self.timers.indirect_probes = Some(now + probing::probe_tick_ms(&self.settings));
         }
         if now >= self.timers.reaper {
             self.reap_unreachable(now);

@@ -76,6 +76,8 @@ struct LinkFaults {
     refuse: bool,
     extra_delay_ms: Millis,
     extra_jitter_ms: Millis,
+    /// Chance that a message on this link is dropped.
+    loss: f64,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -480,7 +482,7 @@ impl Sim {
         network_clear
             && [(a, b), (b, a)].iter().all(|key| {
                 let faults = self.network.links.get(key);
-                faults.is_none_or(|f| !f.cut && f.extra_delay_ms == 0)
+                faults.is_none_or(|f| !f.cut && f.extra_delay_ms == 0 && f.loss == 0.0)
                     && self.fault_times.links.get(key).is_none_or(|t| quiet(*t))
             })
     }
@@ -549,6 +551,17 @@ impl Sim {
         link.extra_jitter_ms = jitter;
     }
 
+    /// Drops each message to or from `slot` with probability `p` (a lossy member).
+    pub fn lossy_member(&mut self, slot: Slot, p: f64) {
+        self.note(format!("loss {p:.2} on n{slot}'s links"));
+        for other in 0..self.slots.len() {
+            if other != slot {
+                self.link(slot, other).loss = p;
+                self.link(other, slot).loss = p;
+            }
+        }
+    }
+
     /// Drops each message with probability `p`.
     pub fn set_loss(&mut self, p: f64) {
         self.fault_times.network = self.now;
@@ -605,8 +618,8 @@ impl Sim {
             self.refuse(from, to);
             return;
         }
-        if link.cut || (self.network.loss > 0.0 && self.rng.random_bool(self.network.loss.min(1.0)))
-        {
+        let lost = |rng: &mut SmallRng, p: f64| p > 0.0 && rng.random_bool(p.min(1.0));
+        if link.cut || lost(&mut self.rng, self.network.loss) || lost(&mut self.rng, link.loss) {
             return;
         }
         let copies = if self.network.duplicate > 0.0
