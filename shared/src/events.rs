@@ -186,6 +186,10 @@ pub struct ClusterSnapshot {
     pub resolver: ResolverStatus,
     /// Current phi per monitored node.
     pub phi: Vec<(UniqueAddress, f64)>,
+    /// How long this node has found itself not running when it should have (paused or
+    /// starved; local health), in total.
+    #[serde(default)]
+    pub time_away_ms: u64,
 }
 
 /// The events that take a subscriber from `old` to `new`, as `self_node` sees them.

@@ -127,7 +127,7 @@ impl PhiAccrualDetector {
 }
 
 /// How long another member's word that it reached a node keeps that node available
-/// when it has not answered this one (indirect probes, ALGORITHM.md section 11).
+/// when it has not answered this one (indirect probes, ALGORITHM.md section 9).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Vouching {
     /// A report that the node was reached keeps it available this long.

@@ -111,6 +111,30 @@ pub fn indirectly_connected(
     result
 }
 
+/// Whether every unreachable member in `gossip` (other than `self_node`) is marked by
+/// as many observers as can watch it: all the members it is not cut off from, up to
+/// `monitored_by`, and at least two. Several observers agreeing, each after its own
+/// probes, is stronger evidence than one, and the resolver then waits
+/// `DowningSettings::corroborated_stable_after_ms` rather than the full stable-after.
+/// A member cut off from the rest is the only observer of everyone it lost, so its
+/// own view is never corroborated.
+pub fn corroborated(gossip: &Gossip, self_node: &UniqueAddress, monitored_by: usize) -> bool {
+    let unreachable = gossip.unreachable_excluding_downed_observers();
+    let live =
+        |n: &&UniqueAddress| gossip.member(n).is_some_and(downable) && !unreachable.contains(*n);
+    let subjects: Vec<&UniqueAddress> = unreachable
+        .iter()
+        .filter(|n| *n != self_node && gossip.member(n).is_some_and(downable))
+        .collect();
+    !subjects.is_empty()
+        && subjects.iter().all(|subject| {
+            let watchers = gossip.members.keys().filter(live).count();
+            let needed = watchers.min(monitored_by).max(2);
+            let observers = gossip.reachability.observers_of(subject);
+            observers.iter().filter(live).count() >= needed
+        })
+}
+
 /// Applies the strategy to `gossip` as `self_node` sees it. Returns `None` when nothing
 /// is unreachable.
 pub fn decide(
@@ -546,11 +570,13 @@ impl Stability {
         self.last_change_ms
     }
 
-    /// What to do at `now_ms`, given whether anything is unreachable.
+    /// What to do at `now_ms`, given whether anything is unreachable and whether the
+    /// view is corroborated (see `corroborated`), which shortens the wait.
     pub fn verdict(
         &mut self,
         settings: &DowningSettings,
         has_unreachable: bool,
+        corroborated: bool,
         now_ms: u64,
     ) -> StabilityVerdict {
         if !has_unreachable {
@@ -558,7 +584,7 @@ impl Stability {
             self.reachability_changes = None;
             return StabilityVerdict::Idle;
         }
-        let deadline = self.last_change_ms + settings.stable_after_ms;
+        let deadline = self.last_change_ms + settings.stable_after(corroborated);
         if now_ms >= deadline {
             return StabilityVerdict::Decide;
         }
@@ -605,6 +631,7 @@ mod tests {
             stable_after_ms: 1000,
             down_all_when_unstable_ms: Some(4000),
             role: None,
+            corroborated_stable_after_ms: None,
         }
     }
 
@@ -846,6 +873,34 @@ mod tests {
     }
 
     #[test]
+    fn a_view_is_corroborated_when_every_unreachable_member_is_marked_by_all_who_watch_it() {
+        let mut g = cluster(&[1, 2, 3, 4, 5]);
+        g.reachability.mark_unreachable(&node(1), &node(5));
+        assert!(!corroborated(&g, &node(1), 3), "one observer of three");
+        g.reachability.mark_unreachable(&node(2), &node(5));
+        g.reachability.mark_unreachable(&node(3), &node(5));
+        assert!(corroborated(&g, &node(1), 3));
+        // Another lost member seen by one observer only: not every mark is corroborated.
+        g.reachability.mark_unreachable(&node(2), &node(4));
+        assert!(!corroborated(&g, &node(1), 3));
+        // With three members, both survivors must mark the third.
+        let mut small = cluster(&[1, 2, 3]);
+        small.reachability.mark_unreachable(&node(1), &node(3));
+        assert!(!corroborated(&small, &node(1), 3));
+        small.reachability.mark_unreachable(&node(2), &node(3));
+        assert!(corroborated(&small, &node(2), 3));
+    }
+
+    #[test]
+    fn a_member_cut_off_from_everyone_never_sees_its_view_corroborated() {
+        let mut g = cluster(&[1, 2, 3, 4]);
+        for other in [2, 3, 4] {
+            g.reachability.mark_unreachable(&node(1), &node(other));
+        }
+        assert!(!corroborated(&g, &node(1), 3));
+    }
+
+    #[test]
     fn stability_waits_for_stable_after_and_downs_all_when_it_never_settles() {
         let s = settings(DowningStrategy::KeepMajority);
         let mut g = cluster(&[1, 2, 3]);
@@ -854,10 +909,13 @@ mod tests {
         g.reachability.mark_unreachable(&node(1), &node(3));
         stability.observe(&g, 100);
         assert_eq!(
-            stability.verdict(&s, true, 500),
+            stability.verdict(&s, true, false, 500),
             StabilityVerdict::WaitUntil(1100)
         );
-        assert_eq!(stability.verdict(&s, true, 1100), StabilityVerdict::Decide);
+        assert_eq!(
+            stability.verdict(&s, true, false, 1100),
+            StabilityVerdict::Decide
+        );
         // Flapping: reachability changes every 500 ms for longer than 1 s + 4 s.
         let mut t = 100;
         let mut verdict = StabilityVerdict::Idle;
@@ -869,7 +927,7 @@ mod tests {
                 g.reachability.mark_reachable(&node(1), &node(2));
             }
             stability.observe(&g, t);
-            verdict = stability.verdict(&s, true, t);
+            verdict = stability.verdict(&s, true, false, t);
             if verdict == StabilityVerdict::DownAll {
                 break;
             }

@@ -43,6 +43,11 @@ pub struct DowningSettings {
     pub down_all_when_unstable_ms: Option<u64>,
     /// Count only members with this role when comparing sides.
     pub role: Option<String>,
+    /// The shorter stable-after of a corroborated view: one in which every unreachable
+    /// member is marked by as many observers as watch it (`sbr::corroborated`). `None`
+    /// (Akka) waits `stable_after_ms` whatever the evidence.
+    #[serde(default)]
+    pub corroborated_stable_after_ms: Option<u64>,
 }
 
 impl DowningSettings {
@@ -53,6 +58,15 @@ impl DowningSettings {
             stable_after_ms,
             down_all_when_unstable_ms: Some(Self::default_down_all_when_unstable(stable_after_ms)),
             role: None,
+            corroborated_stable_after_ms: None,
+        }
+    }
+
+    /// How long the view must be stable before a decision: shorter when `corroborated`.
+    pub fn stable_after(&self, corroborated: bool) -> u64 {
+        match self.corroborated_stable_after_ms {
+            Some(ms) if corroborated => ms.min(self.stable_after_ms),
+            _ => self.stable_after_ms,
         }
     }
 
@@ -91,7 +105,7 @@ pub struct Settings {
     pub expected_response_after_ms: u64,
     /// How many members monitor each member. Akka: 9.
     pub monitored_by_nr_of_members: usize,
-    /// Indirect probes (SWIM's ping-req, ALGORITHM.md section 11): how many other
+    /// Indirect probes (SWIM's ping-req, ALGORITHM.md section 9): how many other
     /// members a monitor asks to reach a silent member before it may mark it
     /// unreachable ahead of phi. 0 turns them off. Akka has none: 0.
     #[serde(default)]
@@ -173,6 +187,7 @@ impl Settings {
             ..Settings::akka_defaults(cluster_name)
         }
         .with_indirect_probes(3)
+        .with_corroborated_stable_after()
     }
 
     /// Indirect probes with `helpers` helpers, timed from the heartbeat interval: a
@@ -181,6 +196,15 @@ impl Settings {
         self.indirect_probe_helpers = helpers;
         self.indirect_probe_after_ms = self.heartbeat_interval_ms * 3 / 2;
         self.indirect_probe_timeout_ms = self.heartbeat_interval_ms;
+        self
+    }
+
+    /// A corroborated view is stable after the acceptable pause and two heartbeat
+    /// intervals: the view has settled (every observer agrees), and a member paused for
+    /// less than that after it was found out is still forgiven.
+    pub fn with_corroborated_stable_after(mut self) -> Self {
+        let ms = self.acceptable_heartbeat_pause_ms + 2 * self.heartbeat_interval_ms;
+        self.downing.corroborated_stable_after_ms = Some(ms);
         self
     }
 

@@ -143,7 +143,7 @@ pub enum Message {
         to: UniqueAddress,
     },
     /// A heartbeat to answer at once rather than at the next tick: an indirect probe's
-    /// (ALGORITHM.md section 11). Answered with `HeartbeatRsp`.
+    /// (ALGORITHM.md section 9). Answered with `HeartbeatRsp`.
     Probe {
         /// Requester.
         from: UniqueAddress,

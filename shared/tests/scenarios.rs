@@ -769,7 +769,8 @@ fn proofs_from_half_the_cluster_without_the_tie_break_wait_for_stable_after() {
     let stopped = wait(&mut sim, MINUTE, "the survivors stop", |s| {
         !s.is_running(2) && !s.is_running(3)
     });
-    let stable_after = sim.config().settings.downing.stable_after_ms;
+    // Both survivors mark both lost members: a corroborated view, with its shorter wait.
+    let stable_after = sim.config().settings.downing.stable_after(true);
     assert!(stopped >= stable_after, "stopped after {stopped} ms");
     let taken = decisions(&sim, &[2, 3]);
     assert!(
@@ -903,7 +904,8 @@ fn a_message_from_a_removed_incarnation_never_brings_it_back() {
     wait(&mut sim, 11_000, "removed", |s| {
         gone_from(s, 0, &frozen) && gone_from(s, 1, &frozen)
     });
-    sim.run_for(10_000);
+    // It resumes 12 s in and is told it is gone.
+    sim.run_for(15_000);
     assert!(!sim.view(0).unwrap().has_member(&frozen));
     assert!(!sim.is_running(2));
 }
@@ -982,8 +984,11 @@ fn a_joining_node_follows_a_re_resolved_seed_list() {
 
 #[test]
 fn a_snapshot_of_a_long_silent_member_survives_json() {
-    let mut sim = formed(3, 5);
-    // A lost host stays in the view, silent, until stable-after.
+    let mut config = SimConfig::demo(3, 5);
+    config.settings.downing.corroborated_stable_after_ms = None;
+    let mut sim = formed_with(config);
+    // A lost host stays in the view, silent, until stable-after (the full one: its
+    // two observers would otherwise corroborate it, and downing it takes 700 ms).
     sim.power_off(2);
     // Long enough for phi to overflow to infinity before the member is removed.
     sim.run_for(2_500);
@@ -1127,12 +1132,19 @@ fn a_member_paused_for_ten_seconds_accuses_nobody_and_still_detects_a_lost_host_
     );
 }
 
-/// The peer comparison's common profile: Akka's one-second timings, three monitors
-/// per member, and indirect probes through three helpers when `probes` is set.
+/// The peer comparison's common profile: Akka's one-second timings and three monitors
+/// per member; when `probes` is set, indirect probes through three helpers and the
+/// shorter stable-after of a corroborated view.
 fn common_profile(probes: bool) -> Settings {
     let mut settings = Settings::akka_defaults("sim");
     settings.monitored_by_nr_of_members = 3;
-    settings.with_indirect_probes(if probes { 3 } else { 0 })
+    if probes {
+        settings
+            .with_indirect_probes(3)
+            .with_corroborated_stable_after()
+    } else {
+        settings
+    }
 }
 
 fn formed_common(nodes: usize, seed: u64, probes: bool) -> Sim {
@@ -1251,4 +1263,51 @@ fn a_one_way_cut_is_still_seen_though_the_helpers_vouch_for_the_member() {
         "marked after {seen} ms, before the {limit} ms limit"
     );
     assert!(seen <= limit + 3_000, "marked after {seen} ms");
+}
+
+/// How long until every other running member's view holds `slot` Down or removed.
+fn time_until_all_see_down(sim: &mut Sim, slot: Slot) -> u64 {
+    let others: Vec<Slot> = (0..sim.len()).filter(|s| *s != slot).collect();
+    wait(sim, 2 * MINUTE, "every other member holds it down", |s| {
+        others
+            .iter()
+            .all(|o| matches!(s.status_seen_by(*o, slot), None | Some(MemberStatus::Down)))
+    })
+}
+
+#[test]
+fn a_frozen_member_that_all_its_monitors_mark_is_downed_after_the_shorter_stable_after() {
+    let mut took = Vec::new();
+    for probes in [false, true] {
+        let mut sim = formed_common(10, 45, probes);
+        sim.freeze(6, 2 * MINUTE);
+        took.push(time_until_all_see_down(&mut sim, 6));
+    }
+    // Found out in about 3 s by all three of its monitors: stable after 3 + 2 s rather
+    // than Akka's 20 s.
+    assert!(
+        took[1] <= 11_000,
+        "corroborated: {} ms (phi alone: {} ms)",
+        took[1],
+        took[0]
+    );
+    assert!(took[0] >= 20_000, "phi alone: {} ms", took[0]);
+}
+
+#[test]
+fn a_member_cut_off_is_downed_sooner_by_the_rest_and_downs_only_itself_on_its_own_view() {
+    let mut sim = formed_common(10, 46, true);
+    let n2 = sim.unique(2).unwrap();
+    sim.isolate(2);
+    let downed = time_until_all_see_down(&mut sim, 2);
+    assert!(downed <= 11_000, "the rest downed it after {downed} ms");
+    // Alone, n2 is the only observer of everyone it lost: its view is never
+    // corroborated, so it waits the full stable-after, then downs only itself.
+    let stopped = downed + wait(&mut sim, 2 * MINUTE, "n2 stops", |s| !s.is_running(2));
+    let stable_after = common_profile(true).downing.stable_after_ms;
+    assert!(stopped >= stable_after, "n2 stopped after {stopped} ms");
+    let downed_others = sim.events(2).iter().any(|(_, e)| {
+        matches!(e, ClusterEvent::ResolverDecision { downed, .. } if downed.iter().any(|d| *d != n2))
+    });
+    assert!(!downed_others, "n2 downed others\n{}", report(&sim));
 }

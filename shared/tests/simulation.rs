@@ -213,6 +213,36 @@ mod regressions {
         }
     }
 
+    /// The checker, not the core (1 of 20,000 full-ring seeds from 7200000000, with
+    /// indirect probes): n1 led, froze, and was downed meanwhile; on waking it merged
+    /// n6's leave and n0's restart in one step, moved n6 on to Exiting as the leader it
+    /// still was, and handed the lead to n0 by moving it Up. The checker took the owner
+    /// to lead only if it did at the end of the step or became leader in it, and called
+    /// Up -> Exiting illegal; leading when the step began counts too.
+    #[test]
+    fn a_leader_that_wakes_may_move_a_leaver_on_and_hand_the_lead_over_in_one_step() {
+        passes(Schedule {
+            seed: 7200003532,
+            nodes: 8,
+            downing: DowningStrategy::StaticQuorum { quorum_size: 5 },
+            monitors: None,
+            steps: vec![
+                (4798, Fault::Down { by: 3, target: 0 }),
+                (5191, Fault::Crash(0)),
+                (6986, Fault::Freeze(1, 4484)),
+                (8449, Fault::Leave(6)),
+                (9196, Fault::Restart(0)),
+                (13522, Fault::Isolate(7)),
+                (16326, Fault::PowerOff(7)),
+                (16771, Fault::Crash(4)),
+                (16771, Fault::Crash(6)),
+                (20430, Fault::Restart(6)),
+                (24527, Fault::Restart(4)),
+            ],
+            heal_at: 25_000,
+        });
+    }
+
     /// A concession without a partition (1 of 20,000 seeds from 7000000000, full and
     /// partial ring alike). n2 led with a frozen n1 unreachable, downed a crashed n0 on
     /// its proof and kept itself; an operator then downed n4, and with the Down members
@@ -293,7 +323,11 @@ mod regressions {
     /// n1 took its proofs of n0 (two witnesses) against a total that left out the
     /// joiner, which n1 had not yet seen unreachable, and downed n0; n0, resumed, moved
     /// the joiner Up and, with it as a second witness, downed n1 and n3: a split
-    /// brain. The fast path now counts every joiner in the total.
+    /// brain. The fast path now counts every joiner in the total. With the corroborated
+    /// stable-after (2026-12-03) the schedule broke again another way: n1 downed the
+    /// frozen n0 on a corroborated view before n0 woke, and n0, woken into the rejecting
+    /// partition, downed n1 and n3 on their refusals 40 ms later. A member that woke
+    /// from a long absence now takes no decision on proofs for a full stable-after.
     #[test]
     fn proofs_of_death_count_every_joiner_against_the_witnesses() {
         passes(Schedule {

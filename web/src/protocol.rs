@@ -200,6 +200,7 @@ mod tests {
                     decision_due_ms: None,
                 },
                 phi: vec![(node(2552), phi)],
+                time_away_ms: 0,
             },
         }
     }

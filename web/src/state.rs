@@ -386,6 +386,7 @@ pub(crate) mod tests {
                     decision_due_ms: None,
                 },
                 phi: vec![],
+                time_away_ms: 0,
             },
         }
     }

@@ -110,6 +110,8 @@ impl Metrics {
             let phi = if phi.is_finite() { *phi } else { 1e9 };
             let _ = writeln!(out, "cluster_phi{{peer=\"{}\"}} {phi:.3}", node.address);
         }
+        let _ = writeln!(out, "# HELP cluster_time_away_ms_total Time this node found it was not running when its timers were due (paused or starved; local health).\n# TYPE cluster_time_away_ms_total counter");
+        let _ = writeln!(out, "cluster_time_away_ms_total {}", snapshot.time_away_ms);
         let traffic = [("sent", &self.sent), ("received", &self.received)];
         let _ = writeln!(out, "# HELP cluster_messages_total Cluster messages by direction and kind.\n# TYPE cluster_messages_total counter");
         for (direction, map) in traffic {

@@ -30,8 +30,9 @@ impl Node {
             // becomes leader judges stability from the same history.
             let has_unreachable =
                 sbr::decide(&self.gossip, &self.self_node, &self.settings.downing).is_some();
+            let corroborated = self.corroborated();
             self.stability
-                .verdict(&self.settings.downing, has_unreachable, now);
+                .verdict(&self.settings.downing, has_unreachable, corroborated, now);
             return;
         }
         if self.is_converged() {

@@ -9,7 +9,9 @@
 //! real failures at the usual speed. A member that was away longer than the acceptable
 //! heartbeat pause also restarts its resolver's stable period: while it slept the
 //! others may have changed what its view still shows, and a decision on that view
-//! could down a member that had long since come back (seed 6900005929).
+//! could down a member that had long since come back (seed 6900005929). For a full
+//! stable-after it also takes no decision on proofs of death, which do not wait for a
+//! stable view (seed 6200006309).
 
 use super::{Millis, Node, Phase};
 
@@ -25,10 +27,22 @@ impl Node {
             if away > self.settings.acceptable_heartbeat_pause_ms {
                 self.stability.restart(now);
                 self.pending_decision = None;
+                self.woke_from_long_absence_at = Some(now);
             }
         }
         self.now = self.now.max(now);
         self.now
+    }
+
+    /// Whether this member woke from a long absence less than a full stable-after ago.
+    /// Meanwhile it takes no decision on proofs of death: the others may have downed
+    /// it while it slept, and a partition that rejects (fake proofs) would keep that
+    /// news from it (seed 6200006309 with the corroborated stable-after: n0, frozen
+    /// 2.7 s, was downed by n1; woken into a rejecting partition, it downed n1 and n3
+    /// on their refusals 40 ms later). The normal path waits for a fresh stable view.
+    pub(super) fn just_woke_from_long_absence(&self, now: Millis) -> bool {
+        self.woke_from_long_absence_at
+            .is_some_and(|at| now < at + self.settings.downing.stable_after_ms)
     }
 
     /// A node that has just become a member runs its member timers from now on: the
@@ -54,8 +68,8 @@ impl Node {
         }
     }
 
-    /// Total time this member found it had not been running (read by tests; the node
-    /// does not export it yet).
+    /// Total time this member found it had not been running (also in `snapshot`, and
+    /// so in the node's `/metrics`).
     pub fn time_away_ms(&self) -> Millis {
         self.time_away_ms
     }

@@ -208,6 +208,9 @@ pub struct Node {
     looked_at: BTreeSet<UniqueAddress>,
     /// Up to when this node's time away has been excused (see `local_health`).
     absent_through: Millis,
+    /// When this member last woke from an absence longer than the acceptable pause
+    /// (see `local_health`).
+    woke_from_long_absence_at: Option<Millis>,
     /// Total time away found so far (see `local_health`).
     time_away_ms: Millis,
     outputs: Vec<Output>,
@@ -260,6 +263,7 @@ impl Node {
             strangers_since: BTreeMap::new(),
             looked_at: BTreeSet::new(),
             absent_through: now,
+            woke_from_long_absence_at: None,
             time_away_ms: 0,
             heartbeat_seq: 0,
             owed_answers: BTreeMap::new(),
@@ -385,6 +389,7 @@ impl Node {
             })
             .collect();
         ClusterSnapshot {
+            time_away_ms: self.time_away_ms,
             self_node: self.self_node.clone(),
             self_status: self.status(),
             members: g.members.values().cloned().collect(),
@@ -426,7 +431,7 @@ impl Node {
             unreachable,
             stable_since_ms: since,
             decision_due_ms: (unreachable > 0)
-                .then(|| since + self.settings.downing.stable_after_ms),
+                .then(|| since + self.settings.downing.stable_after(self.corroborated())),
         }
     }
 

@@ -1,4 +1,4 @@
-//! Indirect probes (SWIM's ping-req; ALGORITHM.md section 11): before phi gives up on
+//! Indirect probes (SWIM's ping-req; ALGORITHM.md section 9): before phi gives up on
 //! a silent member, ask a few others to reach it.
 //!
 //! A monitored member that has left a heartbeat unanswered for

@@ -19,12 +19,17 @@ impl Node {
             self.settings.acceptable_heartbeat_pause_ms + 2 * self.settings.heartbeat_interval_ms;
         let monitor = &self.monitor;
         let fresh = |n: &UniqueAddress| monitor.answered_within(n, now, window);
-        if let Some(proven) = sbr::decide_on_proof_of_death(
-            &self.gossip,
-            &self.self_node,
-            &self.settings.downing,
-            fresh,
-        ) {
+        let proven = (!self.just_woke_from_long_absence(now))
+            .then(|| {
+                sbr::decide_on_proof_of_death(
+                    &self.gossip,
+                    &self.self_node,
+                    &self.settings.downing,
+                    fresh,
+                )
+            })
+            .flatten();
+        if let Some(proven) = proven {
             self.apply_resolution(now, proven);
             return;
         }
@@ -37,9 +42,13 @@ impl Node {
             monitored_by,
             |n| monitor.answered_within(n, now, window),
         );
-        let verdict = self
-            .stability
-            .verdict(&self.settings.downing, resolution.is_some(), now);
+        let corroborated = self.corroborated();
+        let verdict = self.stability.verdict(
+            &self.settings.downing,
+            resolution.is_some(),
+            corroborated,
+            now,
+        );
         let verdict = if self.concedes_at_once(now, resolution.as_ref()) {
             StabilityVerdict::Decide
         } else {
@@ -69,6 +78,12 @@ impl Node {
         self.pending_decision = None;
         self.stability.reset(now);
         self.apply_resolution(now, resolution);
+    }
+
+    /// Whether this node's view is corroborated (`sbr::corroborated`).
+    pub(super) fn corroborated(&self) -> bool {
+        let monitored_by = self.settings.monitored_by_nr_of_members;
+        sbr::corroborated(&self.gossip, &self.self_node, monitored_by)
     }
 
     fn apply_resolution(&mut self, now: Millis, resolution: sbr::Resolution) {

@@ -60,6 +60,8 @@ pub struct Checker {
     /// Per slot whose view is converged and fully reachable: its version digest and
     /// the leader it names (kept between checks: an unchanged view keeps its entry).
     converged: BTreeMap<Slot, (u64, Option<UniqueAddress>)>,
+    /// Slots whose owner named itself leader when last checked.
+    led: BTreeSet<Slot>,
 }
 
 impl Checker {
@@ -69,6 +71,7 @@ impl Checker {
         self.gone.remove(&slot);
         self.owner.remove(&slot);
         self.converged.remove(&slot);
+        self.led.remove(&slot);
     }
 
     /// A resolver decision just taken at `decider` (see [`check_decision`]), judged
@@ -161,7 +164,17 @@ impl Checker {
             .rev()
             .take_while(|(at, _)| *at == sim.now)
             .any(|(_, e)| matches!(e, ClusterEvent::LeaderChanged { leader: Some(l) } if *l == me));
-        let owner_leads = node.leader().as_ref() == Some(&me) || led_in_this_step;
+        // Or it led when the step began and handed the lead on in it, with no event
+        // (seed 7200003532: n1 led before it froze, resumed, merged n6's leave and
+        // n0's restart, moved n6 on to Exiting and n0 Up).
+        let leads_now = node.leader().as_ref() == Some(&me);
+        let led_before = self.led.contains(&slot);
+        if leads_now {
+            self.led.insert(slot);
+        } else {
+            self.led.remove(&slot);
+        }
+        let owner_leads = leads_now || led_in_this_step || led_before;
         for (node_id, member) in &view.members {
             if gone.contains(node_id) {
                 return Err(Violation {

@@ -924,6 +924,12 @@ impl Sim {
             ClusterEvent::MemberDowned { member } => {
                 format!("sees {} Down", self.short(&member.node))
             }
+            ClusterEvent::MemberLeft { member } => {
+                format!("sees {} Leaving", self.short(&member.node))
+            }
+            ClusterEvent::MemberExited { member } => {
+                format!("sees {} Exiting", self.short(&member.node))
+            }
             _ => return None,
         })
     }

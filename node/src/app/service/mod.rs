@@ -504,6 +504,7 @@ mod tests {
                 decision_due_ms: None,
             },
             phi: vec![],
+            time_away_ms: 0,
         })
     }
 

@@ -278,13 +278,17 @@ impl Cluster {
             // Akka's defaults already beat once a second (said explicitly). Each member
             // is watched by three monitors rather than Akka's nine: SWIM probes each
             // member about once a period, and three observers still outvote one slow
-            // or lossy monitor.
+            // or lossy monitor. A late heartbeat is probed through three helpers, as
+            // SWIM's ping-req (foca's default too), and a view that all monitors
+            // corroborate is stable after 5 s (ALGORITHM.md sections 9 and 10).
             cmd.args([
                 "--heartbeat-interval-ms",
                 "1000",
                 "--gossip-interval-ms",
                 "1000",
                 "--monitored-by-nr-of-members",
+                "3",
+                "--indirect-probe-helpers",
                 "3",
             ]);
         }
