@@ -110,7 +110,8 @@ pub struct Settings {
     /// unreachable ahead of phi. 0 turns them off. Akka has none: 0.
     #[serde(default)]
     pub indirect_probe_helpers: usize,
-    /// A monitored member silent this long is probed directly and through the helpers.
+    /// A monitored member that has left a heartbeat unanswered this long is probed
+    /// directly and through the helpers (it answers by its next tick while it runs).
     #[serde(default)]
     pub indirect_probe_after_ms: u64,
     /// How long a probe round waits for the helpers' reports; helpers report "not
