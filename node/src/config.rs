@@ -196,8 +196,8 @@ pub struct RunArgs {
     #[arg(long, env = "NODE_INDIRECT_PROBE_HELPERS")]
     pub indirect_probe_helpers: Option<u64>,
     /// The resolver's stable-after when every unreachable member is marked by as many
-    /// observers as watch it (ms; 0 turns it off). With indirect probes the default is
-    /// the acceptable pause and two heartbeat intervals; without, off.
+    /// observers as watch it (ms; 0 or unset: off). Off by default: seed 43386440808
+    /// found a split brain with it (ALGORITHM.md, deviation 8).
     #[arg(long, env = "NODE_CORROBORATED_STABLE_AFTER_MS")]
     pub corroborated_stable_after_ms: Option<u64>,
     /// Shared cluster secret for node authentication (never sent over the wire).
@@ -471,9 +471,6 @@ impl RunArgs {
         settings = settings.with_indirect_probes(helpers);
         settings.min_nr_of_members = self.min_nr_of_members.unwrap_or(1).max(1);
         settings.downing = self.downing_settings(settings.downing.stable_after_ms)?;
-        if helpers > 0 {
-            settings = settings.with_corroborated_stable_after();
-        }
         if let Some(ms) = self.corroborated_stable_after_ms {
             let ms = within(ms, 0..=600_000, "--corroborated-stable-after-ms")?;
             settings.downing.corroborated_stable_after_ms = (ms > 0).then_some(ms);

@@ -188,7 +188,6 @@ impl Settings {
             ..Settings::akka_defaults(cluster_name)
         }
         .with_indirect_probes(3)
-        .with_corroborated_stable_after()
     }
 
     /// Indirect probes with `helpers` helpers, timed from the heartbeat interval: a

@@ -290,6 +290,10 @@ impl Cluster {
                 "3",
                 "--indirect-probe-helpers",
                 "3",
+                // Run 7's corroborated wait (the pause and two beats), which is off by
+                // default since seed 43386440808 found a split brain with it.
+                "--corroborated-stable-after-ms",
+                "5000",
             ]);
         }
         cmd.arg("--store").arg(&store);
