@@ -1202,14 +1202,23 @@ fn a_lossy_member_is_vouched_for_by_its_helpers_and_nobody_raises_an_alarm() {
     );
 }
 
+/// Freezes n6 of ten for `freeze_ms`, in the common profile without and then with
+/// indirect probes, and returns what `measure` took in each.
+fn freeze_with_and_without_probes(
+    seed: u64,
+    freeze_ms: u64,
+    measure: fn(&mut Sim, Slot) -> u64,
+) -> [u64; 2] {
+    [false, true].map(|probes| {
+        let mut sim = formed_common(10, seed, probes);
+        sim.freeze(6, freeze_ms);
+        measure(&mut sim, 6)
+    })
+}
+
 #[test]
 fn a_frozen_member_is_seen_unreachable_everywhere_a_second_sooner_with_indirect_probes() {
-    let mut took = Vec::new();
-    for probes in [false, true] {
-        let mut sim = formed_common(10, 42, probes);
-        sim.freeze(6, MINUTE);
-        took.push(time_until_all_see_unreachable(&mut sim, 6));
-    }
+    let took = freeze_with_and_without_probes(42, MINUTE, time_until_all_see_unreachable);
     // Phi with Akka's 3 s acceptable pause needs 4-5 s; the helpers confirm the
     // silence after a heartbeat is one and a half intervals overdue.
     assert!(
@@ -1277,12 +1286,7 @@ fn time_until_all_see_down(sim: &mut Sim, slot: Slot) -> u64 {
 
 #[test]
 fn a_frozen_member_that_all_its_monitors_mark_is_downed_after_the_shorter_stable_after() {
-    let mut took = Vec::new();
-    for probes in [false, true] {
-        let mut sim = formed_common(10, 45, probes);
-        sim.freeze(6, 2 * MINUTE);
-        took.push(time_until_all_see_down(&mut sim, 6));
-    }
+    let took = freeze_with_and_without_probes(45, 2 * MINUTE, time_until_all_see_down);
     // Found out in about 3 s by all three of its monitors: stable after 3 + 2 s rather
     // than Akka's 20 s.
     assert!(
