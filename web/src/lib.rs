@@ -15,6 +15,7 @@ pub mod intent;
 pub mod loadgen_stats;
 pub mod model;
 pub mod protocol;
+pub mod simulated;
 pub mod state;
 pub mod timeline;
 pub mod topology;

@@ -8,6 +8,7 @@
 
 use crate::directory::Directory;
 use crate::loadgen_stats::{LoadStats, Pacer, RoundRobin, XorShift, USERS};
+use crate::simulated::SimPanel;
 use crate::state::{Applied, NodeView, REMOVED_KEEP_MS};
 use crate::timeline::{Filter, Level, Timeline, LOCAL};
 use shared::api::{
@@ -155,6 +156,8 @@ pub struct Model {
     pub policy: Option<LauncherPolicy>,
     /// The last position of the launcher's visitor journal shown.
     pub journal_seq: u64,
+    /// The simulated run, in simulated mode (`None`: live nodes).
+    pub sim: Option<SimPanel>,
 }
 
 /// First reconnection delay (ms).
@@ -198,6 +201,7 @@ impl Model {
             max_user_id: USERS,
             policy: None,
             journal_seq: 0,
+            sim: None,
         }
     }
 

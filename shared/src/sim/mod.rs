@@ -80,6 +80,21 @@ struct LinkFaults {
     loss: f64,
 }
 
+/// The faults on one directed link, as [`Sim::link_condition`] reports them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LinkCondition {
+    /// Messages are not delivered.
+    pub cut: bool,
+    /// A cut that refuses connections rather than dropping them.
+    pub refuse: bool,
+    /// Added delay (ms).
+    pub extra_delay_ms: Millis,
+    /// Added random delay, up to (ms).
+    pub extra_jitter_ms: Millis,
+    /// Chance that a message is dropped.
+    pub loss: f64,
+}
+
 #[derive(Clone, Debug, Default)]
 struct Network {
     links: BTreeMap<(Slot, Slot), LinkFaults>,
@@ -507,6 +522,38 @@ impl Sim {
             let link = self.link(from, to);
             link.cut = false;
             link.refuse = false;
+        }
+    }
+
+    /// Removes every fault from both directions between `a` and `b`: cuts, refusals,
+    /// added delay and loss (the dashboard's "heal" of one link).
+    pub fn clear_link(&mut self, a: Slot, b: Slot) {
+        self.note(format!("clear n{a} <-> n{b}"));
+        for (from, to) in [(a, b), (b, a)] {
+            *self.link(from, to) = LinkFaults::default();
+        }
+    }
+
+    /// Drops each message from `from` to `to` with probability `p`.
+    pub fn lossy_link(&mut self, from: Slot, to: Slot, p: f64) {
+        self.note(format!("loss {p:.2} on n{from} -> n{to}"));
+        self.link(from, to).loss = p;
+    }
+
+    /// The faults on messages from `from` to `to`, as set (network-wide ones apart).
+    pub fn link_condition(&self, from: Slot, to: Slot) -> LinkCondition {
+        let faults = self
+            .network
+            .links
+            .get(&(from, to))
+            .cloned()
+            .unwrap_or_default();
+        LinkCondition {
+            cut: faults.cut,
+            refuse: faults.refuse,
+            extra_delay_ms: faults.extra_delay_ms,
+            extra_jitter_ms: faults.extra_jitter_ms,
+            loss: faults.loss,
         }
     }
 

@@ -1,0 +1,429 @@
+//! One simulated run as the page plays it: the cluster, the playback (playing or
+//! paused, speed, the horizon the scrubber reaches), and how what the cluster reports
+//! lands in the page's model: the same views, timeline, process table and link table
+//! that live mode fills from real nodes, so the same views draw both.
+//!
+//! Rewinding rebuilds the run from its scenario and replays it to the chosen moment;
+//! the model is rebuilt with it, so the page shows exactly what it showed then.
+
+use super::cluster::{Feed, SimCluster};
+use super::scenario::{strategy_name, Profile, Scenario, SimAction, SimMillis, MAX_TIME_MS};
+use crate::directory::{Directory, FaultRow, FaultsListing, LinkFaultState};
+use crate::model::Model;
+use crate::timeline::{Level, Timeline};
+use shared::api::{SlotState, SlotView};
+use shared::sim::Slot;
+
+/// Speeds the page offers (simulated time per real time).
+pub const SPEEDS: [f64; 8] = [0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0];
+/// How far one step moves a paused run (ms).
+pub const STEP_MS: SimMillis = 100;
+/// The longest real frame counted (ms): a hidden tab's timers fire late, and a run
+/// should not leap ahead when the visitor comes back.
+pub const MAX_FRAME_MS: f64 = 250.0;
+/// What the directory calls the simulator in place of a launcher.
+pub const SIMULATOR: &str = "in-page simulator";
+
+/// The HTTP address the page files the node at `slot` under (never contacted).
+pub fn http_of(slot: Slot) -> String {
+    format!("10.0.0.1:{}", 8551 + slot)
+}
+
+/// What the page shows of the run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimPanel {
+    /// Time moves.
+    pub playing: bool,
+    /// Simulated time per real time.
+    pub speed: f64,
+    /// Current simulated time.
+    pub now_ms: SimMillis,
+    /// How far the scrubber reaches: the latest moment this branch of the run got to.
+    pub horizon_ms: SimMillis,
+    /// The share link's query value.
+    pub link: String,
+    /// The seed.
+    pub seed: u64,
+    /// Nodes at the start.
+    pub nodes: usize,
+    /// Timings.
+    pub profile: Profile,
+    /// The resolver's strategy, as links name it.
+    pub strategy: String,
+    /// Actions in the scenario.
+    pub actions: usize,
+    /// The first invariant the simulator's checker found broken, if any.
+    pub violation: Option<String>,
+}
+
+/// A run being played.
+pub struct SimSession {
+    cluster: SimCluster,
+    playing: bool,
+    speed: f64,
+    horizon: SimMillis,
+    /// Simulated time owed by earlier frames (fractions of a millisecond).
+    carry: f64,
+}
+
+impl SimSession {
+    /// Starts playing `scenario` from time 0, rebuilding the model's views.
+    pub fn start(scenario: Scenario, model: &mut Model) -> Self {
+        let last_action = scenario.actions.last().map_or(0, |t| t.at_ms);
+        let horizon = last_action.max(scenario.at_ms);
+        let mut session = SimSession {
+            cluster: SimCluster::new(scenario),
+            playing: true,
+            speed: 1.0,
+            horizon,
+            carry: 0.0,
+        };
+        reset(model);
+        session.publish(model);
+        session
+    }
+
+    /// The moment the scenario was shared at (where an opened link goes first).
+    pub fn shared_at(&self) -> SimMillis {
+        self.cluster.scenario().at_ms
+    }
+
+    /// The cluster.
+    pub fn cluster(&self) -> &SimCluster {
+        &self.cluster
+    }
+
+    /// One real frame of `real_ms` passed: a playing run moves on by that much times
+    /// its speed.
+    pub fn frame(&mut self, real_ms: f64, model: &mut Model) {
+        if !self.playing {
+            return;
+        }
+        let owed = real_ms.clamp(0.0, MAX_FRAME_MS) * self.speed + self.carry;
+        let whole = owed.floor();
+        self.carry = owed - whole;
+        let to = self.cluster.now() + whole as SimMillis;
+        self.cluster.advance_to(to);
+        self.publish(model);
+    }
+
+    /// Moves a run on by [`STEP_MS`] and pauses it.
+    pub fn step(&mut self, model: &mut Model) {
+        self.playing = false;
+        let to = self.cluster.now() + STEP_MS;
+        self.cluster.advance_to(to);
+        self.publish(model);
+    }
+
+    /// Plays or pauses.
+    pub fn set_playing(&mut self, playing: bool, model: &mut Model) {
+        self.playing = playing;
+        self.carry = 0.0;
+        self.publish(model);
+    }
+
+    /// Sets the speed (one of [`SPEEDS`]; anything else is refused).
+    pub fn set_speed(&mut self, speed: f64, model: &mut Model) -> Result<(), String> {
+        if !SPEEDS.contains(&speed) {
+            return Err(format!("speed {speed} is not offered"));
+        }
+        self.speed = speed;
+        self.publish(model);
+        Ok(())
+    }
+
+    /// Goes to simulated time `to`: forward by running on, back by replaying the
+    /// scenario from the start (recorded actions after `to` are kept, so scrubbing
+    /// forward again replays them).
+    pub fn seek(&mut self, to: SimMillis, model: &mut Model) {
+        let to = to
+            .min(self.horizon.max(self.cluster.now()))
+            .min(MAX_TIME_MS);
+        if to < self.cluster.now() {
+            self.cluster = SimCluster::new(self.cluster.scenario().clone());
+            reset(model);
+        }
+        self.cluster.advance_to(to);
+        self.carry = 0.0;
+        self.publish(model);
+    }
+
+    /// Takes an action now (dropping any recorded future: a new branch).
+    pub fn act(&mut self, action: SimAction, model: &mut Model) -> Result<(), String> {
+        self.cluster.act(action)?;
+        self.horizon = self.cluster.now();
+        self.publish(model);
+        Ok(())
+    }
+
+    /// The slot of the node at cluster address `cluster`.
+    pub fn slot_of(&self, cluster: &str) -> Option<Slot> {
+        (0..self.cluster.started()).find(|s| self.cluster.sim().address(*s).to_string() == cluster)
+    }
+
+    /// Feeds the model what the cluster reported, and refreshes the process table,
+    /// the link table and the panel.
+    fn publish(&mut self, model: &mut Model) {
+        self.horizon = self.horizon.max(self.cluster.now());
+        sync_directory(&self.cluster, &mut model.directory);
+        for item in self.cluster.take_feed() {
+            apply(model, item);
+        }
+        model.tick(self.cluster.now());
+        model.sim = Some(self.panel());
+    }
+
+    fn panel(&self) -> SimPanel {
+        let mut scenario = self.cluster.scenario().clone();
+        scenario.at_ms = self.cluster.now();
+        SimPanel {
+            playing: self.playing,
+            speed: self.speed,
+            now_ms: self.cluster.now(),
+            horizon_ms: self.horizon,
+            link: scenario.to_link(),
+            seed: scenario.seed,
+            nodes: scenario.nodes,
+            profile: scenario.profile,
+            strategy: strategy_name(&scenario.strategy),
+            actions: scenario.actions.len(),
+            violation: self.cluster.sim().violation().map(|v| v.to_string()),
+        }
+    }
+}
+
+/// Empties what the model learned from a run (views, timeline, addresses), keeping
+/// what the visitor set (filters, the primary view, forms).
+fn reset(model: &mut Model) {
+    model.views.clear();
+    model.timeline = Timeline::default();
+    model.directory = Directory::new(SIMULATOR);
+    model.now_ms = 0;
+    model.tz_offset_min = 0;
+}
+
+fn apply(model: &mut Model, item: Feed) {
+    match item {
+        Feed::Stream {
+            slot,
+            at_ms,
+            message,
+        } => {
+            model.now_ms = at_ms;
+            model.on_stream(&http_of(slot), &message);
+        }
+        Feed::Closed { slot, at_ms } => {
+            model.now_ms = at_ms;
+            model.on_closed(&http_of(slot));
+        }
+        Feed::Note { at_ms, text } => {
+            model.now_ms = at_ms;
+            model.local("action", text, Level::Ok);
+        }
+    }
+}
+
+/// The process table and link faults, as a launcher and the nodes' fault tables
+/// would report them.
+fn sync_directory(cluster: &SimCluster, directory: &mut Directory) {
+    let sim = cluster.sim();
+    directory.launcher = Some(SIMULATOR.to_string());
+    directory.demo = Some(true);
+    let slots: Vec<SlotView> = (0..cluster.started())
+        .map(|slot| {
+            let state = if sim.is_frozen(slot) {
+                SlotState::Paused
+            } else if sim.is_running(slot) {
+                SlotState::Running
+            } else if sim.has_left(slot) {
+                SlotState::Stopped
+            } else {
+                SlotState::Exited
+            };
+            SlotView {
+                slot,
+                cluster: sim.address(slot).to_string(),
+                http: http_of(slot),
+                pid: None,
+                state,
+                last_exit: None,
+                starts: cluster.starts(slot),
+            }
+        })
+        .collect();
+    directory.learn_slots(slots);
+    for a in 0..cluster.started() {
+        let links = (0..cluster.started())
+            .filter(|b| *b != a)
+            .filter_map(|b| {
+                let c = cluster.link(a, b);
+                let fault = LinkFaultState {
+                    cut_outbound: c.cut,
+                    cut_inbound: false,
+                    delay_ms: c.extra_delay_ms,
+                    jitter_ms: c.extra_jitter_ms,
+                    loss: c.loss,
+                };
+                (fault != LinkFaultState::default()).then(|| FaultRow {
+                    peer: sim.address(b).to_string(),
+                    fault,
+                })
+            })
+            .collect();
+        directory.learn_faults(&sim.address(a).to_string(), FaultsListing { links });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::api::{LinkKind, NodeAction};
+    use shared::MemberStatus;
+
+    fn model() -> Model {
+        Model::new(SIMULATOR, 0)
+    }
+
+    fn play(session: &mut SimSession, model: &mut Model, real_ms: u64) {
+        for _ in 0..real_ms / 50 {
+            session.frame(50.0, model);
+        }
+    }
+
+    fn timeline(model: &Model) -> Vec<(u64, String, String, String)> {
+        model
+            .timeline
+            .entries()
+            .map(|e| (e.at_ms, e.observer.clone(), e.kind.clone(), e.text.clone()))
+            .collect()
+    }
+
+    fn status_in_primary(model: &Model, cluster: &str) -> Option<MemberStatus> {
+        let view = model.primary_view()?;
+        view.display_members()
+            .into_iter()
+            .find(|m| m.node.address.to_string() == cluster)
+            .map(|m| m.status)
+    }
+
+    #[test]
+    fn the_page_model_shows_the_simulated_nodes_as_it_shows_live_ones() {
+        let mut m = model();
+        let mut session = SimSession::start(Scenario::new(11, 3), &mut m);
+        play(&mut session, &mut m, 4_000);
+        assert_eq!(m.live().len(), 3, "three streams open");
+        assert_eq!(m.nodes().len(), 3);
+        for slot in 0..3 {
+            let cluster = format!("10.0.0.1:{}", 2551 + slot);
+            assert_eq!(status_in_primary(&m, &cluster), Some(MemberStatus::Up));
+        }
+        let panel = m.sim.clone().unwrap();
+        assert_eq!(panel.now_ms, 4_000, "one simulated second per real second");
+        session
+            .act(SimAction::Node(NodeAction::Kill, 2), &mut m)
+            .unwrap();
+        session.set_speed(5.0, &mut m).unwrap();
+        play(&mut session, &mut m, 3_000);
+        assert_eq!(m.live().len(), 2, "the killed node's stream closed");
+        assert!(m.directory.is_blocked(&http_of(2)), "its slot shows exited");
+        let kinds: Vec<String> = m.timeline.entries().map(|e| e.kind.clone()).collect();
+        assert!(kinds.iter().any(|k| k == "unreachableMember"), "{kinds:?}");
+        assert!(kinds.iter().any(|k| k == "memberRemoved"), "{kinds:?}");
+        assert!(
+            matches!(
+                status_in_primary(&m, "10.0.0.1:2553"),
+                None | Some(MemberStatus::Removed)
+            ),
+            "the killed node is gone from the views"
+        );
+    }
+
+    #[test]
+    fn link_faults_show_in_the_link_table() {
+        let mut m = model();
+        let mut session = SimSession::start(Scenario::new(12, 3), &mut m);
+        session
+            .act(SimAction::Link(LinkKind::OneWay, 0, 1), &mut m)
+            .unwrap();
+        assert_eq!(
+            m.directory
+                .link("10.0.0.1:2551", "10.0.0.1:2552")
+                .label("n0", "n1"),
+            "n0→n1 cut"
+        );
+        session
+            .act(SimAction::Link(LinkKind::Slow, 1, 2), &mut m)
+            .unwrap();
+        assert_eq!(
+            m.directory
+                .link("10.0.0.1:2553", "10.0.0.1:2552")
+                .label("n2", "n1"),
+            "slow +400 ms"
+        );
+        session.act(SimAction::HealAll, &mut m).unwrap();
+        assert!(m
+            .directory
+            .link("10.0.0.1:2551", "10.0.0.1:2552")
+            .is_healthy());
+    }
+
+    #[test]
+    fn a_rewind_shows_exactly_what_the_page_showed_then() {
+        let mut m = model();
+        let mut session = SimSession::start(Scenario::new(13, 4), &mut m);
+        play(&mut session, &mut m, 3_000);
+        session
+            .act(SimAction::Node(NodeAction::Partition, 3), &mut m)
+            .unwrap();
+        play(&mut session, &mut m, 2_000);
+        let then = (timeline(&m), m.views.clone(), m.directory.clone());
+        play(&mut session, &mut m, 6_000);
+        assert_ne!(timeline(&m), then.0);
+        session.seek(5_000, &mut m);
+        assert_eq!(timeline(&m), then.0);
+        assert_eq!(m.views, then.1);
+        assert_eq!(m.directory, then.2);
+        // Forward again: the recorded partition is replayed, so the horizon holds.
+        session.seek(11_000, &mut m);
+        assert_eq!(m.sim.as_ref().unwrap().horizon_ms, 11_000);
+        assert_eq!(m.sim.as_ref().unwrap().actions, 1);
+    }
+
+    #[test]
+    fn a_share_link_replays_the_same_run_event_for_event() {
+        let mut m = model();
+        let mut session = SimSession::start(Scenario::new(14, 5), &mut m);
+        play(&mut session, &mut m, 2_500);
+        session
+            .act(SimAction::Node(NodeAction::Pause, 4), &mut m)
+            .unwrap();
+        play(&mut session, &mut m, 1_750);
+        session
+            .act(SimAction::Link(LinkKind::Cut, 0, 1), &mut m)
+            .unwrap();
+        session.set_speed(10.0, &mut m).unwrap();
+        play(&mut session, &mut m, 1_000);
+        session
+            .act(SimAction::Node(NodeAction::Resume, 4), &mut m)
+            .unwrap();
+        session.act(SimAction::AddNode, &mut m).unwrap();
+        play(&mut session, &mut m, 1_000);
+        let link = m.sim.as_ref().unwrap().link.clone();
+        let end = m.sim.as_ref().unwrap().now_ms;
+        assert!(link.contains(&format!(";at={end};")), "{link}");
+
+        let mut other = model();
+        let scenario = Scenario::from_link(&link).expect("the link reads");
+        let mut opened = SimSession::start(scenario, &mut other);
+        opened.seek(opened.shared_at(), &mut other);
+        for slot in 0..6 {
+            assert_eq!(
+                opened.cluster().sim().events(slot),
+                session.cluster().sim().events(slot),
+                "n{slot}'s event log"
+            );
+        }
+        assert_eq!(timeline(&other), timeline(&m));
+        assert!(!timeline(&m).is_empty());
+    }
+}
