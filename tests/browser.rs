@@ -769,3 +769,250 @@ fn a_browser_on_another_host_loads_the_page_through_the_proxy_and_sees_live_upda
     stop_demo(child, pids(&demo));
     let _ = std::fs::remove_dir_all(logs);
 }
+
+/// The timeline's node entries (kind and text, in order): what the nodes reported.
+async fn node_entries(client: &Client) -> Vec<String> {
+    let script = "return Array.from(document.querySelectorAll('#timeline .entry'))\
+        .filter(e => e.dataset.observer !== 'dashboard')\
+        .map(e => e.dataset.kind + ' ' + e.dataset.observer + ' ' + e.querySelector('time').textContent + ' ' + e.querySelector('.text').textContent)";
+    let value = client.execute(script, vec![]).await.expect("entries");
+    serde_json::from_value(value).expect("a list of texts")
+}
+
+/// Simulated time the page shows (ms).
+async fn sim_now(client: &Client) -> u64 {
+    attr(client, "#sim-controls", "data-now-ms")
+        .await
+        .and_then(|t| t.parse().ok())
+        .expect("the simulated clock")
+}
+
+/// Moves the scrubber to `ms` as a visitor's drag ends (a `change` event).
+async fn scrub_to(client: &Client, ms: u64) {
+    let script =
+        "const s = document.getElementById('sim-scrubber'); s.value = String(arguments[0]); \
+        s.dispatchEvent(new Event('change', { bubbles: true }));";
+    client
+        .execute(script, vec![serde_json::json!(ms)])
+        .await
+        .expect("scrub");
+}
+
+fn sim_node(slot: u16) -> String {
+    format!("127.0.0.1:{}", 2551 + slot)
+}
+
+/// The dashboard as a static site: `dist/` served by a plain static file server
+/// (nginx, nothing behind it). No node answers, so the page simulates the cluster in
+/// wasm with the real membership core, and every control acts on the simulation: a
+/// killed node is found and removed, a partitioned one downs itself while the rest stay
+/// Up. Rewinding shows the earlier picture again, and the share link, opened anew,
+/// replays the same run: the same node events at the same simulated times.
+#[test]
+fn a_static_site_simulates_the_cluster_through_a_kill_a_partition_a_rewind_and_a_share_link() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    forget_reported_logs();
+    let dist = repo().join("dist");
+    assert!(
+        dist.join("index.html").exists(),
+        "the dashboard is not built: run scripts/build-web.sh"
+    );
+    let dir = artifacts().join("static-site");
+    let _ = std::fs::remove_dir_all(&dir);
+    let server = support::proxy::start_static_server(&dir.join("nginx"), &dist);
+    report_log_on_failure(server.dir.join("error.log"));
+    let driver = start_driver();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let site = format!("http://127.0.0.1:{}/", server.port);
+    rt.block_on(async {
+        let client = open_browser(&driver, &dir.join("chromium-profile")).await;
+        client.goto(&site).await.expect("page loads");
+        wait_count(
+            &client,
+            "the simulated mode's time bar",
+            "#sim-controls",
+            |n| n == 1,
+        )
+        .await;
+        wait_count(
+            &client,
+            "five simulated members Up",
+            "#topology g.member[data-status=\"Up\"]",
+            |n| n == 5,
+        )
+        .await;
+        screenshot(&client, "sim-01-five-up").await;
+        client
+            .find(Locator::Css("#sim-speed"))
+            .await
+            .expect("speed")
+            .select_by_value("5")
+            .await
+            .expect("5x");
+
+        // Kill n4 from the page: unreachable, then removed; four stay Up.
+        let before_kill = sim_now(&client).await;
+        click(
+            &client,
+            &format!(
+                "button[data-action=\"kill\"][data-node=\"{}\"]",
+                sim_node(4)
+            ),
+        )
+        .await;
+        wait_count(
+            &client,
+            "n4 seen unreachable",
+            "#timeline .entry[data-kind=\"unreachableMember\"]",
+            |n| n >= 1,
+        )
+        .await;
+        wait_count(
+            &client,
+            "n4 removed",
+            "#timeline .entry[data-kind=\"memberRemoved\"]",
+            |n| n >= 1,
+        )
+        .await;
+        wait_count(
+            &client,
+            "four members Up",
+            "#topology g.member[data-status=\"Up\"]",
+            |n| n == 4,
+        )
+        .await;
+        screenshot(&client, "sim-02-n4-removed").await;
+
+        // Partition n3: the three others keep going, n3 downs itself.
+        click(
+            &client,
+            &format!(
+                "button[data-action=\"partition\"][data-node=\"{}\"]",
+                sim_node(3)
+            ),
+        )
+        .await;
+        wait_count(
+            &client,
+            "n3 shuts itself down",
+            &format!(
+                "#timeline .entry[data-kind=\"selfShutdown\"][data-observer=\"{}\"]",
+                sim_node(3)
+            ),
+            |n| n == 1,
+        )
+        .await;
+        wait_count(
+            &client,
+            "three members Up",
+            "#topology g.member[data-status=\"Up\"]",
+            |n| n == 3,
+        )
+        .await;
+        let selector = |observer: u16, subject: u16| {
+            format!(
+                ".view[data-observer=\"{}\"] .view-member[data-node=\"{}\"][data-status=\"Up\"]",
+                sim_node(observer),
+                sim_node(subject)
+            )
+        };
+        for observer in 0..3 {
+            wait_count(
+                &client,
+                "the majority sees itself Up",
+                &selector(observer, observer),
+                |n| n == 1,
+            )
+            .await;
+        }
+        screenshot(&client, "sim-03-n3-downed-itself").await;
+
+        // Pause, then rewind to before the kill: five Up again, nothing removed yet.
+        click(&client, "#sim-play").await;
+        wait_count(
+            &client,
+            "the run paused",
+            "#sim-controls[data-playing=\"false\"]",
+            |n| n == 1,
+        )
+        .await;
+        scrub_to(&client, before_kill.saturating_sub(200)).await;
+        wait_count(
+            &client,
+            "five members Up after the rewind",
+            "#topology g.member[data-status=\"Up\"]",
+            |n| n == 5,
+        )
+        .await;
+        let removed = count(&client, "#timeline .entry[data-kind=\"memberRemoved\"]").await;
+        if removed != 0 {
+            fail(
+                &client,
+                format!(
+                    "{removed} removals shown after rewinding to {} ms, before the kill",
+                    before_kill - 200
+                ),
+            )
+            .await;
+        }
+        screenshot(&client, "sim-04-rewound").await;
+
+        // Forward again past both actions, pause, and share.
+        scrub_to(&client, u64::MAX / 2).await;
+        wait_count(
+            &client,
+            "three members Up once replayed",
+            "#topology g.member[data-status=\"Up\"]",
+            |n| n == 3,
+        )
+        .await;
+        let shared_at = sim_now(&client).await;
+        let events = node_entries(&client).await;
+        let link = attr(&client, "#sim-share", "href")
+            .await
+            .expect("a share link");
+        assert!(
+            link.contains("kill:4") && link.contains("partition:3"),
+            "{link}"
+        );
+
+        let opened = format!("{site}{}", link.trim_start_matches('/'));
+        let opened = if link.starts_with("http") {
+            link.clone()
+        } else {
+            opened
+        };
+        client.goto(&opened).await.expect("the share link loads");
+        wait_count(
+            &client,
+            "the shared run's time bar",
+            "#sim-controls[data-playing=\"false\"]",
+            |n| n == 1,
+        )
+        .await;
+        assert_eq!(
+            sim_now(&client).await,
+            shared_at,
+            "opened at the moment it was shared"
+        );
+        wait_count(
+            &client,
+            "three members Up in the shared run",
+            "#topology g.member[data-status=\"Up\"]",
+            |n| n == 3,
+        )
+        .await;
+        let replayed = node_entries(&client).await;
+        assert!(events.len() > 20, "a run with a story: {events:?}");
+        assert_eq!(
+            replayed, events,
+            "the share link replays the same run, event for event"
+        );
+        screenshot(&client, "sim-05-shared").await;
+        client.close().await.expect("close");
+    });
+    drop(server);
+}

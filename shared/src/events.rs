@@ -8,7 +8,8 @@
 use crate::address::{Address, UniqueAddress};
 use crate::gossip::Gossip;
 use crate::member::{Member, MemberStatus};
-use crate::sbr::Decision;
+use crate::sbr::{Decision, Weighing};
+use crate::settings::DowningStrategy;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -100,6 +101,9 @@ pub enum ClusterEvent {
         downed: Vec<UniqueAddress>,
         /// Members it found indirectly connected.
         indirectly_connected: Vec<UniqueAddress>,
+        /// Why, as this node saw it (absent from nodes that predate it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        grounds: Option<Box<DecisionGrounds>>,
     },
     /// A contact node refused to let this node join.
     JoinRefused {
@@ -135,6 +139,44 @@ impl ClusterEvent {
             ClusterEvent::SelfShutdown { .. } => "SelfShutdown",
         }
     }
+}
+
+/// Why the resolver decided as it did, as the deciding node saw it: what a visitor
+/// opens on the dashboard to follow the decision.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DecisionGrounds {
+    /// The strategy that decided.
+    pub strategy: DowningStrategy,
+    /// What made it decide now.
+    pub trigger: DecisionTrigger,
+    /// The members this node's view showed unreachable.
+    pub unreachable: Vec<UniqueAddress>,
+    /// The sides as the strategy weighed them, when it weighed any.
+    pub weighing: Option<Weighing>,
+}
+
+/// What made a resolver decide when it did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DecisionTrigger {
+    /// The view had been stable this long (the stable-after, or the shorter wait of a
+    /// corroborated view).
+    Stable {
+        /// How long.
+        stable_for_ms: u64,
+        /// Whether the view was corroborated (every unreachable member marked by all
+        /// who can watch it).
+        corroborated: bool,
+    },
+    /// Refused connections proved that nothing listens at the members' addresses.
+    ProvenDead,
+    /// This node had just kept itself, and a partition overtook that decision: it
+    /// downs its own side at once (deviation 7).
+    ConcededAtOnce,
+    /// The view kept changing for too long: down everyone.
+    UnstableTooLong,
+    /// A larger cluster of the same lineage was found: this one steps aside.
+    LargerClusterFound,
 }
 
 /// A member some observers see as unreachable.

@@ -46,6 +46,35 @@ pub struct Resolution {
     pub to_down: BTreeSet<UniqueAddress>,
     /// Members found indirectly connected (also in `to_down`).
     pub indirectly_connected: BTreeSet<UniqueAddress>,
+    /// The sides as the strategy weighed them, when it did.
+    pub weighing: Option<Weighing>,
+}
+
+/// What the strategy weighed: the members it counted for this side against the total
+/// both sides weigh against (deviation 2 in ALGORITHM.md). For a proof of death, "ours"
+/// are the witnesses whose connections were refused.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Weighing {
+    /// Counted for this side.
+    pub ours: Vec<UniqueAddress>,
+    /// The total they were weighed against.
+    pub total: Vec<UniqueAddress>,
+    /// The oldest member of the total (what keep-oldest goes by).
+    pub oldest: Option<UniqueAddress>,
+}
+
+impl Weighing {
+    fn of(ours: &[&Member], total: &[&Member]) -> Self {
+        let nodes = |members: &[&Member]| members.iter().map(|m| m.node.clone()).collect();
+        Weighing {
+            ours: nodes(ours),
+            total: nodes(total),
+            oldest: total
+                .iter()
+                .min_by(|a, b| a.age_cmp(b))
+                .map(|m| m.node.clone()),
+        }
+    }
 }
 
 /// Members that may still be downed: everything not already Down or Exiting.
@@ -210,6 +239,7 @@ pub fn decide_with_evidence(
         decision,
         to_down,
         indirectly_connected: indirect,
+        weighing: Some(Weighing::of(&ours, &total)),
     })
 }
 
@@ -298,6 +328,8 @@ pub fn decide_on_proof_of_death(
             && (&m.node == self_node || (fresh(&m.node) && !unreachable.contains(&m.node)))
             && gossip.reachability.is_refused_by(&m.node, dead)
     };
+    let total = weighed_total(gossip, &everyone, &role_ok);
+    let mut all_witnesses: Vec<&Member> = Vec::new();
     let to_down: BTreeSet<UniqueAddress> = gossip
         .members
         .values()
@@ -309,11 +341,18 @@ pub fn decide_on_proof_of_death(
                 .values()
                 .filter(|m| witness(m, &dead.node))
                 .collect();
-            let total = weighed_total(gossip, &everyone, &role_ok);
             let keeps = |s: &DowningSettings| {
                 strategy_decision(&witnesses, &total, s) == Decision::DownUnreachable
             };
-            keeps(settings) && keeps(&majority)
+            let proven = keeps(settings) && keeps(&majority);
+            if proven {
+                for w in witnesses {
+                    if !all_witnesses.iter().any(|a| a.node == w.node) {
+                        all_witnesses.push(w);
+                    }
+                }
+            }
+            proven
         })
         .map(|m| m.node.clone())
         .collect();
@@ -321,6 +360,7 @@ pub fn decide_on_proof_of_death(
         decision: Decision::DownProvenDead,
         to_down,
         indirectly_connected: BTreeSet::new(),
+        weighing: Some(Weighing::of(&all_witnesses, &total)),
     })
 }
 
@@ -374,17 +414,18 @@ fn resolve_broken_links(
     counted: &dyn Fn(&Member) -> bool,
 ) -> Resolution {
     let cover = broken_link_cover(gossip, indirect);
-    let resolution = |decision, to_down| Resolution {
-        decision,
-        to_down,
-        indirectly_connected: indirect.clone(),
-    };
     let total = weighed_total(gossip, &cover, role_ok);
     let kept: Vec<&Member> = gossip
         .members
         .values()
         .filter(|m| m.status == MemberStatus::Up && counted(m) && !cover.contains(&m.node))
         .collect();
+    let resolution = |decision, to_down| Resolution {
+        decision,
+        to_down,
+        indirectly_connected: indirect.clone(),
+        weighing: Some(Weighing::of(&kept, &total)),
+    };
     let kept_side_survives = match strategy_decision(&kept, &total, settings) {
         Decision::DownUnreachable
         | Decision::DownIndirectlyConnected

@@ -1,7 +1,9 @@
 //! Test support: Debian's nginx as the TLS-terminating reverse proxy in front of the
 //! demo, with a self-signed certificate made for the test (openssl), in a directory of
 //! its own; stopped when dropped. The configuration is the minimal one the README
-//! shows: one `location /` passing HTTP and WebSocket upgrades to the launcher.
+//! shows: one `location /` passing HTTP and WebSocket upgrades to the launcher. The
+//! same nginx also serves a directory as a plain static site (the dashboard with no
+//! node behind it).
 
 use node::tooling::procs::free_port;
 use std::path::{Path, PathBuf};
@@ -90,17 +92,54 @@ pub fn start_proxy(dir: &Path, bind_ip: &str, upstream: &str) -> Proxy {
         .expect("openssl runs (scripts/test.sh installs it)");
     assert!(made.success(), "openssl made a certificate");
     let port = free_port();
-    let conf = dir.join("nginx.conf");
-    std::fs::write(
-        &conf,
-        nginx_conf(dir, &format!("{bind_ip}:{port}"), upstream),
+    let conf = nginx_conf(dir, &format!("{bind_ip}:{port}"), upstream);
+    run_nginx(dir, &conf, bind_ip, port)
+}
+
+/// The nginx configuration of a plain static file server: `root` over HTTP on
+/// `listen`, nothing proxied, nothing behind it.
+pub fn static_conf(dir: &Path, listen: &str, root: &Path) -> String {
+    let (d, r) = (dir.display(), root.display());
+    format!(
+        r#"worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    include /etc/nginx/mime.types;
+    access_log off;
+    client_body_temp_path {d}/body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    server {{
+        listen {listen};
+        root {r};
+    }}
+}}
+"#
     )
-    .unwrap();
+}
+
+/// Starts nginx serving the files under `root` on 127.0.0.1 at a free port.
+pub fn start_static_server(dir: &Path, root: &Path) -> Proxy {
+    std::fs::create_dir_all(dir).unwrap();
+    let port = free_port();
+    let conf = static_conf(dir, &format!("127.0.0.1:{port}"), root);
+    run_nginx(dir, &conf, "127.0.0.1", port)
+}
+
+/// Runs nginx in the foreground with configuration `conf` (written to `dir`) and
+/// waits until it listens on `bind_ip:port`.
+fn run_nginx(dir: &Path, conf: &str, bind_ip: &str, port: u16) -> Proxy {
+    let path = dir.join("nginx.conf");
+    std::fs::write(&path, conf).unwrap();
     let child = Command::new("nginx")
         .arg("-p")
         .arg(dir)
         .arg("-c")
-        .arg(&conf)
+        .arg(&path)
         .args(["-g", "daemon off;"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())

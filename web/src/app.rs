@@ -31,6 +31,8 @@ use std::rc::Rc;
 use wasm_bindgen_futures::spawn_local;
 use yew::prelude::*;
 
+mod sim_mode;
+
 /// Shortest time between two renders (ms).
 const REDRAW_MS: u32 = 80;
 /// Load generator timer (ms).
@@ -71,6 +73,10 @@ struct Inner {
     load_timer: RefCell<Option<Interval>>,
     load_last_tick: Cell<f64>,
     started: Cell<bool>,
+    /// The simulated run, in simulated mode.
+    sim: RefCell<Option<crate::simulated::SimSession>>,
+    sim_timer: RefCell<Option<Interval>>,
+    sim_last_frame: Cell<f64>,
 }
 
 impl PartialEq for Ctx {
@@ -93,6 +99,9 @@ impl Ctx {
             load_timer: RefCell::new(None),
             load_last_tick: Cell::new(0.0),
             started: Cell::new(false),
+            sim: RefCell::new(None),
+            sim_timer: RefCell::new(None),
+            sim_last_frame: Cell::new(0.0),
         }))
     }
 
@@ -105,7 +114,10 @@ impl Ctx {
     pub fn update<R>(&self, f: impl FnOnce(&mut Model) -> R) -> R {
         let result = {
             let mut model = self.0.model.borrow_mut();
-            model.now_ms = now_ms();
+            // A simulated run keeps its own clock.
+            if model.sim.is_none() {
+                model.now_ms = now_ms();
+            }
             f(&mut model)
         };
         self.schedule_redraw();
@@ -139,6 +151,10 @@ impl Ctx {
         if self.update(|m| intent.edit(m)) {
             return;
         }
+        if self.simulated() {
+            self.sim_dispatch(intent);
+            return;
+        }
         match intent {
             Intent::Node(action, node) => self.node_action(action, &node),
             Intent::Link(action, from, to) => self.link_action(action, &from, &to),
@@ -152,6 +168,7 @@ impl Ctx {
             Intent::LoadStart => self.load_start(),
             Intent::LoadStop => self.load_stop(),
             Intent::LoadReset => self.load_reset(),
+            Intent::Sim(_) => {}
             edit => unreachable!("{edit:?} is a model edit"),
         }
     }
@@ -166,16 +183,28 @@ impl Ctx {
         if self.0.started.replace(true) {
             return;
         }
+        if let Some(link) = sim_mode::asked_for() {
+            self.start_simulated(Some(link));
+            return;
+        }
         spawn_local(self.clone().info_loop());
         spawn_local(self.clone().launcher_loop());
         spawn_local(self.clone().faults_loop());
         let me = self.clone();
-        Interval::new(1_000, move || me.update(|m| m.tick(now_ms()))).forget();
+        Interval::new(1_000, move || {
+            if !me.simulated() {
+                me.update(|m| m.tick(now_ms()))
+            }
+        })
+        .forget();
         self.ensure_streams();
     }
 
-    /// Starts a stream loop for every target without one.
+    /// Starts a stream loop for every target without one (none in simulated mode).
     fn ensure_streams(&self) {
+        if self.simulated() {
+            return;
+        }
         let targets = self.model().directory.targets();
         for http in targets {
             if self.0.streaming.borrow_mut().insert(http.clone()) {
@@ -188,7 +217,7 @@ impl Ctx {
     /// connection starts with a fresh snapshot) for as long as the node is a target.
     async fn stream_loop(self, http: String) {
         let mut failures = 0u32;
-        while self.model().wants(&http) {
+        while self.model().wants(&http) && !self.simulated() {
             if let Ok(mut ws) = WebSocket::open(&stream_url(&http)) {
                 let mut complained = false;
                 while let Some(item) = ws.next().await {
@@ -233,6 +262,13 @@ impl Ctx {
             if !origin_known {
                 match get_json::<DashboardInfo>("/api/dashboard").await {
                     Ok(info) => self.update(|m| m.on_info(&info, true)),
+                    Err(e) if self.model().views.is_empty() => {
+                        // No node behind the page (a static site): simulate one.
+                        let why = format!("no node answers (/api/dashboard: {e}): the cluster is simulated in this page");
+                        self.start_simulated(None);
+                        self.update(|m| m.local("simulation", why, Level::Info));
+                        return;
+                    }
                     Err(e) => self.update(|m| m.info_error = Some(e)),
                 }
             } else {
@@ -267,7 +303,7 @@ impl Ctx {
     }
 
     async fn launcher_loop(self) {
-        loop {
+        while !self.simulated() {
             self.refresh_launcher().await;
             // Quickly until the first slots arrive: actions wait for them.
             let wait = if self.model().directory.slots.is_empty() {
@@ -302,7 +338,7 @@ impl Ctx {
 
     /// Each live node's link faults, for the links table and the topology.
     async fn faults_loop(self) {
-        loop {
+        while !self.simulated() {
             self.refresh_faults().await;
             TimeoutFuture::new(INFO_POLL_MS).await;
         }

@@ -44,6 +44,40 @@ pub enum Intent {
     LoadStart,
     LoadStop,
     LoadReset,
+    /// Simulated mode: play, pause, step, speed, seek, a new run.
+    Sim(SimControl),
+    /// Simulated mode: a field of the new-run form.
+    SimDraft(DraftField, String),
+}
+
+/// What the visitor does to a simulated run's time and set-up.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SimControl {
+    /// Let time run.
+    Play,
+    /// Stop time.
+    Pause,
+    /// Move one step on, paused.
+    Step,
+    /// Simulated time per real time.
+    Speed(f64),
+    /// Go to this simulated time (ms), back or forward.
+    Seek(u64),
+    /// Start over with the new-run form's seed and settings.
+    NewRun,
+}
+
+/// A field of the new-run form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DraftField {
+    /// The seed.
+    Seed,
+    /// Nodes at the start.
+    Nodes,
+    /// Timings.
+    Profile,
+    /// The resolver's strategy.
+    Strategy,
 }
 
 impl Intent {
@@ -61,6 +95,16 @@ impl Intent {
             Intent::SetUser(user) => m.rec.user = user.clone(),
             Intent::SetQuery(query) => m.rec.query = query.clone(),
             Intent::SetGenre(genre) => m.rec.genre = genre.clone(),
+            Intent::SimDraft(field, value) => {
+                let draft = &mut m.sim_draft;
+                let slot = match field {
+                    DraftField::Seed => &mut draft.seed,
+                    DraftField::Nodes => &mut draft.nodes,
+                    DraftField::Profile => &mut draft.profile,
+                    DraftField::Strategy => &mut draft.strategy,
+                };
+                *slot = value.clone();
+            }
             _ => return false,
         }
         true

@@ -5,12 +5,15 @@
 //!
 //! The state logic (reducers over the event streams, request planning, load statistics)
 //! lives in modules without browser APIs, tested natively with `cargo test -p web`;
-//! only `app`, `net` and `ui` are compiled for wasm32.
+//! only `app`, `net`, `ui` and `sim_ui` are compiled for wasm32. With no node behind
+//! the page (or `?sim`), the same views draw a cluster simulated in the page
+//! (`simulated`).
 
 #![forbid(unsafe_code)]
 
 pub mod actions;
 pub mod directory;
+pub mod explain;
 pub mod intent;
 pub mod loadgen_stats;
 pub mod model;
@@ -24,6 +27,8 @@ pub mod topology;
 mod app;
 #[cfg(target_arch = "wasm32")]
 mod net;
+#[cfg(target_arch = "wasm32")]
+mod sim_ui;
 #[cfg(target_arch = "wasm32")]
 mod ui;
 

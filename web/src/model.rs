@@ -8,7 +8,7 @@
 
 use crate::directory::Directory;
 use crate::loadgen_stats::{LoadStats, Pacer, RoundRobin, XorShift, USERS};
-use crate::simulated::SimPanel;
+use crate::simulated::{SimDraft, SimPanel};
 use crate::state::{Applied, NodeView, REMOVED_KEEP_MS};
 use crate::timeline::{Filter, Level, Timeline, LOCAL};
 use shared::api::{
@@ -158,6 +158,8 @@ pub struct Model {
     pub journal_seq: u64,
     /// The simulated run, in simulated mode (`None`: live nodes).
     pub sim: Option<SimPanel>,
+    /// The simulated mode's new-run form.
+    pub sim_draft: SimDraft,
 }
 
 /// First reconnection delay (ms).
@@ -202,6 +204,7 @@ impl Model {
             policy: None,
             journal_seq: 0,
             sim: None,
+            sim_draft: SimDraft::default(),
         }
     }
 

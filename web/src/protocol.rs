@@ -127,6 +127,7 @@ pub fn describe_event(event: &ClusterEvent) -> String {
             decision,
             downed,
             indirectly_connected,
+            ..
         } => {
             let mut text = format!(
                 "resolver: {decision:?} ({}); downing {}",
@@ -247,6 +248,7 @@ mod tests {
             decision: Decision::DownUnreachable,
             downed: vec![node(2553)],
             indirectly_connected: vec![],
+            grounds: None,
         };
         assert_eq!(event_kind(&d), "resolverDecision");
         assert!(describe_event(&d).contains("downing 127.0.0.1:2553"));

@@ -644,6 +644,7 @@ pub(crate) mod tests {
                 decision: Decision::DownUnreachable,
                 downed: vec![node(2553)],
                 indirectly_connected: vec![],
+                grounds: None,
             },
         ));
         let d = v.last_decision.clone().unwrap();

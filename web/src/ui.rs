@@ -12,6 +12,7 @@ use crate::intent::Intent;
 use crate::loadgen_stats::{latency_axis_max, polyline, Point, MAX_RATE, WINDOW_SECONDS};
 use crate::model::{Model, NodeRow, RecPanel};
 use crate::protocol::{decision_text, shutdown_text};
+use crate::sim_ui;
 use crate::state::NodeView;
 use crate::timeline::{clock, LOCAL};
 use crate::topology::{
@@ -50,11 +51,16 @@ const GENRES: [&str; 19] = [
     "unknown",
 ];
 
-fn input_value(e: &InputEvent) -> String {
+pub(crate) fn input_value(e: &InputEvent) -> String {
     e.target_unchecked_into::<HtmlInputElement>().value()
 }
 
-fn select_value(e: &Event) -> String {
+/// The value of the input a `change` event came from.
+pub(crate) fn change_value(e: &Event) -> String {
+    e.target_unchecked_into::<HtmlInputElement>().value()
+}
+
+pub(crate) fn select_value(e: &Event) -> String {
     e.target_unchecked_into::<HtmlSelectElement>().value()
 }
 
@@ -75,6 +81,9 @@ pub fn page(send: &Callback<Intent>, m: &Model, timeline_ref: &NodeRef) -> Html 
     html! {
         <>
             { header(send, m) }
+            if let Some(panel) = &m.sim {
+                { sim_ui::sim_bar(send, m, panel) }
+            }
             if let Some(text) = m.policy_banner() {
                 <p id="public-banner" class="banner" role="note">{ text }</p>
             }
@@ -88,8 +97,12 @@ pub fn page(send: &Callback<Intent>, m: &Model, timeline_ref: &NodeRef) -> Html 
                     { node_controls(send, m) }
                     { links(send, m) }
                 </section>
-                <section class="panel recs" aria-labelledby="recs-title">{ recommendations(send, m) }</section>
-                <section class="panel load" aria-labelledby="load-title">{ load(send, m) }</section>
+                if m.sim.is_some() {
+                    { sim_ui::service_note() }
+                } else {
+                    <section class="panel recs" aria-labelledby="recs-title">{ recommendations(send, m) }</section>
+                    <section class="panel load" aria-labelledby="load-title">{ load(send, m) }</section>
+                }
             </main>
         </>
     }
@@ -101,6 +114,7 @@ fn header(send: &Callback<Intent>, m: &Model) -> Html {
     let has_launcher = m.directory.launcher.is_some();
     let public = m.is_public();
     let mode = match m.directory.demo {
+        _ if m.sim.is_some() => "simulated in this page (no node behind it)",
         _ if public => "public demo (actions go through the launcher's rules)",
         Some(true) => "demo mode",
         Some(false) if has_launcher => "secured nodes (actions go through the launcher)",
@@ -114,7 +128,7 @@ fn header(send: &Callback<Intent>, m: &Model) -> Html {
                 <h1>{ "Globomantics cluster" }</h1>
                 <p class="summary" id="summary">
                     { format!("streaming from {live} of {targets} nodes · {mode}") }
-                    if let Some(launcher) = &m.directory.launcher {
+                    if let (Some(launcher), None) = (&m.directory.launcher, &m.sim) {
                         { format!(" · launcher {launcher}") }
                     }
                 </p>
@@ -528,7 +542,11 @@ fn node_controls(send: &Callback<Intent>, m: &Model) -> Html {
     html! {
         <>
             <h2 id="controls-title">{ "Break things" }</h2>
-            if m.directory.launcher.is_some() {
+            if m.sim.is_some() {
+                <p class="muted small" id="via-simulator">
+                    { "Node and link actions act on the simulated cluster, at the simulated time they are taken." }
+                </p>
+            } else if m.directory.launcher.is_some() {
                 <p class="muted small" id="via-launcher">
                     { format!("Node and link actions go through the launcher at {}.",
                         m.directory.launcher.as_deref().unwrap_or_default()) }

@@ -4,7 +4,7 @@
 use super::changes::down_at_once;
 use super::{Millis, Node, Output, Phase, ProbeAnswer};
 use crate::address::{Address, UniqueAddress};
-use crate::events::{ClusterEvent, ShutdownReason};
+use crate::events::{ClusterEvent, DecisionGrounds, DecisionTrigger, ShutdownReason};
 use crate::gossip::Gossip;
 use crate::member::{Member, MemberStatus, MAX_ROLES, MAX_ROLE_LEN};
 use crate::sbr;
@@ -229,6 +229,12 @@ impl Node {
                             decision: sbr::Decision::DownAll,
                             downed: everyone.iter().cloned().collect(),
                             indirectly_connected: Vec::new(),
+                            grounds: Some(Box::new(DecisionGrounds {
+                                strategy: self.settings.downing.strategy.clone(),
+                                trigger: DecisionTrigger::LargerClusterFound,
+                                unreachable: Vec::new(),
+                                weighing: None,
+                            })),
                         }));
                     self.down_members(now, &everyone);
                 }

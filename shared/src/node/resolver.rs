@@ -4,7 +4,7 @@
 
 use super::{Millis, Node, Output, PendingDecision};
 use crate::address::UniqueAddress;
-use crate::events::ClusterEvent;
+use crate::events::{ClusterEvent, DecisionGrounds, DecisionTrigger};
 use crate::member::MemberStatus;
 use crate::sbr;
 use crate::sbr::StabilityVerdict;
@@ -30,7 +30,7 @@ impl Node {
             })
             .flatten();
         if let Some(proven) = proven {
-            self.apply_resolution(now, proven);
+            self.apply_resolution(now, proven, DecisionTrigger::ProvenDead);
             return;
         }
         let monitor = &self.monitor;
@@ -49,10 +49,19 @@ impl Node {
             corroborated,
             now,
         );
-        let verdict = if self.concedes_at_once(now, resolution.as_ref()) {
+        let concedes = self.concedes_at_once(now, resolution.as_ref());
+        let verdict = if concedes {
             StabilityVerdict::Decide
         } else {
             verdict
+        };
+        let trigger = match verdict {
+            _ if concedes => DecisionTrigger::ConcededAtOnce,
+            StabilityVerdict::DownAll => DecisionTrigger::UnstableTooLong,
+            _ => DecisionTrigger::Stable {
+                stable_for_ms: now.saturating_sub(self.stability.stable_since_ms()),
+                corroborated,
+            },
         };
         let resolution = match (verdict, resolution) {
             (StabilityVerdict::Decide, Some(r)) if !r.to_down.contains(&self.self_node) => {
@@ -72,12 +81,13 @@ impl Node {
                     .map(|m| m.node.clone())
                     .collect(),
                 indirectly_connected: BTreeSet::new(),
+                weighing: None,
             },
             _ => return,
         };
         self.pending_decision = None;
         self.stability.reset(now);
-        self.apply_resolution(now, resolution);
+        self.apply_resolution(now, resolution, trigger);
     }
 
     /// Whether this node's view is corroborated (`sbr::corroborated`).
@@ -86,16 +96,34 @@ impl Node {
         sbr::corroborated(&self.gossip, &self.self_node, monitored_by)
     }
 
-    fn apply_resolution(&mut self, now: Millis, resolution: sbr::Resolution) {
+    fn apply_resolution(
+        &mut self,
+        now: Millis,
+        resolution: sbr::Resolution,
+        trigger: DecisionTrigger,
+    ) {
         if !resolution.to_down.contains(&self.self_node) {
             self.kept_ourselves_at = Some(now);
             self.unreachable_when_kept = self.own_unreachable_marks();
         }
+        let grounds = DecisionGrounds {
+            strategy: self.settings.downing.strategy.clone(),
+            trigger,
+            unreachable: self
+                .gossip
+                .reachability
+                .all_unreachable()
+                .into_iter()
+                .filter(|n| self.gossip.has_member(n))
+                .collect(),
+            weighing: resolution.weighing.clone(),
+        };
         self.outputs
             .push(Output::Event(ClusterEvent::ResolverDecision {
                 decision: resolution.decision,
                 downed: resolution.to_down.iter().cloned().collect(),
                 indirectly_connected: resolution.indirectly_connected.iter().cloned().collect(),
+                grounds: Some(Box::new(grounds)),
             }));
         self.down_members(now, &resolution.to_down);
     }

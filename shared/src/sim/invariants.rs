@@ -286,6 +286,7 @@ pub fn check_decision(
         decision,
         downed,
         indirectly_connected,
+        ..
     } = event
     else {
         return Ok(());

@@ -27,6 +27,11 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::fmt::Write as _;
 
+/// Whether the invariant checker is compiled in (feature `invariants`, on by default;
+/// the dashboard's wasm build leaves it out for size, and `check_invariants` then has
+/// no effect).
+const CHECKS: bool = cfg!(feature = "invariants");
+
 /// Index of a node slot (a fixed address that incarnations come and go at).
 pub type Slot = usize;
 
@@ -47,8 +52,10 @@ pub struct SimConfig {
     pub base_latency_ms: Millis,
     /// Random extra latency up to this (ms); produces reordering.
     pub jitter_ms: Millis,
-    /// Run the invariant checker after every step.
+    /// Run the invariant checker after every step (with feature `invariants`).
     pub check_invariants: bool,
+    /// The host every slot's address has (slots differ by port).
+    pub host: String,
 }
 
 impl SimConfig {
@@ -63,6 +70,7 @@ impl SimConfig {
             base_latency_ms: 1,
             jitter_ms: 2,
             check_invariants: true,
+            host: "10.0.0.1".into(),
         }
     }
 }
@@ -215,11 +223,11 @@ pub struct Sim {
 }
 
 impl Sim {
-    /// A simulation with `config.nodes` empty slots at `sim-host:(2551 + slot)`.
+    /// A simulation with `config.nodes` empty slots at `config.host:(2551 + slot)`.
     pub fn new(config: SimConfig) -> Sim {
         let slots: Vec<NodeSlot> = (0..config.nodes)
             .map(|i| NodeSlot {
-                address: Address::new("10.0.0.1", 2551 + i as u16),
+                address: Address::new(config.host.clone(), 2551 + i as u16),
                 node: None,
                 frozen_until: None,
                 host_down: false,
@@ -237,7 +245,7 @@ impl Sim {
         Sim {
             now: 0,
             rng: SmallRng::seed_from_u64(config.seed),
-            checker: config.check_invariants.then(Checker::default),
+            checker: (CHECKS && config.check_invariants).then(Checker::default),
             dirty: BTreeSet::new(),
             config,
             slots,
@@ -369,7 +377,7 @@ impl Sim {
         s.backlog.clear();
         s.exit = None;
         s.left = false;
-        if let Some(checker) = &mut self.checker {
+        if let Some(checker) = self.checker.as_mut().filter(|_| CHECKS) {
             checker.forget_view(slot);
         }
         self.slot_changed(slot);
@@ -752,7 +760,9 @@ impl Sim {
                         self.note(format!("n{slot}: {line}"));
                     }
                     let verdict = match (&self.checker, &self.violation) {
-                        (Some(checker), None) => checker.check_decision(self, slot, &event),
+                        (Some(checker), None) if CHECKS => {
+                            checker.check_decision(self, slot, &event)
+                        }
                         _ => Ok(()),
                     };
                     if let Err(v) = verdict {
@@ -851,7 +861,7 @@ impl Sim {
             return;
         }
         let dirty = std::mem::take(&mut self.dirty);
-        if let Some(mut checker) = self.checker.take() {
+        if let Some(mut checker) = self.checker.take().filter(|_| CHECKS) {
             if let Err(v) = checker.check_step(self, &dirty) {
                 self.note(format!("VIOLATION: {v}"));
                 self.violation = Some(v);
@@ -950,6 +960,7 @@ impl Sim {
                 decision,
                 downed,
                 indirectly_connected,
+                ..
             } => format!(
                 "resolver {decision:?} downs [{}] (indirect [{}])",
                 list(downed),

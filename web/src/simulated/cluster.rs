@@ -17,6 +17,9 @@ use shared::{ClusterEvent, Command, Settings};
 /// How long "freeze" stops a node (ms), as in live mode.
 pub const FREEZE_MS: SimMillis = crate::actions::FREEZE_MS;
 
+/// The drain's marker for a stream closing (after every event of its slot).
+const CLOSED: usize = usize::MAX;
+
 /// One thing the page must show, in order.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Feed {
@@ -58,6 +61,9 @@ pub struct SimCluster {
     starts: Vec<u32>,
     /// Per slot, how many of its events have been fed.
     fed: Vec<usize>,
+    /// Per slot, whether its stream is open (its process runs), and since when.
+    open: Vec<bool>,
+    opened_at: Vec<SimMillis>,
     feed: Vec<Feed>,
 }
 
@@ -77,12 +83,16 @@ impl SimCluster {
         let mut config = SimConfig::demo(MAX_NODES, scenario.seed);
         config.settings = settings(&scenario);
         config.seed_nodes = scenario.nodes.min(3);
+        // One host, nodes told apart by port, as the demo runs them on one machine.
+        config.host = "127.0.0.1".into();
         let mut cluster = SimCluster {
             sim: Sim::new(config),
             applied: 0,
             started: 0,
             starts: vec![0; MAX_NODES],
             fed: vec![0; MAX_NODES],
+            open: vec![false; MAX_NODES],
+            opened_at: vec![0; MAX_NODES],
             feed: Vec::new(),
             scenario,
         };
@@ -175,7 +185,8 @@ impl SimCluster {
     }
 
     /// Moves every event raised since the last drain to the feed, in time order (then
-    /// slot order), so the feed does not depend on where time was cut.
+    /// slot order), so the feed does not depend on where time was cut; then closes the
+    /// stream of every node that stopped (killed, or shut down after a Down).
     fn drain_events(&mut self) {
         let mut fresh: Vec<(SimMillis, Slot, usize)> = Vec::new();
         for slot in 0..self.started {
@@ -184,9 +195,26 @@ impl SimCluster {
                 fresh.push((*at, slot, index));
             }
             self.fed[slot] = events.len();
+            if self.open[slot] && !self.sim.is_running(slot) {
+                // It stopped with its last event (a shutdown), or now (a kill).
+                self.open[slot] = false;
+                let at = match events.last() {
+                    Some((at, ClusterEvent::SelfShutdown { .. }))
+                        if *at >= self.opened_at[slot] =>
+                    {
+                        *at
+                    }
+                    _ => self.sim.now,
+                };
+                fresh.push((at, slot, CLOSED));
+            }
         }
         fresh.sort();
         for (at_ms, slot, index) in fresh {
+            if index == CLOSED {
+                self.feed.push(Feed::Closed { slot, at_ms });
+                continue;
+            }
             let event: ClusterEvent = self.sim.events(slot)[index].1.clone();
             let message = StreamMessage::Event {
                 seq: index as u64 + 1,
@@ -220,6 +248,8 @@ impl SimCluster {
         self.starts[slot] += 1;
         self.drain_events();
         if let Some(node) = self.sim.node(slot) {
+            self.open[slot] = true;
+            self.opened_at[slot] = self.sim.now;
             let seq = self.fed[slot] as u64;
             let message = StreamMessage::Snapshot {
                 seq,
@@ -231,14 +261,6 @@ impl SimCluster {
                 at_ms,
                 message: Box::new(message),
             });
-        }
-    }
-
-    fn closed_if_dead(&mut self, slot: Slot) {
-        self.drain_events();
-        if !self.sim.is_running(slot) {
-            let at_ms = self.sim.now;
-            self.feed.push(Feed::Closed { slot, at_ms });
         }
     }
 
@@ -278,7 +300,7 @@ impl SimCluster {
             NodeAction::Kill => {
                 self.note(format!("kill {name} (SIGKILL)"));
                 self.sim.crash(slot);
-                self.closed_if_dead(slot);
+                self.drain_events();
             }
             NodeAction::Pause => {
                 self.note(format!("pause {name} (SIGSTOP)"));
@@ -296,7 +318,7 @@ impl SimCluster {
                 self.note(format!("restart {name}: a new incarnation"));
                 if running {
                     self.sim.crash(slot);
-                    self.closed_if_dead(slot);
+                    self.drain_events();
                 }
                 self.start(slot);
             }
@@ -306,7 +328,7 @@ impl SimCluster {
                     Ok(()) => format!("{name} leaves gracefully"),
                     Err(e) => format!("{name} cannot leave: {e}"),
                 });
-                self.closed_if_dead(slot);
+                self.drain_events();
             }
             NodeAction::Down => self.down(slot),
             NodeAction::Partition => {
@@ -418,6 +440,29 @@ mod tests {
         );
         cluster.advance_to(15_000);
         assert_eq!(statuses_seen_by(&cluster, 0), vec![up, up, None]);
+    }
+
+    #[test]
+    fn a_partitioned_minority_downs_itself_and_its_stream_closes() {
+        let mut cluster = SimCluster::new(Scenario::new(6, 5));
+        cluster.advance_to(4_000);
+        cluster.take_feed();
+        cluster
+            .act(SimAction::Node(NodeAction::Partition, 4))
+            .unwrap();
+        cluster.advance_to(20_000);
+        let feed = cluster.take_feed();
+        let closed: Vec<Slot> = feed
+            .iter()
+            .filter_map(|f| match f {
+                Feed::Closed { slot, .. } => Some(*slot),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(closed, [4], "only the cut-off node stopped");
+        let up = Some(MemberStatus::Up);
+        assert_eq!(&statuses_seen_by(&cluster, 0)[..4], [up, up, up, up]);
+        assert_ne!(statuses_seen_by(&cluster, 0)[4], up);
     }
 
     #[test]

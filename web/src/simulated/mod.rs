@@ -10,5 +10,5 @@ pub mod scenario;
 pub mod session;
 
 pub use cluster::{Feed, SimCluster};
-pub use scenario::{Scenario, SimAction, SimMillis, Timed};
+pub use scenario::{Scenario, SimAction, SimDraft, SimMillis, Timed};
 pub use session::{SimPanel, SimSession};

@@ -15,6 +15,8 @@ pub type SimMillis = u64;
 
 /// Fewest nodes a run starts with.
 pub const MIN_NODES: usize = 3;
+/// Nodes a run starts with unless asked otherwise.
+pub const DEFAULT_NODES: usize = 5;
 /// Most nodes a run can hold, added ones included.
 pub const MAX_NODES: usize = 9;
 /// Most actions a link may carry.
@@ -168,6 +170,48 @@ impl Scenario {
             .filter(|t| t.action == SimAction::AddNode)
             .count();
         (self.nodes + added).min(MAX_NODES)
+    }
+}
+
+/// The new-run form, as typed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimDraft {
+    /// The seed (empty: a random one).
+    pub seed: String,
+    /// Nodes at the start.
+    pub nodes: String,
+    /// Timings (`demo`, `akka`).
+    pub profile: String,
+    /// The resolver's strategy, as links name it.
+    pub strategy: String,
+}
+
+impl Default for SimDraft {
+    fn default() -> Self {
+        SimDraft {
+            seed: String::new(),
+            nodes: DEFAULT_NODES.to_string(),
+            profile: Profile::Demo.name().into(),
+            strategy: "keep-majority".into(),
+        }
+    }
+}
+
+impl SimDraft {
+    /// The scenario the form describes, checked as a link is; `random_seed` when the
+    /// seed field is empty.
+    pub fn scenario(&self, random_seed: u64) -> Result<Scenario, LinkError> {
+        let seed = match self.seed.trim() {
+            "" => random_seed.to_string(),
+            typed => typed.to_string(),
+        };
+        let link = format!(
+            "v1;seed={seed};nodes={};profile={};strategy={}",
+            self.nodes.trim(),
+            self.profile.trim(),
+            self.strategy.trim()
+        );
+        Scenario::from_link(&link)
     }
 }
 
@@ -428,6 +472,25 @@ mod tests {
                 "{link}: {error} (expected {expected:?})"
             );
         }
+    }
+
+    #[test]
+    fn the_new_run_form_makes_a_checked_scenario() {
+        let mut draft = SimDraft::default();
+        let scenario = draft.scenario(99).unwrap();
+        assert_eq!((scenario.seed, scenario.nodes), (99, DEFAULT_NODES));
+        draft.seed = " 12 ".into();
+        draft.strategy = "down-all".into();
+        let scenario = draft.scenario(99).unwrap();
+        assert_eq!(scenario.seed, 12);
+        assert_eq!(scenario.strategy, DowningStrategy::DownAll);
+        draft.nodes = "2".into();
+        assert!(draft.scenario(99).is_err());
+        draft.nodes = "4;nodes=5".into();
+        assert!(
+            draft.scenario(99).is_err(),
+            "a field cannot smuggle another"
+        );
     }
 
     #[test]

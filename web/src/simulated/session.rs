@@ -15,7 +15,7 @@ use shared::api::{SlotState, SlotView};
 use shared::sim::Slot;
 
 /// Speeds the page offers (simulated time per real time).
-pub const SPEEDS: [f64; 8] = [0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0];
+pub const SPEEDS: [f64; 10] = [0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 500.0];
 /// How far one step moves a paused run (ms).
 pub const STEP_MS: SimMillis = 100;
 /// The longest real frame counted (ms): a hidden tab's timers fire late, and a run
@@ -26,7 +26,7 @@ pub const SIMULATOR: &str = "in-page simulator";
 
 /// The HTTP address the page files the node at `slot` under (never contacted).
 pub fn http_of(slot: Slot) -> String {
-    format!("10.0.0.1:{}", 8551 + slot)
+    format!("127.0.0.1:{}", 8551 + slot)
 }
 
 /// What the page shows of the run.
@@ -314,7 +314,7 @@ mod tests {
         assert_eq!(m.live().len(), 3, "three streams open");
         assert_eq!(m.nodes().len(), 3);
         for slot in 0..3 {
-            let cluster = format!("10.0.0.1:{}", 2551 + slot);
+            let cluster = format!("127.0.0.1:{}", 2551 + slot);
             assert_eq!(status_in_primary(&m, &cluster), Some(MemberStatus::Up));
         }
         let panel = m.sim.clone().unwrap();
@@ -331,7 +331,7 @@ mod tests {
         assert!(kinds.iter().any(|k| k == "memberRemoved"), "{kinds:?}");
         assert!(
             matches!(
-                status_in_primary(&m, "10.0.0.1:2553"),
+                status_in_primary(&m, "127.0.0.1:2553"),
                 None | Some(MemberStatus::Removed)
             ),
             "the killed node is gone from the views"
@@ -347,7 +347,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             m.directory
-                .link("10.0.0.1:2551", "10.0.0.1:2552")
+                .link("127.0.0.1:2551", "127.0.0.1:2552")
                 .label("n0", "n1"),
             "n0→n1 cut"
         );
@@ -356,14 +356,14 @@ mod tests {
             .unwrap();
         assert_eq!(
             m.directory
-                .link("10.0.0.1:2553", "10.0.0.1:2552")
+                .link("127.0.0.1:2553", "127.0.0.1:2552")
                 .label("n2", "n1"),
             "slow +400 ms"
         );
         session.act(SimAction::HealAll, &mut m).unwrap();
         assert!(m
             .directory
-            .link("10.0.0.1:2551", "10.0.0.1:2552")
+            .link("127.0.0.1:2551", "127.0.0.1:2552")
             .is_healthy());
     }
 

@@ -1,0 +1,170 @@
+//! The dashboard as a static site, in simulated mode, measured in headless Chromium:
+//! the gzipped size of everything the page downloads (the simulator and the membership
+//! core are compiled in), the time from navigation to the first drawn topology with
+//! `dist/` served by a plain static server (nginx) and no node behind it, and how many
+//! simulated seconds of a seven-node cluster the page runs per real second while the
+//! dashboard draws, at each offered speed from 20x up.
+//!
+//! Run: `scripts/build-web.sh && cargo bench -p node --bench simulated_site` (needs
+//! chromium, chromium-driver and nginx; `scripts/install-browser.sh`).
+
+#[path = "../../tests/support/browser.rs"]
+mod browser;
+
+#[path = "../../tests/support/proxy.rs"]
+#[allow(dead_code)]
+mod proxy;
+
+use fantoccini::{Client, Locator};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const LOADS: usize = 5;
+/// Real time each speed is measured for.
+const MEASURE: Duration = Duration::from_secs(10);
+/// Goals from the issue.
+const SIZE_GOAL_KB: f64 = 350.0;
+const SPEED_GOAL: f64 = 20.0;
+
+fn gzipped_size(path: &Path) -> usize {
+    let mut gz = Command::new("gzip")
+        .args(["-9", "-c"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("gzip");
+    let data = std::fs::read(path).expect("read");
+    gz.stdin
+        .take()
+        .expect("stdin")
+        .write_all(&data)
+        .expect("write");
+    gz.wait_with_output().expect("gzip output").stdout.len()
+}
+
+/// Navigates and returns the time until `members` members are drawn.
+async fn time_to_topology(client: &Client, url: &str, members: u64) -> Duration {
+    let start = Instant::now();
+    client.goto(url).await.expect("navigate");
+    loop {
+        let drawn = client
+            .execute(
+                "return document.querySelectorAll('#topology g.member').length",
+                vec![],
+            )
+            .await
+            .ok()
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0);
+        if drawn >= members {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "topology never drawn"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn sim_now(client: &Client) -> f64 {
+    let value = client
+        .execute(
+            "return Number(document.getElementById('sim-controls').dataset.nowMs)",
+            vec![],
+        )
+        .await
+        .expect("the simulated clock");
+    value.as_f64().expect("a number")
+}
+
+/// Simulated seconds per real second at `speed`, over [`MEASURE`].
+async fn ratio_at(client: &Client, speed: &str) -> f64 {
+    client
+        .find(Locator::Css("#sim-speed"))
+        .await
+        .expect("speed")
+        .select_by_value(speed)
+        .await
+        .expect("a speed");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (sim0, real0) = (sim_now(client).await, Instant::now());
+    tokio::time::sleep(MEASURE).await;
+    let sim1 = sim_now(client).await;
+    (sim1 - sim0) / 1000.0 / real0.elapsed().as_secs_f64()
+}
+
+fn total_gzipped(dist: &Path) -> usize {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dist).expect("dist") {
+        let path = entry.expect("entry").path();
+        if path.is_file() {
+            let gz = gzipped_size(&path);
+            total += gz;
+            println!(
+                "{:<48} {:>8} bytes  {:>7} gzipped",
+                path.file_name().unwrap().to_string_lossy(),
+                std::fs::metadata(&path).expect("size").len(),
+                gz
+            );
+        }
+    }
+    total
+}
+
+fn main() {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dist = repo.join("dist");
+    assert!(
+        dist.join("index.html").exists(),
+        "run scripts/build-web.sh first"
+    );
+    let total = total_gzipped(&dist);
+    let kb = total as f64 / 1024.0;
+    let verdict = if kb <= SIZE_GOAL_KB { "met" } else { "MISSED" };
+    println!("the whole page gzipped: {kb:.1} KB (goal: at most {SIZE_GOAL_KB} KB: {verdict})\n");
+
+    let work = std::env::temp_dir().join(format!("simulated-site-bench-{}", std::process::id()));
+    let server = proxy::start_static_server(&work.join("nginx"), &dist);
+    let driver = browser::start_driver();
+    let site = format!("http://127.0.0.1:{}/", server.port);
+    let seven =
+        format!("{site}?sim=v1;seed=7;nodes=7;profile=demo;strategy=keep-majority;at=0;actions=");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut cold = Vec::new();
+        for i in 0..LOADS {
+            let client = browser::open_browser(&driver, &work.join(format!("cold-{i}"))).await;
+            cold.push(time_to_topology(&client, &site, 5).await);
+            client.close().await.expect("close");
+        }
+        cold.sort();
+        println!(
+            "navigation to the first drawn topology (5 simulated members, static site, fresh profile): \
+             median {:.0} ms, min {:.0} ms, max {:.0} ms ({LOADS} loads)\n",
+            cold[LOADS / 2].as_secs_f64() * 1000.0,
+            cold[0].as_secs_f64() * 1000.0,
+            cold[LOADS - 1].as_secs_f64() * 1000.0
+        );
+        let client = browser::open_browser(&driver, &work.join("speed")).await;
+        time_to_topology(&client, &seven, 7).await;
+        client.find(Locator::Css("#sim-play")).await.expect("play").click().await.expect("click");
+        println!("seven simulated nodes, dashboard drawing, headless Chromium:");
+        for speed in ["20", "100", "500"] {
+            let ratio = ratio_at(&client, speed).await;
+            let verdict = if ratio >= SPEED_GOAL { "meets" } else { "MISSES" };
+            println!(
+                "  asked {speed:>3}x: ran {ratio:>6.1} simulated s per real s ({verdict} the {SPEED_GOAL}x goal)"
+            );
+        }
+        client.close().await.expect("close");
+    });
+    drop(driver);
+    drop(server);
+    let _ = std::fs::remove_dir_all(work);
+}
