@@ -806,8 +806,9 @@ fn sim_node(slot: u16) -> String {
 /// (nginx, nothing behind it). No node answers, so the page simulates the cluster in
 /// wasm with the real membership core, and every control acts on the simulation: a
 /// killed node is found and removed, a partitioned one downs itself while the rest stay
-/// Up. Rewinding shows the earlier picture again, and the share link, opened anew,
-/// replays the same run: the same node events at the same simulated times.
+/// Up, and each side's decision opens to say why. The heartbeat ring draws on demand.
+/// Rewinding shows the earlier picture again, and the share link, opened anew, replays
+/// the same run: the same node events at the same simulated times.
 #[test]
 fn a_static_site_simulates_the_cluster_through_a_kill_a_partition_a_rewind_and_a_share_link() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
@@ -845,6 +846,17 @@ fn a_static_site_simulates_the_cluster_through_a_kill_a_partition_a_rewind_and_a
         )
         .await;
         screenshot(&client, "sim-01-five-up").await;
+        // The heartbeat ring on demand: five members, each watching the four others.
+        click(&client, "#ring-toggle").await;
+        wait_count(
+            &client,
+            "the heartbeat ring",
+            "#heartbeat-ring line.ring-edge",
+            |n| n == 20,
+        )
+        .await;
+        click(&client, "#ring-toggle").await;
+        wait_count(&client, "the ring hidden", "#heartbeat-ring", |n| n == 0).await;
         client
             .find(Locator::Css("#sim-speed"))
             .await
@@ -928,6 +940,35 @@ fn a_static_site_simulates_the_cluster_through_a_kill_a_partition_a_rewind_and_a
             )
             .await;
         }
+        // Each side's decision opens to say why, in the counts of its own view.
+        let n3_decision = format!(
+            "details.decision[data-observer=\"{}\"][data-decision=\"DownReachable\"]",
+            sim_node(3)
+        );
+        wait_count(&client, "n3's decision listed", &n3_decision, |n| n == 1).await;
+        click(&client, &format!("{n3_decision} summary")).await;
+        let rule = text(&client, &format!("{n3_decision} .why-rule")).await;
+        assert_eq!(
+            rule,
+            "keep-majority: this side counted 1 of 4, less than half; so this side downs itself"
+        );
+        let others = text(&client, &format!("{n3_decision} .why-others")).await;
+        assert!(
+            others.contains("keep this side, down the unreachable"),
+            "the majority's answer: {others}"
+        );
+        let majority = "details.decision[data-decision=\"DownUnreachable\"]";
+        click(&client, &format!("{majority} summary")).await;
+        let rule = text(&client, &format!("{majority} .why-rule")).await;
+        assert_eq!(
+            rule,
+            "keep-majority: this side counted 3 of 4, more than half; so this side stays"
+        );
+        let trigger = text(&client, &format!("{majority} .why-trigger")).await;
+        assert!(
+            trigger.starts_with("the view had been stable for"),
+            "{trigger}"
+        );
         screenshot(&client, "sim-03-n3-downed-itself").await;
 
         // Pause, then rewind to before the kill: five Up again, nothing removed yet.

@@ -16,9 +16,8 @@ mod browser;
 mod proxy;
 
 use fantoccini::{Client, Locator};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const LOADS: usize = 5;
@@ -29,19 +28,12 @@ const SIZE_GOAL_KB: f64 = 350.0;
 const SPEED_GOAL: f64 = 20.0;
 
 fn gzipped_size(path: &Path) -> usize {
-    let mut gz = Command::new("gzip")
+    let out = Command::new("gzip")
         .args(["-9", "-c"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("gzip");
-    let data = std::fs::read(path).expect("read");
-    gz.stdin
-        .take()
-        .expect("stdin")
-        .write_all(&data)
-        .expect("write");
-    gz.wait_with_output().expect("gzip output").stdout.len()
+        .arg(path)
+        .output()
+        .expect("gzip runs");
+    out.stdout.len()
 }
 
 /// Navigates and returns the time until `members` members are drawn.
@@ -49,16 +41,7 @@ async fn time_to_topology(client: &Client, url: &str, members: u64) -> Duration 
     let start = Instant::now();
     client.goto(url).await.expect("navigate");
     loop {
-        let drawn = client
-            .execute(
-                "return document.querySelectorAll('#topology g.member').length",
-                vec![],
-            )
-            .await
-            .ok()
-            .and_then(|v| v.as_u64())
-            .unwrap_or(0);
-        if drawn >= members {
+        if members_drawn(client).await >= members {
             return start.elapsed();
         }
         assert!(
@@ -67,6 +50,29 @@ async fn time_to_topology(client: &Client, url: &str, members: u64) -> Duration 
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+async fn time_to_topology_in_place(client: &Client, members: u64) {
+    let start = Instant::now();
+    while members_drawn(client).await < members {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "topology never drawn"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn members_drawn(client: &Client) -> u64 {
+    client
+        .execute(
+            "return document.querySelectorAll('#topology g.member').length",
+            vec![],
+        )
+        .await
+        .ok()
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0)
 }
 
 async fn sim_now(client: &Client) -> f64 {
@@ -152,16 +158,20 @@ fn main() {
             cold[LOADS - 1].as_secs_f64() * 1000.0
         );
         let client = browser::open_browser(&driver, &work.join("speed")).await;
-        time_to_topology(&client, &seven, 7).await;
+        // A shared link opens paused at its moment (here 0): play, then wait for all seven.
+        time_to_topology(&client, &seven, 0).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
         client.find(Locator::Css("#sim-play")).await.expect("play").click().await.expect("click");
+        time_to_topology_in_place(&client, 7).await;
         println!("seven simulated nodes, dashboard drawing, headless Chromium:");
+        let mut fastest: f64 = 0.0;
         for speed in ["20", "100", "500"] {
             let ratio = ratio_at(&client, speed).await;
-            let verdict = if ratio >= SPEED_GOAL { "meets" } else { "MISSES" };
-            println!(
-                "  asked {speed:>3}x: ran {ratio:>6.1} simulated s per real s ({verdict} the {SPEED_GOAL}x goal)"
-            );
+            fastest = fastest.max(ratio);
+            println!("  asked {speed:>3}x: ran {ratio:>6.1} simulated s per real s");
         }
+        let verdict = if fastest >= SPEED_GOAL { "met" } else { "MISSED" };
+        println!("  the page keeps up with at least {fastest:.0}x real time (goal: at least {SPEED_GOAL}x: {verdict})");
         client.close().await.expect("close");
     });
     drop(driver);

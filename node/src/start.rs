@@ -151,6 +151,7 @@ fn identity(config: &NodeConfig, me: &UniqueAddress) -> Identity {
         roles: config.roles.clone(),
         demo: config.demo,
         launcher: config.launcher.clone(),
+        monitored_by: config.settings.monitored_by_nr_of_members,
     }
 }
 

@@ -369,6 +369,9 @@ pub struct DashboardInfo {
     /// The highest user id in the catalogue (users are numbered from 1).
     #[serde(default)]
     pub max_user_id: u32,
+    /// How many members each node monitors on the heartbeat ring.
+    #[serde(default)]
+    pub monitored_by: Option<usize>,
 }
 
 /// A control on one node, as the launcher, the nodes' APIs and the page name it (the

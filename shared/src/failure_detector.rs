@@ -197,6 +197,30 @@ pub fn heartbeat_receivers(
     receivers
 }
 
+/// Whom `self_node` sends heartbeats to, given its view: its [`heartbeat_receivers`]
+/// among `monitored` (the members not Down, itself excluded), plus every member it
+/// marked unreachable itself (`own_marks`: it keeps watching them so it can clear the
+/// mark), and everyone once it has marked `monitored_by` of them. The node and the
+/// dashboard's drawing of the ring use this one rule.
+pub fn monitoring_plan(
+    self_node: &UniqueAddress,
+    monitored: &BTreeSet<UniqueAddress>,
+    unreachable: &BTreeSet<UniqueAddress>,
+    own_marks: &BTreeSet<UniqueAddress>,
+    monitored_by: usize,
+) -> BTreeSet<UniqueAddress> {
+    let mut receivers = heartbeat_receivers(self_node, monitored, unreachable, monitored_by);
+    let marked: Vec<&UniqueAddress> = own_marks
+        .iter()
+        .filter(|m| monitored.contains(*m))
+        .collect();
+    if marked.len() >= monitored_by {
+        return monitored.clone();
+    }
+    receivers.extend(marked.into_iter().cloned());
+    receivers
+}
+
 /// Who monitors `subject` on the ring: the up to `monitored_by` nodes before it (the
 /// ones whose next `monitored_by` include it when nobody is unreachable).
 pub fn ring_monitors(

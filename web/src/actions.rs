@@ -434,6 +434,7 @@ mod tests {
                 launcher: launcher.then(|| "127.0.0.1:8550".to_string()),
                 peers: vec![],
                 max_user_id: 0,
+                monitored_by: None,
             },
             true,
         );
@@ -475,6 +476,7 @@ mod tests {
             launcher: Some("127.0.0.1:8550".into()),
             peers: vec![],
             max_user_id: 0,
+            monitored_by: None,
         };
         m.on_info(&info, true);
         m.on_policy(LauncherPolicy {

@@ -239,6 +239,7 @@ mod tests {
                 })
                 .collect(),
             max_user_id: 0,
+            monitored_by: None,
         }
     }
 

@@ -20,6 +20,8 @@ pub enum Intent {
     FilterText(String),
     /// Pause or resume following the newest timeline entry.
     ToggleAutoscroll,
+    /// Draw or hide the heartbeat ring over the topology.
+    ToggleRing,
     /// Empty the timeline.
     ClearTimeline,
     /// Recommendations panel fields: user, search text, genre.
@@ -78,6 +80,8 @@ pub enum DraftField {
     Profile,
     /// The resolver's strategy.
     Strategy,
+    /// Members each node monitors.
+    Monitors,
 }
 
 impl Intent {
@@ -91,6 +95,7 @@ impl Intent {
             Intent::FilterKind(kind) => m.filter.kind = kind.clone(),
             Intent::FilterText(text) => m.filter.text = text.clone(),
             Intent::ToggleAutoscroll => m.autoscroll = !m.autoscroll,
+            Intent::ToggleRing => m.show_ring = !m.show_ring,
             Intent::ClearTimeline => m.timeline.clear(),
             Intent::SetUser(user) => m.rec.user = user.clone(),
             Intent::SetQuery(query) => m.rec.query = query.clone(),
@@ -102,6 +107,7 @@ impl Intent {
                     DraftField::Nodes => &mut draft.nodes,
                     DraftField::Profile => &mut draft.profile,
                     DraftField::Strategy => &mut draft.strategy,
+                    DraftField::Monitors => &mut draft.monitors,
                 };
                 *slot = value.clone();
             }

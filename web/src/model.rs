@@ -7,6 +7,7 @@
 //! page came from may be dead, which nodes serve the API, which view is the primary.
 
 use crate::directory::Directory;
+use crate::explain::DecisionLog;
 use crate::loadgen_stats::{LoadStats, Pacer, RoundRobin, XorShift, USERS};
 use crate::simulated::{SimDraft, SimPanel};
 use crate::state::{Applied, NodeView, REMOVED_KEEP_MS};
@@ -160,6 +161,13 @@ pub struct Model {
     pub sim: Option<SimPanel>,
     /// The simulated mode's new-run form.
     pub sim_draft: SimDraft,
+    /// Every node's resolver decisions and shutdowns, for their explanations.
+    pub decisions: DecisionLog,
+    /// How many members each node monitors on the heartbeat ring (Akka's
+    /// `monitored-by-nr-of-members`), for drawing the ring.
+    pub monitored_by: usize,
+    /// Draw the heartbeat ring over the topology.
+    pub show_ring: bool,
 }
 
 /// First reconnection delay (ms).
@@ -205,6 +213,9 @@ impl Model {
             journal_seq: 0,
             sim: None,
             sim_draft: SimDraft::default(),
+            decisions: DecisionLog::default(),
+            monitored_by: Settings::demo("").monitored_by_nr_of_members,
+            show_ring: false,
         }
     }
 
@@ -218,6 +229,9 @@ impl Model {
         self.directory.learn_info(info, from_origin);
         if info.max_user_id > 0 {
             self.max_user_id = info.max_user_id;
+        }
+        if let Some(n) = info.monitored_by {
+            self.monitored_by = n;
         }
         if from_origin {
             self.info_error = None;
@@ -334,7 +348,12 @@ impl Model {
                     );
                 }
             }
-            Applied::Event | Applied::Fault => self.timeline.push_stream(&observer, message),
+            Applied::Event | Applied::Fault => {
+                if let StreamMessage::Event { at_ms, event, .. } = message {
+                    self.decisions.record(&observer, *at_ms, event);
+                }
+                self.timeline.push_stream(&observer, message)
+            }
             Applied::Stale | Applied::NoSnapshot => {}
         }
         applied
@@ -355,7 +374,11 @@ impl Model {
                     self.now_ms,
                     LOCAL,
                     "connection",
-                    format!("stream from {who} closed; reconnecting"),
+                    if self.sim.is_some() {
+                        format!("stream from {who} closed: its process stopped")
+                    } else {
+                        format!("stream from {who} closed; reconnecting")
+                    },
                     Level::Warn,
                 );
             }
@@ -581,6 +604,7 @@ mod tests {
         m.on_info(
             &DashboardInfo {
                 max_user_id: 200,
+                monitored_by: None,
                 ..info()
             },
             true,
@@ -605,6 +629,7 @@ mod tests {
                 http: "127.0.0.1:8552".into(),
             }],
             max_user_id: 0,
+            monitored_by: None,
         }
     }
 

@@ -80,8 +80,8 @@ fn new_run(send: &Callback<Intent>, m: &Model, p: &SimPanel) -> Html {
     let on_seed = send.reform(|e: InputEvent| Intent::SimDraft(DraftField::Seed, input_value(&e)));
     html! {
         <div class="row small" id="sim-new-run">
-            <span class="muted">{ format!("seed {} · {} nodes · {} · {} · {} actions",
-                p.seed, p.nodes, p.profile.name(), p.strategy, p.actions) }</span>
+            <span class="muted">{ format!("seed {} · {} nodes · {} · {} · {} monitors · {} actions",
+                p.seed, p.nodes, p.profile.name(), p.strategy, p.monitors, p.actions) }</span>
             <label>{ " new run: nodes " }
                 <select id="sim-nodes" onchange={field(DraftField::Nodes)}>
                     { for (MIN_NODES..=MAX_NODES).map(|n| html! {
@@ -99,6 +99,13 @@ fn new_run(send: &Callback<Intent>, m: &Model, p: &SimPanel) -> Html {
                 <select id="sim-strategy" onchange={field(DraftField::Strategy)}>
                     { for STRATEGIES.iter().map(|s| html! {
                         <option value={s.to_string()} selected={d.strategy == *s}>{ s }</option>
+                    }) }
+                </select>
+            </label>
+            <label title="how many members each node sends heartbeats to (the heartbeat ring)">{ " monitors " }
+                <select id="sim-monitors" onchange={field(DraftField::Monitors)}>
+                    { for (1..=MAX_NODES).map(|n| html! {
+                        <option value={n.to_string()} selected={d.monitors == n.to_string()}>{ n }</option>
                     }) }
                 </select>
             </label>

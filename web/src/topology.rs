@@ -3,7 +3,9 @@
 //! end at the circles, the observer x subject reachability matrix, and status colours.
 
 use crate::state::NodeView;
+use shared::failure_detector::monitoring_plan;
 use shared::{MemberStatus, UniqueAddress};
+use std::collections::BTreeSet;
 
 /// Position of member `i` of `n` on a circle of radius `r` around (`cx`, `cy`),
 /// starting at the top and going clockwise.
@@ -79,6 +81,32 @@ pub fn matrix(view: &NodeView) -> (Vec<UniqueAddress>, Vec<Vec<Cell>>) {
     (nodes, rows)
 }
 
+/// Who monitors whom on the heartbeat ring, as this view's members would work it out
+/// (the core's own rule, `monitoring_plan`): (monitor, monitored) for every member
+/// that is not Down or Removed. The request in akka#22090: draw the ring.
+pub fn ring_edges(view: &NodeView, monitored_by: usize) -> Vec<(UniqueAddress, UniqueAddress)> {
+    let live: BTreeSet<UniqueAddress> = view
+        .members()
+        .filter(|m| !matches!(m.status, MemberStatus::Down | MemberStatus::Removed))
+        .map(|m| m.node.clone())
+        .collect();
+    let unreachable: BTreeSet<UniqueAddress> = view.unreachable.keys().cloned().collect();
+    let mut edges = Vec::new();
+    for me in &live {
+        let mut monitored = live.clone();
+        monitored.remove(me);
+        let own_marks: BTreeSet<UniqueAddress> = view
+            .unreachable
+            .iter()
+            .filter(|(_, observers)| observers.contains(me))
+            .map(|(subject, _)| subject.clone())
+            .collect();
+        let plan = monitoring_plan(me, &monitored, &unreachable, &own_marks, monitored_by);
+        edges.extend(plan.into_iter().map(|to| (me.clone(), to)));
+    }
+    edges
+}
+
 /// Every (observer, subject) pair the view reports unreachable, for drawing red edges.
 pub fn unreachable_edges(view: &NodeView) -> Vec<(UniqueAddress, UniqueAddress)> {
     view.unreachable
@@ -136,6 +164,32 @@ mod tests {
 
     fn close(a: (f64, f64), b: (f64, f64)) -> bool {
         (a.0 - b.0).abs() < 1e-9 && (a.1 - b.1).abs() < 1e-9
+    }
+
+    #[test]
+    fn the_ring_has_each_member_watch_and_be_watched_by_monitored_by_others() {
+        let members: Vec<_> = (0..6)
+            .map(|i| member(2551 + i, MemberStatus::Up, 1 + i as u32))
+            .collect();
+        let mut v = NodeView::new("h");
+        v.apply(&snapshot(1, 2551, &members));
+        let edges = ring_edges(&v, 2);
+        assert_eq!(edges.len(), 12);
+        for m in &members {
+            assert_eq!(edges.iter().filter(|(from, _)| *from == m.node).count(), 2);
+            assert_eq!(edges.iter().filter(|(_, to)| *to == m.node).count(), 2);
+        }
+        assert_eq!(
+            ring_edges(&v, 9).len(),
+            30,
+            "small clusters: everyone watches everyone"
+        );
+        let mut down = members.clone();
+        down[5].status = MemberStatus::Down;
+        v.apply(&snapshot(2, 2551, &down));
+        assert!(ring_edges(&v, 2)
+            .iter()
+            .all(|(a, b)| *a != down[5].node && *b != down[5].node));
     }
 
     #[test]

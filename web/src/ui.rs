@@ -8,6 +8,7 @@
 //! height, so streaming events never move the layout.
 
 use crate::actions::{self, NodeAction};
+use crate::explain_ui;
 use crate::intent::Intent;
 use crate::loadgen_stats::{latency_axis_max, polyline, Point, MAX_RATE, WINDOW_SECONDS};
 use crate::model::{Model, NodeRow, RecPanel};
@@ -16,8 +17,8 @@ use crate::sim_ui;
 use crate::state::NodeView;
 use crate::timeline::{clock, LOCAL};
 use crate::topology::{
-    disc_label, edge, matrix, node_label, ring_position, short, status_class, unreachable_edges,
-    Cell,
+    disc_label, edge, matrix, node_label, ring_edges, ring_position, short, status_class,
+    unreachable_edges, Cell,
 };
 use shared::api::LinkKind;
 use shared::api::{SlotState, SlotView};
@@ -88,7 +89,7 @@ pub fn page(send: &Callback<Intent>, m: &Model, timeline_ref: &NodeRef) -> Html 
                 <p id="public-banner" class="banner" role="note">{ text }</p>
             }
             <main class="layout">
-                <section class="panel topo" aria-labelledby="topo-title">{ topology(m) }</section>
+                <section class="panel topo" aria-labelledby="topo-title">{ topology(send, m) }</section>
                 <section class="panel views" aria-labelledby="views-title">{ views(send, m) }</section>
                 <section class="panel timeline-panel" aria-labelledby="timeline-title">
                     { timeline(send, m, timeline_ref) }
@@ -169,7 +170,7 @@ const SIZE: f64 = 440.0;
 const RING: f64 = 150.0;
 const NODE_R: f64 = 34.0;
 
-fn topology(m: &Model) -> Html {
+fn topology(send: &Callback<Intent>, m: &Model) -> Html {
     let view = m.primary_view();
     let title = match view.and_then(NodeView::observer) {
         Some(o) => format!("Topology as {o} sees it"),
@@ -223,6 +224,9 @@ fn topology(m: &Model) -> Html {
                     </marker>
                 </defs>
                 <g class="mesh">{ for mesh }</g>
+                if m.show_ring {
+                    <g class="ring" id="heartbeat-ring">{ for ring_lines(m, view, &members, &pos) }</g>
+                }
                 <g class="reachability">{ for red }</g>
                 { for nodes }
             </svg>
@@ -231,9 +235,35 @@ fn topology(m: &Model) -> Html {
                     view.leader.as_ref().map(|l| l.address.to_string()).unwrap_or_else(|| "none".into())) }
             </p>
             { legend() }
+            <button id="ring-toggle" aria-pressed={yes(m.show_ring)}
+                title="who sends heartbeats to whom (each member monitors the next ones on a hashed ring)"
+                onclick={send.reform(|_: MouseEvent| Intent::ToggleRing)}>
+                { if m.show_ring { "Hide the heartbeat ring" } else { "Show the heartbeat ring" } }
+            </button>
             { matrix_table(view) }
+            { explain_ui::decisions(m) }
         </>
     }
+}
+
+/// A dashed arrow from every member to each member it monitors.
+fn ring_lines(m: &Model, view: &NodeView, members: &[&Member], pos: &[(f64, f64)]) -> Vec<Html> {
+    let index_of = |node: &shared::UniqueAddress| members.iter().position(|m| &m.node == node);
+    ring_edges(view, m.monitored_by)
+        .into_iter()
+        .filter_map(|(a, b)| Some((index_of(&a)?, index_of(&b)?, a, b)))
+        .map(|(i, j, a, b)| {
+            let (x1, y1, x2, y2) = edge(pos[i], pos[j], NODE_R + 2.0, -3.0);
+            html! {
+                <line class="ring-edge" marker-end="url(#arrow)"
+                    data-from={a.address.to_string()} data-to={b.address.to_string()}
+                    x1={format!("{x1:.1}")} y1={format!("{y1:.1}")}
+                    x2={format!("{x2:.1}")} y2={format!("{y2:.1}")}>
+                    <title>{ format!("{} sends heartbeats to {}", a.address, b.address) }</title>
+                </line>
+            }
+        })
+        .collect()
 }
 
 /// The lines between every two members, styled by the link faults both ends hold.

@@ -3,7 +3,7 @@
 
 use super::{Millis, Node, Output};
 use crate::address::{Address, UniqueAddress};
-use crate::failure_detector::heartbeat_receivers;
+use crate::failure_detector::monitoring_plan;
 use crate::member::MemberStatus;
 use crate::wire::Message;
 use std::collections::BTreeSet;
@@ -96,23 +96,20 @@ impl Node {
             .filter(|n| n != &self.self_node)
             .collect();
         let unreachable = self.gossip.reachability.all_unreachable();
-        let mut receivers = heartbeat_receivers(
+        let own_marks: BTreeSet<UniqueAddress> = self
+            .gossip
+            .reachability
+            .unreachable_pairs()
+            .filter(|(observer, _)| *observer == &self.self_node)
+            .map(|(_, subject)| subject.clone())
+            .collect();
+        let receivers = monitoring_plan(
             &self.self_node,
             &monitored,
             &unreachable,
+            &own_marks,
             self.settings.monitored_by_nr_of_members,
         );
-        // Keep watching whatever this node itself marked unreachable, so it can clear it.
-        let mut own_marks = 0;
-        for (observer, subject) in self.gossip.reachability.unreachable_pairs() {
-            if observer == &self.self_node && monitored.contains(subject) {
-                receivers.insert(subject.clone());
-                own_marks += 1;
-            }
-        }
-        if own_marks >= self.settings.monitored_by_nr_of_members {
-            receivers = monitored;
-        }
         self.monitor.set_receivers(&receivers, now);
     }
 

@@ -74,6 +74,7 @@ pub fn settings(scenario: &Scenario) -> Settings {
         Profile::Akka => Settings::akka_defaults("globomantics"),
     };
     settings.downing.strategy = scenario.strategy.clone();
+    settings.monitored_by_nr_of_members = scenario.monitors;
     settings
 }
 

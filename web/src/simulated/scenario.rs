@@ -17,6 +17,8 @@ pub type SimMillis = u64;
 pub const MIN_NODES: usize = 3;
 /// Nodes a run starts with unless asked otherwise.
 pub const DEFAULT_NODES: usize = 5;
+/// Members each node monitors unless asked otherwise (Akka's default).
+pub const DEFAULT_MONITORS: usize = 9;
 /// Most nodes a run can hold, added ones included.
 pub const MAX_NODES: usize = 9;
 /// Most actions a link may carry.
@@ -127,6 +129,8 @@ pub struct Scenario {
     pub actions: Vec<Timed>,
     /// The moment the link was shared at: opening it goes there.
     pub at_ms: SimMillis,
+    /// How many members each node monitors on the heartbeat ring.
+    pub monitors: usize,
 }
 
 impl Scenario {
@@ -139,20 +143,22 @@ impl Scenario {
             strategy: DowningStrategy::KeepMajority,
             actions: Vec::new(),
             at_ms: 0,
+            monitors: DEFAULT_MONITORS,
         }
     }
 
     /// The share link's text:
-    /// `v1;seed=..;nodes=..;profile=..;strategy=..;at=..;actions=..`, each action
+    /// `v1;seed=..;nodes=..;profile=..;strategy=..;monitors=..;at=..;actions=..`, each action
     /// `time:name:slot[:slot]`.
     pub fn to_link(&self) -> String {
         let actions: Vec<String> = self.actions.iter().map(action_text).collect();
         format!(
-            "v1;seed={};nodes={};profile={};strategy={};at={};actions={}",
+            "v1;seed={};nodes={};profile={};strategy={};monitors={};at={};actions={}",
             self.seed,
             self.nodes,
             self.profile.name(),
             strategy_name(&self.strategy),
+            self.monitors,
             self.at_ms,
             actions.join(",")
         )
@@ -184,6 +190,8 @@ pub struct SimDraft {
     pub profile: String,
     /// The resolver's strategy, as links name it.
     pub strategy: String,
+    /// Members each node monitors.
+    pub monitors: String,
 }
 
 impl Default for SimDraft {
@@ -193,6 +201,7 @@ impl Default for SimDraft {
             nodes: DEFAULT_NODES.to_string(),
             profile: Profile::Demo.name().into(),
             strategy: "keep-majority".into(),
+            monitors: DEFAULT_MONITORS.to_string(),
         }
     }
 }
@@ -206,10 +215,11 @@ impl SimDraft {
             typed => typed.to_string(),
         };
         let link = format!(
-            "v1;seed={seed};nodes={};profile={};strategy={}",
+            "v1;seed={seed};nodes={};profile={};strategy={};monitors={}",
             self.nodes.trim(),
             self.profile.trim(),
-            self.strategy.trim()
+            self.strategy.trim(),
+            self.monitors.trim()
         );
         Scenario::from_link(&link)
     }
@@ -270,6 +280,15 @@ fn parse(text: &str) -> Result<Scenario, String> {
                     Profile::named(value).ok_or_else(|| format!("unknown profile {value:?}"))?
             }
             "strategy" => scenario.strategy = strategy_named(value)?,
+            "monitors" => {
+                scenario.monitors = number(value, "monitors")?;
+                if !(1..=MAX_NODES).contains(&scenario.monitors) {
+                    return Err(format!(
+                        "{} monitors is not in 1..={MAX_NODES}",
+                        scenario.monitors
+                    ));
+                }
+            }
             "at" => {
                 scenario.at_ms = number(value, "at")?;
                 if scenario.at_ms > MAX_TIME_MS {
@@ -407,6 +426,7 @@ mod tests {
                 },
             ],
             at_ms: 15_000,
+            monitors: 2,
         }
     }
 
@@ -416,7 +436,7 @@ mod tests {
         let link = scenario.to_link();
         assert_eq!(
             link,
-            "v1;seed=42;nodes=5;profile=akka;strategy=static-quorum-3;at=15000;actions=\
+            "v1;seed=42;nodes=5;profile=akka;strategy=static-quorum-3;monitors=2;at=15000;actions=\
              1200:kill:2,3400:link-oneway:0:1,3400:add-node,9000:partition:5,12000:heal-all"
         );
         assert_eq!(Scenario::from_link(&link), Ok(scenario));
@@ -464,6 +484,7 @@ mod tests {
             ("v1;seed=1;nodes=3;actions=99999999999:kill:1", "later than"),
             ("v1;seed=1;nodes=3;actions=-5:kill:1", "not a number"),
             ("v1;seed=1;nodes=3;at=999999999999", "later than"),
+            ("v1;seed=1;nodes=3;monitors=0", "0 monitors"),
         ];
         for (link, expected) in cases {
             let error = Scenario::from_link(link).expect_err(link);

@@ -9,6 +9,7 @@
 use super::cluster::{Feed, SimCluster};
 use super::scenario::{strategy_name, Profile, Scenario, SimAction, SimMillis, MAX_TIME_MS};
 use crate::directory::{Directory, FaultRow, FaultsListing, LinkFaultState};
+use crate::explain::DecisionLog;
 use crate::model::Model;
 use crate::timeline::{Level, Timeline};
 use shared::api::{SlotState, SlotView};
@@ -50,6 +51,8 @@ pub struct SimPanel {
     pub profile: Profile,
     /// The resolver's strategy, as links name it.
     pub strategy: String,
+    /// Members each node monitors.
+    pub monitors: usize,
     /// Actions in the scenario.
     pub actions: usize,
     /// The first invariant the simulator's checker found broken, if any.
@@ -170,6 +173,12 @@ impl SimSession {
             apply(model, item);
         }
         model.tick(self.cluster.now());
+        model.monitored_by = self
+            .cluster
+            .sim()
+            .config()
+            .settings
+            .monitored_by_nr_of_members;
         model.sim = Some(self.panel());
     }
 
@@ -186,6 +195,7 @@ impl SimSession {
             nodes: scenario.nodes,
             profile: scenario.profile,
             strategy: strategy_name(&scenario.strategy),
+            monitors: scenario.monitors,
             actions: scenario.actions.len(),
             violation: self.cluster.sim().violation().map(|v| v.to_string()),
         }
@@ -197,6 +207,7 @@ impl SimSession {
 fn reset(model: &mut Model) {
     model.views.clear();
     model.timeline = Timeline::default();
+    model.decisions = DecisionLog::default();
     model.directory = Directory::new(SIMULATOR);
     model.now_ms = 0;
     model.tz_offset_min = 0;

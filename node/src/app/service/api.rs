@@ -109,6 +109,7 @@ async fn dashboard(State(service): State<Arc<Service>>) -> Json<DashboardInfo> {
         roles: id.roles.iter().cloned().collect(),
         demo: id.demo,
         launcher: id.launcher.clone(),
+        monitored_by: Some(id.monitored_by),
         peers: service
             .peers_http()
             .into_iter()

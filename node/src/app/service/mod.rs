@@ -219,6 +219,8 @@ pub struct Identity {
     pub demo: bool,
     /// The demo launcher's address, if any.
     pub launcher: Option<String>,
+    /// How many members each node monitors on the heartbeat ring.
+    pub monitored_by: usize,
 }
 
 /// The service on one node.
