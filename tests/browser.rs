@@ -845,6 +845,13 @@ fn a_static_site_simulates_the_cluster_through_a_kill_a_partition_a_rewind_and_a
             |n| n == 5,
         )
         .await;
+        wait_count(
+            &client,
+            "a first visit's tour, at its first step",
+            "#tour[data-step=\"kill\"]",
+            |n| n == 1,
+        )
+        .await;
         screenshot(&client, "sim-01-five-up").await;
         // The heartbeat ring on demand: five members, each watching the four others.
         click(&client, "#ring-toggle").await;
@@ -896,6 +903,14 @@ fn a_static_site_simulates_the_cluster_through_a_kill_a_partition_a_rewind_and_a
             |n| n == 4,
         )
         .await;
+        wait_count(
+            &client,
+            "the tour followed the kill to its end",
+            "#tour[data-step=\"done\"]",
+            |n| n == 1,
+        )
+        .await;
+        click(&client, "#tour-close").await;
         screenshot(&client, "sim-02-n4-removed").await;
 
         // Partition n3: the three others keep going, n3 downs itself.

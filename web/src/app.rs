@@ -58,6 +58,24 @@ fn stream_url(http: &str) -> String {
     format!("{scheme}://{host}{}", actions::url(http, "/ws"))
 }
 
+/// The browser's record that this visitor has seen (or closed) the guided tour.
+const TOUR_SEEN_KEY: &str = "globomantics-tour-seen";
+
+fn local_storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok()?
+}
+
+/// Whether this browser never closed the tour.
+fn first_visit() -> bool {
+    local_storage().is_some_and(|s| s.get_item(TOUR_SEEN_KEY).ok().flatten().is_none())
+}
+
+fn tour_seen() {
+    if let Some(s) = local_storage() {
+        let _ = s.set_item(TOUR_SEEN_KEY, "1");
+    }
+}
+
 /// How often `/api/dashboard` and fault tables are refreshed (ms).
 const INFO_POLL_MS: u32 = 3_000;
 
@@ -118,7 +136,9 @@ impl Ctx {
             if model.sim.is_none() {
                 model.now_ms = now_ms();
             }
-            f(&mut model)
+            let result = f(&mut model);
+            model.advance_tour();
+            result
         };
         self.schedule_redraw();
         result
@@ -148,6 +168,9 @@ impl Ctx {
     /// Carries out one intent: a model edit at once, anything else as a request or a
     /// load-generator change.
     fn dispatch(&self, intent: Intent) {
+        if intent == Intent::TourClose {
+            tour_seen();
+        }
         if self.update(|m| intent.edit(m)) {
             return;
         }
@@ -182,6 +205,9 @@ impl Ctx {
     fn start(&self) {
         if self.0.started.replace(true) {
             return;
+        }
+        if first_visit() {
+            self.update(|m| m.tour = Some(crate::tour::Tour::start(m)));
         }
         if let Some(link) = sim_mode::asked_for() {
             self.start_simulated(Some(link));

@@ -5,6 +5,7 @@
 
 use crate::actions::NodeAction;
 use crate::model::Model;
+use crate::tour::Tour;
 use shared::api::LinkKind;
 
 /// One thing the visitor asked for.
@@ -22,6 +23,10 @@ pub enum Intent {
     ToggleAutoscroll,
     /// Draw or hide the heartbeat ring over the topology.
     ToggleRing,
+    /// Start the guided tour from its first step.
+    TourStart,
+    /// Close the guided tour.
+    TourClose,
     /// Empty the timeline.
     ClearTimeline,
     /// Recommendations panel fields: user, search text, genre.
@@ -96,6 +101,8 @@ impl Intent {
             Intent::FilterText(text) => m.filter.text = text.clone(),
             Intent::ToggleAutoscroll => m.autoscroll = !m.autoscroll,
             Intent::ToggleRing => m.show_ring = !m.show_ring,
+            Intent::TourStart => m.tour = Some(Tour::start(m)),
+            Intent::TourClose => m.tour = None,
             Intent::ClearTimeline => m.timeline.clear(),
             Intent::SetUser(user) => m.rec.user = user.clone(),
             Intent::SetQuery(query) => m.rec.query = query.clone(),

@@ -22,6 +22,7 @@ pub mod simulated;
 pub mod state;
 pub mod timeline;
 pub mod topology;
+pub mod tour;
 
 #[cfg(target_arch = "wasm32")]
 mod app;

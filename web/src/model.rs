@@ -12,6 +12,7 @@ use crate::loadgen_stats::{LoadStats, Pacer, RoundRobin, XorShift, USERS};
 use crate::simulated::{SimDraft, SimPanel};
 use crate::state::{Applied, NodeView, REMOVED_KEEP_MS};
 use crate::timeline::{Filter, Level, Timeline, LOCAL};
+use crate::tour::Tour;
 use shared::api::{
     DashboardInfo, HistoryResponse, LauncherPolicy, RecommendationsResponse, SlotView,
     StreamMessage, VideosPage,
@@ -168,6 +169,8 @@ pub struct Model {
     pub monitored_by: usize,
     /// Draw the heartbeat ring over the topology.
     pub show_ring: bool,
+    /// The guided tour, while a visitor follows it.
+    pub tour: Option<Tour>,
 }
 
 /// First reconnection delay (ms).
@@ -216,6 +219,15 @@ impl Model {
             decisions: DecisionLog::default(),
             monitored_by: Settings::demo("").monitored_by_nr_of_members,
             show_ring: false,
+            tour: None,
+        }
+    }
+
+    /// Moves the guided tour on past whatever the page now shows done.
+    pub fn advance_tour(&mut self) {
+        if let Some(mut tour) = self.tour.take() {
+            tour.advance(self);
+            self.tour = Some(tour);
         }
     }
 

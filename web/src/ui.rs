@@ -20,6 +20,7 @@ use crate::topology::{
     disc_label, edge, matrix, node_label, ring_edges, ring_position, short, status_class,
     unreachable_edges, Cell,
 };
+use crate::tour::{Step, Tour};
 use shared::api::LinkKind;
 use shared::api::{SlotState, SlotView};
 use shared::{Member, MemberStatus};
@@ -84,6 +85,9 @@ pub fn page(send: &Callback<Intent>, m: &Model, timeline_ref: &NodeRef) -> Html 
             { header(send, m) }
             if let Some(panel) = &m.sim {
                 { sim_ui::sim_bar(send, m, panel) }
+            }
+            if let Some(tour) = &m.tour {
+                { tour_box(send, m, tour) }
             }
             if let Some(text) = m.policy_banner() {
                 <p id="public-banner" class="banner" role="note">{ text }</p>
@@ -153,6 +157,8 @@ fn header(send: &Callback<Intent>, m: &Model) -> Html {
                 <button id="add-node" disabled={!has_launcher}
                     title={if has_launcher { "start one more node (launcher)" } else { "needs the demo launcher" }}
                     onclick={send.reform(|_: MouseEvent| Intent::AddNode)}>{ "Add node" }</button>
+                <button id="tour-start" title="a short guided tour: kill, detect, decide, carry on"
+                    onclick={send.reform(|_: MouseEvent| Intent::TourStart)}>{ "Tour" }</button>
                 <button id="heal-all" title={if has_launcher {
                         "remove every link fault on every node and resume paused ones (launcher)"
                     } else {
@@ -161,6 +167,23 @@ fn header(send: &Callback<Intent>, m: &Model) -> Html {
                     onclick={send.reform(|_: MouseEvent| Intent::HealAll)}>{ "Heal all" }</button>
             </div>
         </header>
+    }
+}
+
+/// The guided tour's current step.
+fn tour_box(send: &Callback<Intent>, m: &Model, tour: &Tour) -> Html {
+    let (n, of) = tour.step.position();
+    let done = tour.step == Step::Done;
+    html! {
+        <aside id="tour" class="banner tour" role="note" data-step={tour.step.name()}>
+            <strong>{ if done { "Tour: done".to_string() } else { format!("Tour, step {n} of {of}") } }</strong>
+            { " " }
+            <span id="tour-text">{ tour.step.text(m.sim.is_some()) }</span>
+            { " " }
+            <button id="tour-close" onclick={send.reform(|_: MouseEvent| Intent::TourClose)}>
+                { if done { "close" } else { "skip the tour" } }
+            </button>
+        </aside>
     }
 }
 

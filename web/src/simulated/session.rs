@@ -180,6 +180,7 @@ impl SimSession {
             .settings
             .monitored_by_nr_of_members;
         model.sim = Some(self.panel());
+        model.advance_tour();
     }
 
     fn panel(&self) -> SimPanel {
@@ -208,6 +209,9 @@ fn reset(model: &mut Model) {
     model.views.clear();
     model.timeline = Timeline::default();
     model.decisions = DecisionLog::default();
+    if let Some(tour) = &mut model.tour {
+        tour.rebase();
+    }
     model.directory = Directory::new(SIMULATOR);
     model.now_ms = 0;
     model.tz_offset_min = 0;
