@@ -207,7 +207,7 @@ impl Ctx {
             return;
         }
         if first_visit() {
-            self.update(|m| m.tour = Some(crate::tour::Tour::start(m)));
+            self.update(|m| m.tour = Some(crate::tour::Tour::start(&m.timeline)));
         }
         if let Some(link) = sim_mode::asked_for() {
             self.start_simulated(Some(link));

@@ -101,7 +101,7 @@ impl Intent {
             Intent::FilterText(text) => m.filter.text = text.clone(),
             Intent::ToggleAutoscroll => m.autoscroll = !m.autoscroll,
             Intent::ToggleRing => m.show_ring = !m.show_ring,
-            Intent::TourStart => m.tour = Some(Tour::start(m)),
+            Intent::TourStart => m.tour = Some(Tour::start(&m.timeline)),
             Intent::TourClose => m.tour = None,
             Intent::ClearTimeline => m.timeline.clear(),
             Intent::SetUser(user) => m.rec.user = user.clone(),

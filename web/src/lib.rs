@@ -27,6 +27,8 @@ pub mod tour;
 #[cfg(target_arch = "wasm32")]
 mod app;
 #[cfg(target_arch = "wasm32")]
+mod dom;
+#[cfg(target_arch = "wasm32")]
 mod explain_ui;
 #[cfg(target_arch = "wasm32")]
 mod net;

@@ -9,10 +9,11 @@
 use crate::directory::Directory;
 use crate::explain::DecisionLog;
 use crate::loadgen_stats::{LoadStats, Pacer, RoundRobin, XorShift, USERS};
-use crate::simulated::{SimDraft, SimPanel};
+use crate::simulated::panel::SimPanel;
+use crate::simulated::scenario::SimDraft;
 use crate::state::{Applied, NodeView, REMOVED_KEEP_MS};
 use crate::timeline::{Filter, Level, Timeline, LOCAL};
-use crate::tour::Tour;
+use crate::tour::{Sight, Tour};
 use shared::api::{
     DashboardInfo, HistoryResponse, LauncherPolicy, RecommendationsResponse, SlotView,
     StreamMessage, VideosPage,
@@ -226,7 +227,13 @@ impl Model {
     /// Moves the guided tour on past whatever the page now shows done.
     pub fn advance_tour(&mut self) {
         if let Some(mut tour) = self.tour.take() {
-            tour.advance(self);
+            tour.advance(&Sight {
+                timeline: &self.timeline,
+                slots: &self.directory.slots,
+                converged: self
+                    .primary_view()
+                    .is_some_and(|v| v.converged == Some(true)),
+            });
             self.tour = Some(tour);
         }
     }

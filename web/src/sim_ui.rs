@@ -3,12 +3,12 @@
 //! the note that stands in for the service panels. Everything else is drawn by the
 //! same views as live mode (`ui`).
 
+use crate::dom::{change_value, input_value, select_value};
 use crate::intent::{DraftField, Intent, SimControl};
 use crate::model::Model;
 use crate::simulated::scenario::{MAX_NODES, MIN_NODES};
 use crate::simulated::session::{SPEEDS, STEP_MS};
 use crate::simulated::SimPanel;
-use crate::ui::{input_value, select_value};
 use yew::prelude::*;
 
 /// Strategies the new-run form offers, as links name them.
@@ -35,7 +35,7 @@ pub fn sim_bar(send: &Callback<Intent>, m: &Model, p: &SimPanel) -> Html {
     let on_speed = send
         .reform(|e: Event| Intent::Sim(SimControl::Speed(select_value(&e).parse().unwrap_or(1.0))));
     let on_seek = send.reform(|e: Event| {
-        let value = crate::ui::change_value(&e);
+        let value = change_value(&e);
         Intent::Sim(SimControl::Seek(value.parse().unwrap_or(0)))
     });
     let share = format!("?sim={}", p.link);

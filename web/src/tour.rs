@@ -3,8 +3,18 @@
 //! step is done when the page's own model shows it happened, so the tour follows the
 //! visitor instead of a clock. No browser API: tested natively.
 
-use crate::model::Model;
-use shared::api::SlotState;
+use crate::timeline::Timeline;
+use shared::api::{SlotState, SlotView};
+
+/// What the tour looks at on the page.
+pub struct Sight<'a> {
+    /// The timeline.
+    pub timeline: &'a Timeline,
+    /// The process table (launcher slots, or the simulated ones).
+    pub slots: &'a [SlotView],
+    /// Whether the primary view has converged.
+    pub converged: bool,
+}
 
 /// Where a visitor is in the tour.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,11 +77,11 @@ pub struct Tour {
 }
 
 impl Tour {
-    /// A tour from the first step, counting only what happens from `m`'s state on.
-    pub fn start(m: &Model) -> Self {
+    /// A tour from the first step, counting only what the timeline shows from now on.
+    pub fn start(timeline: &Timeline) -> Self {
         Tour {
             step: Step::Kill,
-            since_entry: m.timeline.entries().last().map_or(0, |e| e.id + 1),
+            since_entry: timeline.entries().last().map_or(0, |e| e.id + 1),
         }
     }
 
@@ -82,8 +92,8 @@ impl Tour {
     }
 
     /// Moves on past every step the model shows done.
-    pub fn advance(&mut self, m: &Model) {
-        while self.step != Step::Done && self.done(m) {
+    pub fn advance(&mut self, page: &Sight) {
+        while self.step != Step::Done && self.done(page) {
             self.step = match self.step {
                 Step::Kill => Step::Detection,
                 Step::Detection => Step::Decision,
@@ -93,72 +103,19 @@ impl Tour {
         }
     }
 
-    fn seen(&self, m: &Model, kinds: &[&str]) -> bool {
-        m.timeline
+    fn seen(&self, page: &Sight, kinds: &[&str]) -> bool {
+        page.timeline
             .entries()
             .any(|e| e.id >= self.since_entry && kinds.contains(&e.kind.as_str()))
     }
 
-    fn done(&self, m: &Model) -> bool {
+    fn done(&self, page: &Sight) -> bool {
         match self.step {
-            Step::Kill => m
-                .directory
-                .slots
-                .iter()
-                .any(|s| s.state == SlotState::Exited),
-            Step::Detection => self.seen(m, &["unreachableMember"]),
-            Step::Decision => self.seen(m, &["resolverDecision", "memberDowned"]),
-            Step::CarryOn => {
-                self.seen(m, &["memberRemoved"])
-                    && m.primary_view().is_some_and(|v| v.converged == Some(true))
-            }
+            Step::Kill => page.slots.iter().any(|s| s.state == SlotState::Exited),
+            Step::Detection => self.seen(page, &["unreachableMember"]),
+            Step::Decision => self.seen(page, &["resolverDecision", "memberDowned"]),
+            Step::CarryOn => self.seen(page, &["memberRemoved"]) && page.converged,
             Step::Done => true,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::simulated::{Scenario, SimAction, SimSession};
-    use shared::api::NodeAction;
-
-    #[test]
-    fn the_tour_follows_a_kill_through_detection_and_decision_to_the_end() {
-        let mut m = Model::new("sim", 0);
-        let mut session = SimSession::start(Scenario::new(21, 5), &mut m);
-        for _ in 0..60 {
-            session.frame(50.0, &mut m);
-        }
-        let mut tour = Tour::start(&m);
-        tour.advance(&m);
-        assert_eq!(tour.step, Step::Kill, "nothing happened yet");
-        session
-            .act(SimAction::Node(NodeAction::Kill, 4), &mut m)
-            .unwrap();
-        tour.advance(&m);
-        assert_eq!(tour.step, Step::Detection);
-        let mut seen = vec![tour.step];
-        for _ in 0..400 {
-            session.frame(50.0, &mut m);
-            tour.advance(&m);
-            if seen.last() != Some(&tour.step) {
-                seen.push(tour.step);
-            }
-        }
-        assert_eq!(tour.step, Step::Done, "steps seen: {seen:?}");
-        assert_eq!(seen.first(), Some(&Step::Detection));
-    }
-
-    #[test]
-    fn a_paused_node_is_not_a_kill() {
-        let mut m = Model::new("sim", 0);
-        let mut session = SimSession::start(Scenario::new(22, 3), &mut m);
-        let mut tour = Tour::start(&m);
-        session
-            .act(SimAction::Node(NodeAction::Pause, 2), &mut m)
-            .unwrap();
-        tour.advance(&m);
-        assert_eq!(tour.step, Step::Kill);
     }
 }

@@ -8,6 +8,7 @@
 //! height, so streaming events never move the layout.
 
 use crate::actions::{self, NodeAction};
+use crate::dom::{input_value, select_value};
 use crate::explain_ui;
 use crate::intent::Intent;
 use crate::loadgen_stats::{latency_axis_max, polyline, Point, MAX_RATE, WINDOW_SECONDS};
@@ -24,7 +25,6 @@ use crate::tour::{Step, Tour};
 use shared::api::LinkKind;
 use shared::api::{SlotState, SlotView};
 use shared::{Member, MemberStatus};
-use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
 /// Timeline entries rendered at most (older ones are kept and found with the filter).
@@ -52,19 +52,6 @@ const GENRES: [&str; 19] = [
     "Western",
     "unknown",
 ];
-
-pub(crate) fn input_value(e: &InputEvent) -> String {
-    e.target_unchecked_into::<HtmlInputElement>().value()
-}
-
-/// The value of the input a `change` event came from.
-pub(crate) fn change_value(e: &Event) -> String {
-    e.target_unchecked_into::<HtmlInputElement>().value()
-}
-
-pub(crate) fn select_value(e: &Event) -> String {
-    e.target_unchecked_into::<HtmlSelectElement>().value()
-}
 
 fn chip(status: MemberStatus) -> Html {
     html! { <span class={classes!("chip", status_class(status))}>{ status.to_string() }</span> }

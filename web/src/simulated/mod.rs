@@ -6,9 +6,11 @@
 //! model with what comes out, so every rule here is tested natively.
 
 pub mod cluster;
+pub mod panel;
 pub mod scenario;
 pub mod session;
 
 pub use cluster::{Feed, SimCluster};
+pub use panel::SimPanel;
 pub use scenario::{Scenario, SimAction, SimDraft, SimMillis, Timed};
-pub use session::{SimPanel, SimSession};
+pub use session::SimSession;

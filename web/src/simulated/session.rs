@@ -7,7 +7,8 @@
 //! the model is rebuilt with it, so the page shows exactly what it showed then.
 
 use super::cluster::{Feed, SimCluster};
-use super::scenario::{strategy_name, Profile, Scenario, SimAction, SimMillis, MAX_TIME_MS};
+use super::panel::SimPanel;
+use super::scenario::{strategy_name, Scenario, SimAction, SimMillis, MAX_TIME_MS};
 use crate::directory::{Directory, FaultRow, FaultsListing, LinkFaultState};
 use crate::explain::DecisionLog;
 use crate::model::Model;
@@ -28,35 +29,6 @@ pub const SIMULATOR: &str = "in-page simulator";
 /// The HTTP address the page files the node at `slot` under (never contacted).
 pub fn http_of(slot: Slot) -> String {
     format!("127.0.0.1:{}", 8551 + slot)
-}
-
-/// What the page shows of the run.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SimPanel {
-    /// Time moves.
-    pub playing: bool,
-    /// Simulated time per real time.
-    pub speed: f64,
-    /// Current simulated time.
-    pub now_ms: SimMillis,
-    /// How far the scrubber reaches: the latest moment this branch of the run got to.
-    pub horizon_ms: SimMillis,
-    /// The share link's query value.
-    pub link: String,
-    /// The seed.
-    pub seed: u64,
-    /// Nodes at the start.
-    pub nodes: usize,
-    /// Timings.
-    pub profile: Profile,
-    /// The resolver's strategy, as links name it.
-    pub strategy: String,
-    /// Members each node monitors.
-    pub monitors: usize,
-    /// Actions in the scenario.
-    pub actions: usize,
-    /// The first invariant the simulator's checker found broken, if any.
-    pub violation: Option<String>,
 }
 
 /// A run being played.
@@ -292,6 +264,7 @@ fn sync_directory(cluster: &SimCluster, directory: &mut Directory) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tour::{Step, Tour};
     use shared::api::{LinkKind, NodeAction};
     use shared::MemberStatus;
 
@@ -440,5 +413,45 @@ mod tests {
         }
         assert_eq!(timeline(&other), timeline(&m));
         assert!(!timeline(&m).is_empty());
+    }
+
+    fn tour_step(m: &Model) -> Step {
+        m.tour.as_ref().expect("a tour").step
+    }
+
+    #[test]
+    fn the_guided_tour_follows_a_kill_through_detection_and_decision_to_the_end() {
+        let mut m = model();
+        let mut session = SimSession::start(Scenario::new(21, 5), &mut m);
+        play(&mut session, &mut m, 3_000);
+        m.tour = Some(Tour::start(&m.timeline));
+        m.advance_tour();
+        assert_eq!(tour_step(&m), Step::Kill, "nothing happened yet");
+        session
+            .act(SimAction::Node(NodeAction::Kill, 4), &mut m)
+            .unwrap();
+        assert_eq!(tour_step(&m), Step::Detection);
+        let mut seen = vec![Step::Detection];
+        for _ in 0..400 {
+            session.frame(50.0, &mut m);
+            if seen.last() != Some(&tour_step(&m)) {
+                seen.push(tour_step(&m));
+            }
+        }
+        // Steps done within one frame pass together (the removal can follow the Down).
+        assert_eq!(seen.first(), Some(&Step::Detection), "{seen:?}");
+        assert!(seen.contains(&Step::Decision), "{seen:?}");
+        assert_eq!(seen.last(), Some(&Step::Done), "{seen:?}");
+    }
+
+    #[test]
+    fn a_paused_node_is_not_the_kill_the_tour_asks_for() {
+        let mut m = model();
+        let mut session = SimSession::start(Scenario::new(22, 3), &mut m);
+        m.tour = Some(Tour::start(&m.timeline));
+        session
+            .act(SimAction::Node(NodeAction::Pause, 2), &mut m)
+            .unwrap();
+        assert_eq!(tour_step(&m), Step::Kill);
     }
 }
