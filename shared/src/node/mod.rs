@@ -170,6 +170,7 @@ struct ProbeAnswer {
 }
 
 /// One node's membership core.
+#[derive(Clone)]
 pub struct Node {
     settings: Settings,
     self_node: UniqueAddress,

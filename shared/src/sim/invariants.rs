@@ -49,7 +49,7 @@ impl fmt::Display for Violation {
 }
 
 /// Remembers what each view held, to check how it moves.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Checker {
     /// Per observing slot: status last seen of each incarnation.
     statuses: BTreeMap<Slot, BTreeMap<UniqueAddress, MemberStatus>>,

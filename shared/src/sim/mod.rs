@@ -27,10 +27,11 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::fmt::Write as _;
 
-/// Whether the invariant checker is compiled in (feature `invariants`, on by default;
-/// the dashboard's wasm build leaves it out for size, and `check_invariants` then has
-/// no effect).
-const CHECKS: bool = cfg!(feature = "invariants");
+/// Whether the diagnostics are compiled in (feature `diagnostics`, on by default): the
+/// invariant checker and the trace of steps for failure reports. The dashboard's wasm
+/// build leaves them out, for size and so that a long run in the page does not grow a
+/// trace nobody reads; `check_invariants` then has no effect and `trace` stays empty.
+const CHECKS: bool = cfg!(feature = "diagnostics");
 
 /// Index of a node slot (a fixed address that incarnations come and go at).
 pub type Slot = usize;
@@ -52,7 +53,7 @@ pub struct SimConfig {
     pub base_latency_ms: Millis,
     /// Random extra latency up to this (ms); produces reordering.
     pub jitter_ms: Millis,
-    /// Run the invariant checker after every step (with feature `invariants`).
+    /// Run the invariant checker after every step (with feature `diagnostics`).
     pub check_invariants: bool,
     /// The host every slot's address has (slots differ by port).
     pub host: String,
@@ -124,6 +125,7 @@ pub(crate) struct FaultTimes {
 }
 
 /// One slot: a fixed address, and the incarnation running there (if any).
+#[derive(Clone)]
 struct NodeSlot {
     address: Address,
     node: Option<Node>,
@@ -138,7 +140,7 @@ struct NodeSlot {
     events: Vec<(Millis, ClusterEvent)>,
 }
 
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Event {
     Deliver {
         to: Slot,
@@ -197,7 +199,9 @@ impl Traffic {
     }
 }
 
-/// The simulator.
+/// The simulator. Cloning it copies the whole run (every node, the queue, the
+/// generator), so a clone goes on exactly as the original would: a checkpoint.
+#[derive(Clone)]
 pub struct Sim {
     /// Current simulated time (ms).
     pub now: Millis,
@@ -345,6 +349,9 @@ impl Sim {
     }
 
     fn note(&mut self, step: String) {
+        if !CHECKS {
+            return;
+        }
         let line = format!("t={:>7}ms {step}", self.now);
         self.trace.push(line);
     }

@@ -49,7 +49,8 @@ pub enum Feed {
     },
 }
 
-/// A scenario being run.
+/// A scenario being run. A clone goes on exactly as the original (a checkpoint).
+#[derive(Clone)]
 pub struct SimCluster {
     scenario: Scenario,
     sim: Sim,
@@ -170,6 +171,17 @@ impl SimCluster {
         self.applied += 1;
         self.apply(action);
         Ok(())
+    }
+
+    /// Takes over the actions of `scenario`, the same run's scenario as known now: a
+    /// checkpoint taken before later actions were recorded replays them too. Its
+    /// actions up to this cluster's time must be the ones it applied.
+    pub fn adopt_actions(&mut self, scenario: &Scenario) {
+        debug_assert_eq!(
+            &scenario.actions[..self.applied],
+            &self.scenario.actions[..self.applied]
+        );
+        self.scenario.actions = scenario.actions.clone();
     }
 
     /// What the page must show since the last call.

@@ -3,8 +3,10 @@
 //! lands in the page's model: the same views, timeline, process table and link table
 //! that live mode fills from real nodes, so the same views draw both.
 //!
-//! Rewinding rebuilds the run from its scenario and replays it to the chosen moment;
-//! the model is rebuilt with it, so the page shows exactly what it showed then.
+//! Rewinding restores the latest checkpoint before the chosen moment (a copy of the
+//! simulated cluster and of what the page showed, taken every few simulated seconds)
+//! and replays the scenario from there, so the page shows exactly what it showed then
+//! and a rewind costs a few seconds of simulation, not the whole run.
 
 use super::cluster::{Feed, SimCluster};
 use super::panel::SimPanel;
@@ -31,6 +33,49 @@ pub fn http_of(slot: Slot) -> String {
     format!("127.0.0.1:{}", 8551 + slot)
 }
 
+/// Simulated time between two checkpoints at first (ms).
+pub const CHECKPOINT_MS: SimMillis = 10_000;
+/// Most checkpoints held: beyond, every other one goes and the spacing doubles.
+pub const MAX_CHECKPOINTS: usize = 48;
+
+/// What the page showed of a run at one moment (the parts a run fills in).
+#[derive(Clone)]
+struct Page {
+    views: std::collections::BTreeMap<String, crate::state::NodeView>,
+    timeline: Timeline,
+    decisions: DecisionLog,
+    directory: Directory,
+}
+
+impl Page {
+    fn of(model: &Model) -> Self {
+        Page {
+            views: model.views.clone(),
+            timeline: model.timeline.clone(),
+            decisions: model.decisions.clone(),
+            directory: model.directory.clone(),
+        }
+    }
+
+    fn restore(self, model: &mut Model) {
+        model.views = self.views;
+        model.timeline = self.timeline;
+        model.decisions = self.decisions;
+        model.directory = self.directory;
+        model.tz_offset_min = 0;
+        if let Some(tour) = &mut model.tour {
+            tour.rebase();
+        }
+    }
+}
+
+/// The cluster and the page at one moment.
+#[derive(Clone)]
+struct Checkpoint {
+    cluster: SimCluster,
+    page: Page,
+}
+
 /// A run being played.
 pub struct SimSession {
     cluster: SimCluster,
@@ -39,6 +84,10 @@ pub struct SimSession {
     horizon: SimMillis,
     /// Simulated time owed by earlier frames (fractions of a millisecond).
     carry: f64,
+    /// Earlier moments to rewind to, oldest first.
+    checkpoints: Vec<Checkpoint>,
+    /// Their spacing now.
+    checkpoint_every: SimMillis,
 }
 
 impl SimSession {
@@ -52,6 +101,8 @@ impl SimSession {
             speed: 1.0,
             horizon,
             carry: 0.0,
+            checkpoints: Vec::new(),
+            checkpoint_every: CHECKPOINT_MS,
         };
         reset(model);
         session.publish(model);
@@ -115,18 +166,63 @@ impl SimSession {
             .min(self.horizon.max(self.cluster.now()))
             .min(MAX_TIME_MS);
         if to < self.cluster.now() {
-            self.cluster = SimCluster::new(self.cluster.scenario().clone());
-            reset(model);
+            let scenario = self.cluster.scenario().clone();
+            match self
+                .checkpoints
+                .iter()
+                .rev()
+                .find(|c| c.cluster.now() <= to)
+            {
+                Some(checkpoint) => {
+                    let checkpoint = checkpoint.clone();
+                    self.cluster = checkpoint.cluster;
+                    self.cluster.adopt_actions(&scenario);
+                    checkpoint.page.restore(model);
+                }
+                None => {
+                    self.cluster = SimCluster::new(scenario);
+                    reset(model);
+                }
+            }
         }
         self.cluster.advance_to(to);
         self.carry = 0.0;
         self.publish(model);
     }
 
+    /// Checkpoints held (for tests and the bench).
+    pub fn checkpoints(&self) -> usize {
+        self.checkpoints.len()
+    }
+
+    /// Takes a checkpoint when one is due (the feed is drained: the page is current).
+    fn checkpoint_if_due(&mut self, model: &Model) {
+        let now = self.cluster.now();
+        let last = self.checkpoints.last().map(|c| c.cluster.now());
+        if last.is_some_and(|t| now < t + self.checkpoint_every) {
+            return;
+        }
+        self.checkpoints.push(Checkpoint {
+            cluster: self.cluster.clone(),
+            page: Page::of(model),
+        });
+        if self.checkpoints.len() > MAX_CHECKPOINTS {
+            let mut index = 0;
+            self.checkpoints.retain(|_| {
+                index += 1;
+                index % 2 == 1
+            });
+            self.checkpoint_every *= 2;
+        }
+    }
+
     /// Takes an action now (dropping any recorded future: a new branch).
     pub fn act(&mut self, action: SimAction, model: &mut Model) -> Result<(), String> {
         self.cluster.act(action)?;
-        self.horizon = self.cluster.now();
+        let now = self.cluster.now();
+        self.horizon = now;
+        // Checkpoints later than now belong to the future this branch dropped.
+        self.checkpoints.retain(|c| c.cluster.now() <= now);
         self.publish(model);
         Ok(())
     }
@@ -153,6 +249,7 @@ impl SimSession {
             .monitored_by_nr_of_members;
         model.sim = Some(self.panel());
         model.advance_tour();
+        self.checkpoint_if_due(model);
     }
 
     fn panel(&self) -> SimPanel {
@@ -413,6 +510,45 @@ mod tests {
         }
         assert_eq!(timeline(&other), timeline(&m));
         assert!(!timeline(&m).is_empty());
+    }
+
+    #[test]
+    fn a_rewind_from_a_checkpoint_shows_what_a_fresh_replay_shows() {
+        let mut m = model();
+        let mut session = SimSession::start(Scenario::new(15, 5), &mut m);
+        session.set_speed(20.0, &mut m).unwrap();
+        play(&mut session, &mut m, 1_000);
+        session
+            .act(SimAction::Node(NodeAction::Kill, 4), &mut m)
+            .unwrap();
+        play(&mut session, &mut m, 1_000);
+        session
+            .act(SimAction::Link(LinkKind::OneWay, 0, 1), &mut m)
+            .unwrap();
+        play(&mut session, &mut m, 3_000);
+        assert!(session.checkpoints() >= 8, "{}", session.checkpoints());
+        session.seek(47_300, &mut m);
+        // Act after the rewind: a new branch, whose checkpoints must not leak the old one.
+        session
+            .act(SimAction::Node(NodeAction::Restart, 4), &mut m)
+            .unwrap();
+        play(&mut session, &mut m, 500);
+        session.seek(52_000, &mut m);
+
+        let mut fresh_model = model();
+        let mut scenario = session.cluster().scenario().clone();
+        scenario.at_ms = 52_000;
+        let mut fresh = SimSession::start(scenario, &mut fresh_model);
+        fresh.seek(52_000, &mut fresh_model);
+        assert_eq!(timeline(&m), timeline(&fresh_model));
+        assert_eq!(m.views, fresh_model.views);
+        assert_eq!(m.directory, fresh_model.directory);
+        for slot in 0..5 {
+            assert_eq!(
+                session.cluster().sim().events(slot),
+                fresh.cluster().sim().events(slot)
+            );
+        }
     }
 
     fn tour_step(m: &Model) -> Step {
