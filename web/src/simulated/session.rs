@@ -375,6 +375,10 @@ mod tests {
         }
     }
 
+    fn act(session: &mut SimSession, m: &mut Model, action: SimAction) {
+        session.act(action, m).expect("the action is taken");
+    }
+
     fn timeline(model: &Model) -> Vec<(u64, String, String, String)> {
         model
             .timeline
@@ -404,9 +408,7 @@ mod tests {
         }
         let panel = m.sim.clone().unwrap();
         assert_eq!(panel.now_ms, 4_000, "one simulated second per real second");
-        session
-            .act(SimAction::Node(NodeAction::Kill, 2), &mut m)
-            .unwrap();
+        act(&mut session, &mut m, SimAction::Node(NodeAction::Kill, 2));
         session.set_speed(5.0, &mut m).unwrap();
         play(&mut session, &mut m, 3_000);
         assert_eq!(m.live().len(), 2, "the killed node's stream closed");
@@ -427,25 +429,25 @@ mod tests {
     fn link_faults_show_in_the_link_table() {
         let mut m = model();
         let mut session = SimSession::start(Scenario::new(12, 3), &mut m);
-        session
-            .act(SimAction::Link(LinkKind::OneWay, 0, 1), &mut m)
-            .unwrap();
+        act(
+            &mut session,
+            &mut m,
+            SimAction::Link(LinkKind::OneWay, 0, 1),
+        );
         assert_eq!(
             m.directory
                 .link("127.0.0.1:2551", "127.0.0.1:2552")
                 .label("n0", "n1"),
             "n0→n1 cut"
         );
-        session
-            .act(SimAction::Link(LinkKind::Slow, 1, 2), &mut m)
-            .unwrap();
+        act(&mut session, &mut m, SimAction::Link(LinkKind::Slow, 1, 2));
         assert_eq!(
             m.directory
                 .link("127.0.0.1:2553", "127.0.0.1:2552")
                 .label("n2", "n1"),
             "slow +400 ms"
         );
-        session.act(SimAction::HealAll, &mut m).unwrap();
+        act(&mut session, &mut m, SimAction::HealAll);
         assert!(m
             .directory
             .link("127.0.0.1:2551", "127.0.0.1:2552")
@@ -457,9 +459,11 @@ mod tests {
         let mut m = model();
         let mut session = SimSession::start(Scenario::new(13, 4), &mut m);
         play(&mut session, &mut m, 3_000);
-        session
-            .act(SimAction::Node(NodeAction::Partition, 3), &mut m)
-            .unwrap();
+        act(
+            &mut session,
+            &mut m,
+            SimAction::Node(NodeAction::Partition, 3),
+        );
         play(&mut session, &mut m, 2_000);
         let then = (timeline(&m), m.views.clone(), m.directory.clone());
         play(&mut session, &mut m, 6_000);
@@ -479,19 +483,13 @@ mod tests {
         let mut m = model();
         let mut session = SimSession::start(Scenario::new(14, 5), &mut m);
         play(&mut session, &mut m, 2_500);
-        session
-            .act(SimAction::Node(NodeAction::Pause, 4), &mut m)
-            .unwrap();
+        act(&mut session, &mut m, SimAction::Node(NodeAction::Pause, 4));
         play(&mut session, &mut m, 1_750);
-        session
-            .act(SimAction::Link(LinkKind::Cut, 0, 1), &mut m)
-            .unwrap();
+        act(&mut session, &mut m, SimAction::Link(LinkKind::Cut, 0, 1));
         session.set_speed(10.0, &mut m).unwrap();
         play(&mut session, &mut m, 1_000);
-        session
-            .act(SimAction::Node(NodeAction::Resume, 4), &mut m)
-            .unwrap();
-        session.act(SimAction::AddNode, &mut m).unwrap();
+        act(&mut session, &mut m, SimAction::Node(NodeAction::Resume, 4));
+        act(&mut session, &mut m, SimAction::AddNode);
         play(&mut session, &mut m, 1_000);
         let link = m.sim.as_ref().unwrap().link.clone();
         let end = m.sim.as_ref().unwrap().now_ms;
@@ -518,20 +516,22 @@ mod tests {
         let mut session = SimSession::start(Scenario::new(15, 5), &mut m);
         session.set_speed(20.0, &mut m).unwrap();
         play(&mut session, &mut m, 1_000);
-        session
-            .act(SimAction::Node(NodeAction::Kill, 4), &mut m)
-            .unwrap();
+        act(&mut session, &mut m, SimAction::Node(NodeAction::Kill, 4));
         play(&mut session, &mut m, 1_000);
-        session
-            .act(SimAction::Link(LinkKind::OneWay, 0, 1), &mut m)
-            .unwrap();
+        act(
+            &mut session,
+            &mut m,
+            SimAction::Link(LinkKind::OneWay, 0, 1),
+        );
         play(&mut session, &mut m, 3_000);
         assert!(session.checkpoints() >= 8, "{}", session.checkpoints());
         session.seek(47_300, &mut m);
         // Act after the rewind: a new branch, whose checkpoints must not leak the old one.
-        session
-            .act(SimAction::Node(NodeAction::Restart, 4), &mut m)
-            .unwrap();
+        act(
+            &mut session,
+            &mut m,
+            SimAction::Node(NodeAction::Restart, 4),
+        );
         play(&mut session, &mut m, 500);
         session.seek(52_000, &mut m);
 
@@ -563,9 +563,7 @@ mod tests {
         m.tour = Some(Tour::start(&m.timeline));
         m.advance_tour();
         assert_eq!(tour_step(&m), Step::Kill, "nothing happened yet");
-        session
-            .act(SimAction::Node(NodeAction::Kill, 4), &mut m)
-            .unwrap();
+        act(&mut session, &mut m, SimAction::Node(NodeAction::Kill, 4));
         assert_eq!(tour_step(&m), Step::Detection);
         let mut seen = vec![Step::Detection];
         for _ in 0..400 {
@@ -585,9 +583,7 @@ mod tests {
         let mut m = model();
         let mut session = SimSession::start(Scenario::new(22, 3), &mut m);
         m.tour = Some(Tour::start(&m.timeline));
-        session
-            .act(SimAction::Node(NodeAction::Pause, 2), &mut m)
-            .unwrap();
+        act(&mut session, &mut m, SimAction::Node(NodeAction::Pause, 2));
         assert_eq!(tour_step(&m), Step::Kill);
     }
 }
