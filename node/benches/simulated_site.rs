@@ -11,13 +11,16 @@
 #[path = "../../tests/support/browser.rs"]
 mod browser;
 
+#[path = "../../tests/support/page_metrics.rs"]
+mod page_metrics;
+
 #[path = "../../tests/support/proxy.rs"]
 #[allow(dead_code)]
 mod proxy;
 
 use fantoccini::{Client, Locator};
+use page_metrics::{gzipped_size, time_to_topology, wait_for_members};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 const LOADS: usize = 5;
@@ -26,54 +29,6 @@ const MEASURE: Duration = Duration::from_secs(10);
 /// Goals from the issue.
 const SIZE_GOAL_KB: f64 = 350.0;
 const SPEED_GOAL: f64 = 20.0;
-
-fn gzipped_size(path: &Path) -> usize {
-    let out = Command::new("gzip")
-        .args(["-9", "-c"])
-        .arg(path)
-        .output()
-        .expect("gzip runs");
-    out.stdout.len()
-}
-
-/// Navigates and returns the time until `members` members are drawn.
-async fn time_to_topology(client: &Client, url: &str, members: u64) -> Duration {
-    let start = Instant::now();
-    client.goto(url).await.expect("navigate");
-    loop {
-        if members_drawn(client).await >= members {
-            return start.elapsed();
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "topology never drawn"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-async fn time_to_topology_in_place(client: &Client, members: u64) {
-    let start = Instant::now();
-    while members_drawn(client).await < members {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "topology never drawn"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn members_drawn(client: &Client) -> u64 {
-    client
-        .execute(
-            "return document.querySelectorAll('#topology g.member').length",
-            vec![],
-        )
-        .await
-        .ok()
-        .and_then(|v| v.as_u64())
-        .unwrap_or(0)
-}
 
 async fn sim_now(client: &Client) -> f64 {
     let value = client
@@ -162,7 +117,7 @@ fn main() {
         time_to_topology(&client, &seven, 0).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         client.find(Locator::Css("#sim-play")).await.expect("play").click().await.expect("click");
-        time_to_topology_in_place(&client, 7).await;
+        wait_for_members(&client, 7).await;
         println!("seven simulated nodes, dashboard drawing, headless Chromium:");
         let mut fastest: f64 = 0.0;
         for speed in ["20", "100", "500"] {
