@@ -166,7 +166,7 @@ fn hashed_ring<'a>(
         .chain(std::iter::once(also))
         .map(|n| (ring_hash(n), n))
         .collect();
-    ring.sort();
+    crate::sorting::sort(&mut ring);
     ring.dedup();
     ring
 }
@@ -463,10 +463,11 @@ impl Monitor {
 
     /// Phi of every timed node (for metrics and the dashboard).
     pub fn phis(&self, now_ms: u64) -> BTreeMap<UniqueAddress, f64> {
-        self.detectors
-            .iter()
-            .map(|(n, d)| (n.clone(), d.phi(now_ms)))
-            .collect()
+        crate::sorting::map_from(
+            self.detectors
+                .iter()
+                .map(|(n, d)| (n.clone(), d.phi(now_ms))),
+        )
     }
 }
 

@@ -31,6 +31,7 @@ pub mod sbr;
 pub mod service;
 pub mod settings;
 pub mod sim;
+pub mod sorting;
 pub mod vclock;
 pub mod wire;
 

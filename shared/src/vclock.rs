@@ -74,7 +74,7 @@ impl VectorClock {
     /// Builds a clock from entries (zero counters are dropped).
     pub fn from_entries(entries: impl IntoIterator<Item = (UniqueAddress, u64)>) -> Self {
         VectorClock {
-            entries: entries.into_iter().filter(|(_, c)| *c > 0).collect(),
+            entries: crate::sorting::map_from(entries.into_iter().filter(|(_, c)| *c > 0)),
         }
     }
 

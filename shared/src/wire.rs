@@ -375,12 +375,8 @@ pub struct GossipWire {
 
 impl From<Gossip> for GossipWire {
     fn from(g: Gossip) -> Self {
-        let index: BTreeMap<&UniqueAddress, u32> = g
-            .members
-            .keys()
-            .enumerate()
-            .map(|(i, n)| (n, i as u32))
-            .collect();
+        let index: BTreeMap<&UniqueAddress, u32> =
+            crate::sorting::map_from(g.members.keys().enumerate().map(|(i, n)| (n, i as u32)));
         let mut seen_bitmap = vec![0u8; g.members.len().div_ceil(8)];
         for (i, node) in g.members.keys().enumerate() {
             if g.seen.contains(node) {
@@ -483,7 +479,7 @@ impl TryFrom<GossipWire> for Gossip {
             reachability: Reachability::from_observers(observers),
             version: VectorClock::from_entries(entries),
             seen,
-            tombstones: w.tombstones.into_iter().collect(),
+            tombstones: crate::sorting::map_from(w.tombstones),
             lineage: w.lineage,
         })
     }

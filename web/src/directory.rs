@@ -159,11 +159,7 @@ impl Directory {
     pub fn learn_faults(&mut self, cluster: &str, listing: FaultsListing) {
         self.faults.insert(
             cluster.to_string(),
-            listing
-                .links
-                .into_iter()
-                .map(|row| (row.peer, row.fault))
-                .collect(),
+            shared::sorting::map_from(listing.links.into_iter().map(|row| (row.peer, row.fault))),
         );
     }
 

@@ -144,7 +144,7 @@ impl LoadStats {
                 |second| match self.buckets.iter().find(|b| b.second == second) {
                     Some(b) => {
                         let mut sorted = b.latencies.clone();
-                        sorted.sort_by(f64::total_cmp);
+                        shared::sorting::sort_by(&mut sorted, f64::total_cmp);
                         let requests = b.ok + b.degraded + b.failed;
                         Point {
                             second,
@@ -175,7 +175,7 @@ impl LoadStats {
     /// `RECENT_KEPT`), in ms.
     pub fn overall(&self, q: f64) -> Option<f64> {
         let mut sorted: Vec<f64> = self.recent.iter().copied().collect();
-        sorted.sort_by(f64::total_cmp);
+        shared::sorting::sort_by(&mut sorted, f64::total_cmp);
         percentile(&sorted, q)
     }
 

@@ -493,7 +493,7 @@ impl Model {
         }
         let mut candidates: Vec<&String> = self.views.keys().collect();
         if let Some(origin) = &self.directory.origin {
-            candidates.sort_by_key(|h| *h != origin);
+            shared::sorting::sort_by_key(&mut candidates, |h| *h != origin);
         }
         candidates
             .iter()
@@ -552,7 +552,7 @@ impl Model {
                 cluster,
             })
             .collect();
-        rows.sort_by_key(|r| address_key(&r.cluster));
+        shared::sorting::sort_by_key(&mut rows, |r| address_key(&r.cluster));
         rows
     }
 
@@ -601,7 +601,7 @@ impl Model {
     /// The observers the timeline filter offers.
     pub fn filter_nodes(&self) -> Vec<String> {
         let mut nodes: Vec<String> = self.timeline.observers().into_iter().collect();
-        nodes.sort_by_key(|n| address_key(n));
+        shared::sorting::sort_by_key(&mut nodes, |n| address_key(n));
         nodes
     }
 }

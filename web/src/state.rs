@@ -12,6 +12,7 @@
 use shared::api::StreamMessage;
 use shared::events::{ClusterEvent, ClusterSnapshot, ResolverStatus, ShutdownReason};
 use shared::sbr::Decision;
+use shared::sorting::{map_from, sort_by_key};
 use shared::{Member, MemberStatus, UniqueAddress};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -165,16 +166,12 @@ impl NodeView {
         self.seq = Some(seq);
         self.self_node = Some(s.self_node.clone());
         self.self_status = s.self_status;
-        self.members = s
-            .members
-            .iter()
-            .map(|m| (m.node.clone(), m.clone()))
-            .collect();
-        self.unreachable = s
-            .unreachable
-            .iter()
-            .map(|u| (u.node.clone(), u.observed_by.iter().cloned().collect()))
-            .collect();
+        self.members = map_from(s.members.iter().map(|m| (m.node.clone(), m.clone())));
+        self.unreachable = map_from(
+            s.unreachable
+                .iter()
+                .map(|u| (u.node.clone(), u.observed_by.iter().cloned().collect())),
+        );
         self.leader = s.leader.clone();
         self.role_leaders = s.role_leaders.clone();
         self.oldest = s.oldest.clone();
@@ -287,7 +284,7 @@ impl NodeView {
     /// while its predecessor is still shown on its way out.
     pub fn display_members(&self) -> Vec<&Member> {
         let mut members: Vec<&Member> = self.members.values().collect();
-        members.sort_by_key(|m| {
+        sort_by_key(&mut members, |m| {
             (
                 &m.node.address,
                 matches!(m.status, MemberStatus::Down | MemberStatus::Removed),

@@ -442,7 +442,7 @@ fn views(send: &Callback<Intent>, m: &Model) -> Html {
             .unwrap_or_else(|| h.clone());
         (observer.parse::<shared::Address>().ok(), observer)
     };
-    https.sort_by_key(|h| key(h));
+    shared::sorting::sort_by_key(&mut https, |h| key(h));
     html! {
         <>
             <h2 id="views-title">{ "Each node's own view" }</h2>

@@ -381,14 +381,10 @@ impl Node {
                 node,
             })
             .collect();
-        let role_leaders = g
-            .roles()
-            .into_iter()
-            .map(|role| {
-                let leader = g.role_leader(&self.self_node, &role);
-                (role, leader)
-            })
-            .collect();
+        let role_leaders = crate::sorting::map_from(g.roles().into_iter().map(|role| {
+            let leader = g.role_leader(&self.self_node, &role);
+            (role, leader)
+        }));
         ClusterSnapshot {
             time_away_ms: self.time_away_ms,
             self_node: self.self_node.clone(),

@@ -222,7 +222,7 @@ impl SimCluster {
                 fresh.push((at, slot, CLOSED));
             }
         }
-        fresh.sort();
+        shared::sorting::sort(&mut fresh);
         for (at_ms, slot, index) in fresh {
             if index == CLOSED {
                 self.feed.push(Feed::Closed { slot, at_ms });
