@@ -15,91 +15,16 @@
 //! (about five minutes; `-- --quick` halves the phases).
 
 use node::tooling::client::request;
+use node::tooling::keepalive::KeepAlive;
 use node::tooling::procs::{free_port, NodeProcess};
 use shared::api::MembersResponse;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
 const CONNECTIONS: usize = 64;
-
-/// A keep-alive HTTP/1.1 connection that sends GETs one at a time.
-struct Conn {
-    address: String,
-    stream: Option<BufReader<TcpStream>>,
-}
-
-impl Conn {
-    fn new(address: String) -> Conn {
-        Conn {
-            address,
-            stream: None,
-        }
-    }
-
-    /// Status and body; a stale keep-alive connection is reopened once.
-    async fn get(&mut self, path: &str) -> Result<(u16, Vec<u8>), String> {
-        let reused = self.stream.is_some();
-        match self.try_get(path).await {
-            Ok(r) => Ok(r),
-            Err(_) if reused => {
-                self.stream = None;
-                self.try_get(path).await
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    async fn try_get(&mut self, path: &str) -> Result<(u16, Vec<u8>), String> {
-        if self.stream.is_none() {
-            let s = TcpStream::connect(&self.address)
-                .await
-                .map_err(|e| e.to_string())?;
-            s.set_nodelay(true).map_err(|e| e.to_string())?;
-            self.stream = Some(BufReader::new(s));
-        }
-        let result = async {
-            let s = self.stream.as_mut().expect("connected");
-            let head = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", self.address);
-            s.get_mut()
-                .write_all(head.as_bytes())
-                .await
-                .map_err(|e| e.to_string())?;
-            let mut line = String::new();
-            s.read_line(&mut line).await.map_err(|e| e.to_string())?;
-            let status: u16 = line
-                .split_whitespace()
-                .nth(1)
-                .and_then(|c| c.parse().ok())
-                .ok_or_else(|| format!("bad status line {line:?}"))?;
-            let mut length = 0usize;
-            loop {
-                line.clear();
-                s.read_line(&mut line).await.map_err(|e| e.to_string())?;
-                if line == "\r\n" || line.is_empty() {
-                    break;
-                }
-                if let Some((name, value)) = line.split_once(':') {
-                    if name.eq_ignore_ascii_case("content-length") {
-                        length = value.trim().parse().map_err(|_| "bad length")?;
-                    }
-                }
-            }
-            let mut body = vec![0; length];
-            s.read_exact(&mut body).await.map_err(|e| e.to_string())?;
-            Ok((status, body))
-        }
-        .await;
-        if result.is_err() {
-            self.stream = None;
-        }
-        result
-    }
-}
 
 /// Latencies in microseconds and outcome counts.
 #[derive(Default, Clone)]
@@ -169,7 +94,7 @@ async fn closed_loop(targets: &[String], users: u32, bare: bool, duration: Durat
     let deadline = Instant::now() + duration;
     let tasks: Vec<_> = (0..CONNECTIONS)
         .map(|i| {
-            let mut conn = Conn::new(targets[i % targets.len()].clone());
+            let mut conn = KeepAlive::new(targets[i % targets.len()].clone());
             tokio::spawn(async move {
                 let mut sample = Sample::default();
                 let mut k = i as u64 + 1;
@@ -200,7 +125,7 @@ async fn open_loop(targets: &[String], users: u32, rate: f64, duration: Duration
     let start = Instant::now();
     let workers: Vec<_> = (0..CONNECTIONS)
         .map(|i| {
-            let mut conn = Conn::new(targets[i % targets.len()].clone());
+            let mut conn = KeepAlive::new(targets[i % targets.len()].clone());
             let jobs = Arc::clone(&jobs_rx);
             let per_second = Arc::clone(&per_second);
             tokio::spawn(async move {

@@ -83,6 +83,30 @@ impl Deployment {
     /// `docker-compose up -d` of a new project named after the test (one at a time
     /// per process: two clusters on two cores would starve each other).
     pub fn up(name: &str) -> Deployment {
+        Deployment::start(name, &["up", "-d"])
+    }
+
+    /// A project of `nodes` nodes: `n1` alone, `n1` and `n2`, the three, or the three
+    /// and `nodes - 3` extra workers (`--scale worker=`), for the scale benchmark.
+    pub fn sized(name: &str, nodes: usize) -> Deployment {
+        let workers = format!("worker={}", nodes.saturating_sub(3));
+        let named = ["n1", "n2", "n3"];
+        let mut args = vec!["up", "-d", "--scale", &workers];
+        if nodes < 3 {
+            args.extend_from_slice(&named[..nodes.max(1)]);
+        }
+        Deployment::start(name, &args)
+    }
+
+    /// Every container of the project.
+    pub fn all_containers(&self) -> Vec<String> {
+        self.compose(&["ps", "-q"])
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn start(name: &str, compose_args: &[&str]) -> Deployment {
         let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
         require_image();
         let project = format!("gmt{}{name}", std::process::id());
@@ -97,7 +121,7 @@ impl Deployment {
                 .unwrap(),
             _serial: serial,
         };
-        d.compose(&["up", "-d"]);
+        d.compose(compose_args);
         d
     }
 

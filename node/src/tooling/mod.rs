@@ -9,5 +9,6 @@ pub mod cli;
 pub mod client;
 pub mod containers;
 pub mod failover;
+pub mod keepalive;
 pub mod launcher;
 pub mod procs;
