@@ -312,12 +312,13 @@ impl Deployment {
             }
             std::thread::sleep(Duration::from_millis(200));
         }
-        let views: Vec<String> = ["n1", "n2", "n3"]
+        let views: Vec<String> = self
+            .all_containers()
             .iter()
-            .map(|s| {
-                let http = self.http(s);
+            .map(|id| {
+                let http = format!("{}:8558", self.ip(id));
                 format!(
-                    "{s} ({http}): {:?}",
+                    "{http}: {:?}",
                     self.members(&http).map(|m| crate::tooling::cli::render(&m))
                 )
             })

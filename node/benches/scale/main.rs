@@ -13,8 +13,11 @@
 //!    background ones: anti-entropy digests and buckets, hellos), per answered request,
 //!    in a reads-only and a writes-only closed loop.
 //!
+//! Then elasticity under load, 3 -> 6 -> 3 nodes (`elastic.rs`; `--no-elastic` skips it).
+//!
 //! Run: `scripts/build-image.sh --no-data && cargo bench -p node --bench scale`
-//! (`-- --sizes 1,3,6,12 --cpus 0.25 --secs 15 --per-node 8 --cost-secs 5`). Sizes
+//! (`-- --sizes 1,3,6,12 --cpus 0.25 --secs 15 --per-node 8 --cost-secs 5
+//! --elastic-clients 16`). Sizes
 //! whose caps add up to more than the machine's cores say so in their row: their
 //! throughput measures the machine, their costs still hold.
 
@@ -22,6 +25,8 @@ use node::tooling::client::request;
 use node::tooling::containers::{docker_answers, Deployment};
 use node::tooling::keepalive::{Answer, KeepAlive};
 use std::time::{Duration, Instant};
+
+mod elastic;
 
 /// Users and videos of the synthetic catalogue the containers serve.
 const USERS: u64 = 200;
@@ -35,6 +40,8 @@ struct Options {
     secs: u64,
     per_node: usize,
     cost_secs: u64,
+    elastic_clients: usize,
+    elastic: bool,
 }
 
 impl Options {
@@ -45,6 +52,8 @@ impl Options {
             secs: 15,
             per_node: 8,
             cost_secs: 5,
+            elastic_clients: 16,
+            elastic: true,
         };
         let args: Vec<String> = std::env::args().skip(1).collect();
         let mut it = args.iter();
@@ -54,6 +63,7 @@ impl Options {
                 "--sizes" => {
                     o.sizes = value()
                         .split(',')
+                        .filter(|s| !s.trim().is_empty())
                         .map(|s| s.trim().parse().expect("--sizes: numbers"))
                         .collect()
                 }
@@ -61,6 +71,10 @@ impl Options {
                 "--secs" => o.secs = value().parse().expect("--secs: seconds"),
                 "--per-node" => o.per_node = value().parse().expect("--per-node: a count"),
                 "--cost-secs" => o.cost_secs = value().parse().expect("--cost-secs: seconds"),
+                "--elastic-clients" => {
+                    o.elastic_clients = value().parse().expect("--elastic-clients: a count")
+                }
+                "--no-elastic" => o.elastic = false,
                 _ => {} // cargo bench passes --bench
             }
         }
@@ -325,5 +339,8 @@ fn main() {
         let row = measure(&rt, &o, size);
         let base = *base.get_or_insert(row.throughput);
         print_row(&row, base, cores, o.cpus);
+    }
+    if o.elastic {
+        elastic::run(o.cpus, o.elastic_clients);
     }
 }
