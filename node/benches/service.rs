@@ -15,7 +15,7 @@
 //! (about five minutes; `-- --quick` halves the phases).
 
 use node::tooling::client::request;
-use node::tooling::keepalive::KeepAlive;
+use node::tooling::keepalive::{KeepAlive, Sample};
 use node::tooling::procs::{free_port, NodeProcess};
 use shared::api::MembersResponse;
 use std::path::PathBuf;
@@ -25,54 +25,6 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
 const CONNECTIONS: usize = 64;
-
-/// Latencies in microseconds and outcome counts.
-#[derive(Default, Clone)]
-struct Sample {
-    latencies_us: Vec<u64>,
-    ok: u64,
-    degraded: u64,
-    failed: u64,
-}
-
-impl Sample {
-    fn add(&mut self, other: &Sample) {
-        self.latencies_us.extend_from_slice(&other.latencies_us);
-        self.ok += other.ok;
-        self.degraded += other.degraded;
-        self.failed += other.failed;
-    }
-
-    fn percentile_ms(&self, p: f64) -> f64 {
-        if self.latencies_us.is_empty() {
-            return f64::NAN;
-        }
-        let mut sorted = self.latencies_us.clone();
-        sorted.sort_unstable();
-        let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-        sorted[i] as f64 / 1000.0
-    }
-
-    fn total(&self) -> u64 {
-        self.ok + self.degraded + self.failed
-    }
-}
-
-fn record(sample: &mut Sample, result: &Result<(u16, Vec<u8>), String>, started: Instant) {
-    sample
-        .latencies_us
-        .push(started.elapsed().as_micros() as u64);
-    match result {
-        Ok((200, body)) => {
-            if body.windows(15).any(|w| w == b"\"degraded\":true") {
-                sample.degraded += 1;
-            } else {
-                sample.ok += 1;
-            }
-        }
-        _ => sample.failed += 1,
-    }
-}
 
 /// A request path for a pseudo-random user.
 fn path_for(k: &mut u64, users: u32, bare: bool) -> String {
@@ -102,7 +54,7 @@ async fn closed_loop(targets: &[String], users: u32, bare: bool, duration: Durat
                     let path = path_for(&mut k, users, bare);
                     let started = Instant::now();
                     let result = conn.get(&path).await;
-                    record(&mut sample, &result, started);
+                    sample.record(&result, started);
                 }
                 sample
             })
@@ -135,7 +87,7 @@ async fn open_loop(targets: &[String], users: u32, rate: f64, duration: Duration
                     let result = conn.get(&path).await;
                     let second = scheduled.duration_since(start).as_secs() as usize;
                     let mut all = per_second.lock().expect("samples");
-                    record(&mut all[second.min(seconds)], &result, scheduled);
+                    all[second.min(seconds)].record(&result, scheduled);
                 }
             })
         })

@@ -23,7 +23,7 @@
 
 use node::tooling::client::request;
 use node::tooling::containers::{docker_answers, Deployment};
-use node::tooling::keepalive::{Answer, KeepAlive};
+use node::tooling::keepalive::{Answer, KeepAlive, Sample};
 use std::time::{Duration, Instant};
 
 mod elastic;
@@ -91,50 +91,6 @@ enum Mix {
     Writes,
 }
 
-/// Latencies and outcomes of a run.
-#[derive(Default)]
-struct Sample {
-    latencies_us: Vec<u64>,
-    ok: u64,
-    degraded: u64,
-    failed: u64,
-}
-
-impl Sample {
-    fn answered(&self) -> u64 {
-        self.ok + self.degraded
-    }
-
-    fn percentile_ms(&self, p: f64) -> f64 {
-        let mut sorted = self.latencies_us.clone();
-        sorted.sort_unstable();
-        sorted
-            .get(((sorted.len() as f64 - 1.0) * p).round() as usize)
-            .map_or(f64::NAN, |us| *us as f64 / 1000.0)
-    }
-
-    fn record(&mut self, answer: &Result<Answer, String>, started: Instant) {
-        self.latencies_us.push(started.elapsed().as_micros() as u64);
-        match answer {
-            Ok((status, body)) if (200..300).contains(status) => {
-                if body.windows(15).any(|w| w == b"\"degraded\":true") {
-                    self.degraded += 1;
-                } else {
-                    self.ok += 1;
-                }
-            }
-            _ => self.failed += 1,
-        }
-    }
-
-    fn merge(&mut self, other: Sample) {
-        self.latencies_us.extend(other.latencies_us);
-        self.ok += other.ok;
-        self.degraded += other.degraded;
-        self.failed += other.failed;
-    }
-}
-
 /// A pseudo-random number below `bound` (a linear congruential step).
 fn next(state: &mut u64, bound: u64) -> u64 {
     *state = state
@@ -187,7 +143,7 @@ async fn closed_loop(targets: &[String], per_node: usize, mix: Mix, duration: Du
         .collect();
     let mut all = Sample::default();
     for task in tasks {
-        all.merge(task.await.expect("client task"));
+        all.add(&task.await.expect("client task"));
     }
     all
 }

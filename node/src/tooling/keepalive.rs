@@ -2,7 +2,8 @@
 //! request at a time on one TCP connection, GET or a JSON POST, content-length
 //! answers only (what our API sends). Unlike `client`, which opens a connection per
 //! request for the CLI and the tests, it keeps the connection, so a load generator
-//! measures the server and not the handshakes.
+//! measures the server and not the handshakes; and the [`Sample`] of latencies and
+//! outcomes both load generators keep.
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -118,4 +119,61 @@ async fn exchange(stream: &mut BufReader<TcpStream>, request: &str) -> Result<An
         .await
         .map_err(|e| e.to_string())?;
     Ok((status, body))
+}
+
+/// What a load generator records of its requests: latencies and outcomes.
+#[derive(Default, Clone)]
+pub struct Sample {
+    /// Every request's latency, in microseconds.
+    pub latencies_us: Vec<u64>,
+    /// Answered with a 2xx status and a personal answer.
+    pub ok: u64,
+    /// Answered with a 2xx status and `"degraded":true`.
+    pub degraded: u64,
+    /// Not answered, or answered with another status.
+    pub failed: u64,
+}
+
+impl Sample {
+    /// Records one request that began at `started`.
+    pub fn record(&mut self, answer: &Result<Answer, String>, started: std::time::Instant) {
+        self.latencies_us.push(started.elapsed().as_micros() as u64);
+        match answer {
+            Ok((status, body)) if (200..300).contains(status) => {
+                if body.windows(15).any(|w| w == b"\"degraded\":true") {
+                    self.degraded += 1;
+                } else {
+                    self.ok += 1;
+                }
+            }
+            _ => self.failed += 1,
+        }
+    }
+
+    /// Adds `other`'s requests to these.
+    pub fn add(&mut self, other: &Sample) {
+        self.latencies_us.extend_from_slice(&other.latencies_us);
+        self.ok += other.ok;
+        self.degraded += other.degraded;
+        self.failed += other.failed;
+    }
+
+    /// The `p` quantile of the latencies (0 to 1), in ms; NaN without requests.
+    pub fn percentile_ms(&self, p: f64) -> f64 {
+        let mut sorted = self.latencies_us.clone();
+        sorted.sort_unstable();
+        sorted
+            .get(((sorted.len() as f64 - 1.0) * p).round() as usize)
+            .map_or(f64::NAN, |us| *us as f64 / 1000.0)
+    }
+
+    /// Requests answered (personal or degraded).
+    pub fn answered(&self) -> u64 {
+        self.ok + self.degraded
+    }
+
+    /// Requests sent.
+    pub fn total(&self) -> u64 {
+        self.ok + self.degraded + self.failed
+    }
 }
