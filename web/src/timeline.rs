@@ -77,11 +77,13 @@ impl Filter {
         if !self.kind.is_empty() && entry.kind != self.kind {
             return false;
         }
-        let needle = self.text.trim().to_lowercase();
+        // ASCII case folding: the timeline's texts are ASCII, and Unicode's case
+        // tables would cost the page several kilobytes.
+        let needle = self.text.trim().to_ascii_lowercase();
         needle.is_empty()
-            || entry.text.to_lowercase().contains(&needle)
-            || entry.kind.to_lowercase().contains(&needle)
-            || entry.observer.to_lowercase().contains(&needle)
+            || entry.text.to_ascii_lowercase().contains(&needle)
+            || entry.kind.to_ascii_lowercase().contains(&needle)
+            || entry.observer.to_ascii_lowercase().contains(&needle)
     }
 
     /// Whether anything is filtered out.

@@ -38,7 +38,7 @@ pub fn edge(from: (f64, f64), to: (f64, f64), gap: f64, offset: f64) -> (f64, f6
 
 /// CSS class of a status (`st-up`, `st-weaklyup`, ...).
 pub fn status_class(status: MemberStatus) -> String {
-    format!("st-{}", status.to_string().to_lowercase())
+    format!("st-{}", status.to_string().to_ascii_lowercase())
 }
 
 /// A cell of the reachability matrix.
