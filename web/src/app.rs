@@ -192,7 +192,7 @@ impl Ctx {
             Intent::LoadStop => self.load_stop(),
             Intent::LoadReset => self.load_reset(),
             Intent::Sim(_) => {}
-            edit => unreachable!("{edit:?} is a model edit"),
+            _ => unreachable!("the model applies its own edits"),
         }
     }
 

@@ -116,11 +116,11 @@ impl Ctx {
                 .map(|(a, b)| SimAction::Link(kind, a, b)),
             Intent::AddNode => Some(SimAction::AddNode),
             Intent::HealAll => Some(SimAction::HealAll),
-            other => {
+            _ => {
                 self.update(|m| {
                     m.local(
                         "action",
-                        format!("{other:?}: the service does not run in simulated mode"),
+                        "the service does not run in simulated mode".to_string(),
                         Level::Error,
                     )
                 });

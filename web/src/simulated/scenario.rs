@@ -80,7 +80,7 @@ fn strategy_named(name: &str) -> Result<DowningStrategy, String> {
         other => {
             let size = other
                 .strip_prefix("static-quorum-")
-                .ok_or_else(|| format!("unknown strategy {other:?}"))?;
+                .ok_or_else(|| format!("unknown strategy \"{other}\""))?;
             let quorum_size = number(size, "quorum size")?;
             if !(1..=MAX_NODES).contains(&quorum_size) {
                 return Err(format!(
@@ -247,7 +247,7 @@ fn action_text(timed: &Timed) -> String {
 
 fn number<T: std::str::FromStr>(text: &str, what: &str) -> Result<T, String> {
     text.parse()
-        .map_err(|_| format!("{what} {text:?} is not a number"))
+        .map_err(|_| format!("{what} \"{text}\" is not a number"))
 }
 
 fn parse(text: &str) -> Result<Scenario, String> {
@@ -261,7 +261,7 @@ fn parse(text: &str) -> Result<Scenario, String> {
     for part in parts {
         let (key, value) = part
             .split_once('=')
-            .ok_or_else(|| format!("{part:?} is not key=value"))?;
+            .ok_or_else(|| format!("\"{part}\" is not key=value"))?;
         if seen.contains(&key) {
             return Err(format!("{key} is given twice"));
         }
@@ -277,7 +277,7 @@ fn parse(text: &str) -> Result<Scenario, String> {
             }
             "profile" => {
                 scenario.profile =
-                    Profile::named(value).ok_or_else(|| format!("unknown profile {value:?}"))?
+                    Profile::named(value).ok_or_else(|| format!("unknown profile \"{value}\""))?
             }
             "strategy" => scenario.strategy = strategy_named(value)?,
             "monitors" => {
@@ -299,7 +299,7 @@ fn parse(text: &str) -> Result<Scenario, String> {
                 }
             }
             "actions" => actions_text = value,
-            other => return Err(format!("unknown field {other:?}")),
+            other => return Err(format!("unknown field \"{other}\"")),
         }
     }
     for key in ["seed", "nodes"] {
@@ -324,7 +324,9 @@ fn parse_actions(text: &str) -> Result<Vec<Timed>, String> {
     for item in items {
         let timed = parse_action(item)?;
         if actions.last().is_some_and(|last| last.at_ms > timed.at_ms) {
-            return Err(format!("action {item:?} is earlier than the one before it"));
+            return Err(format!(
+                "action \"{item}\" is earlier than the one before it"
+            ));
         }
         actions.push(timed);
     }
@@ -341,7 +343,7 @@ fn parse_action(item: &str) -> Result<Timed, String> {
     let slot = |i: usize| -> Result<usize, String> {
         let text = fields
             .get(i)
-            .ok_or_else(|| format!("action {item:?} lacks a slot"))?;
+            .ok_or_else(|| format!("action \"{item}\" lacks a slot"))?;
         number(text, "slot")
     };
     let (action, arity) = match name {
@@ -352,23 +354,23 @@ fn parse_action(item: &str) -> Result<Timed, String> {
                 let kind = LinkKind::ALL
                     .into_iter()
                     .find(|k| k.name() == kind)
-                    .ok_or_else(|| format!("unknown link action {kind:?}"))?;
+                    .ok_or_else(|| format!("unknown link action \"{kind}\""))?;
                 let (a, b) = (slot(2)?, slot(3)?);
                 if a == b {
-                    return Err(format!("action {item:?} links a slot to itself"));
+                    return Err(format!("action \"{item}\" links a slot to itself"));
                 }
                 (SimAction::Link(kind, a, b), 4)
             }
             None => {
                 let action =
-                    NodeAction::named(name).ok_or_else(|| format!("unknown action {name:?}"))?;
+                    NodeAction::named(name).ok_or_else(|| format!("unknown action \"{name}\""))?;
                 (SimAction::Node(action, slot(2)?), 3)
             }
         },
     };
     if fields.len() != arity {
         return Err(format!(
-            "action {item:?} has {} fields, not {arity}",
+            "action \"{item}\" has {} fields, not {arity}",
             fields.len()
         ));
     }
