@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # The page carries the simulator and the membership core for simulated mode (issue
-# 18 aims at 350 KB; README, "Simulated mode", says by how much it is missed).
-BUDGET_KB=${WEB_SIZE_BUDGET_KB:-385}
+# 18: the whole page at most 350 KB gzipped; wasm + js at most 345 KB leaves room for
+# the css, the html and the icon, about 5 KB).
+BUDGET_KB=${WEB_SIZE_BUDGET_KB:-345}
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
 ./scripts/install-web-tools.sh

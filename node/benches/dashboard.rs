@@ -57,7 +57,7 @@ fn main() {
         }
     }
     println!(
-        "wasm + js gzipped: {:.1} KB (budget: 385 KB, scripts/build-web.sh)\n",
+        "wasm + js gzipped: {:.1} KB (budget: 345 KB, scripts/build-web.sh)\n",
         total as f64 / 1024.0
     );
 

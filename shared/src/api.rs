@@ -166,8 +166,11 @@ pub struct FreezeRequest {
 }
 
 /// What the WebSocket stream sends: first a snapshot, then numbered events.
+///
+/// Read through `StreamFields` (every field any variant has), as `ClusterEvent` is,
+/// so that a snapshot or an event is read once, not buffered and read again.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "camelCase")]
+#[serde(tag = "type", rename_all = "camelCase", try_from = "StreamFields")]
 pub enum StreamMessage {
     /// The whole view; sent first, and again whenever the client lagged behind.
     Snapshot {
@@ -194,6 +197,45 @@ pub enum StreamMessage {
         /// What was injected.
         description: String,
     },
+}
+
+/// A [`StreamMessage`] as read: its `type`, and every field any variant has.
+#[derive(Deserialize)]
+struct StreamFields {
+    #[serde(rename = "type")]
+    kind: String,
+    seq: Option<u64>,
+    at_ms: Option<u64>,
+    snapshot: Option<ClusterSnapshot>,
+    event: Option<ClusterEvent>,
+    description: Option<String>,
+}
+
+impl TryFrom<StreamFields> for StreamMessage {
+    type Error = String;
+
+    fn try_from(f: StreamFields) -> Result<Self, String> {
+        let missing = |name: &str| format!("missing field `{name}`");
+        let seq = f.seq.ok_or_else(|| missing("seq"))?;
+        let at_ms = || f.at_ms.ok_or_else(|| missing("at_ms"));
+        Ok(match f.kind.as_str() {
+            "snapshot" => StreamMessage::Snapshot {
+                seq,
+                snapshot: f.snapshot.ok_or_else(|| missing("snapshot"))?,
+            },
+            "event" => StreamMessage::Event {
+                seq,
+                at_ms: at_ms()?,
+                event: f.event.ok_or_else(|| missing("event"))?,
+            },
+            "fault" => StreamMessage::Fault {
+                seq,
+                at_ms: at_ms()?,
+                description: f.description.ok_or_else(|| missing("description"))?,
+            },
+            other => return Err(format!("unknown stream message type `{other}`")),
+        })
+    }
 }
 
 /// A video as the service API shows it.
@@ -596,6 +638,41 @@ pub struct ReplicaStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_stream_message_reads_back_as_written_and_a_short_one_is_refused() {
+        let me = crate::address::UniqueAddress::new(crate::address::Address::new("h", 1), 7);
+        let roles = ["api".to_string()].into();
+        let node = crate::Node::new(me, roles, vec![], crate::Settings::demo("c"), 1, 0);
+        let messages = [
+            StreamMessage::Snapshot {
+                seq: 3,
+                snapshot: node.snapshot(),
+            },
+            StreamMessage::Event {
+                seq: 4,
+                at_ms: 10,
+                event: ClusterEvent::LeaderChanged { leader: None },
+            },
+            StreamMessage::Fault {
+                seq: 5,
+                at_ms: 11,
+                description: "cut".into(),
+            },
+        ];
+        for message in messages {
+            let text = serde_json::to_string(&message).unwrap();
+            assert_eq!(
+                serde_json::from_str::<StreamMessage>(&text).unwrap(),
+                message
+            );
+        }
+        let short = serde_json::from_str::<StreamMessage>(r#"{"type":"event","seq":1}"#);
+        assert!(short
+            .unwrap_err()
+            .to_string()
+            .contains("missing field `at_ms`"));
+    }
 
     #[test]
     fn a_link_fault_request_is_one_flat_object_and_refuses_unknown_fields() {

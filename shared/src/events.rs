@@ -29,8 +29,13 @@ pub enum ShutdownReason {
 }
 
 /// Something that happened to the cluster, as one node observed it.
+///
+/// On the wire an event is one JSON object whose `type` names the variant. It is read
+/// through `EventFields` (every field any variant has) rather than by serde's reading
+/// of tagged enums, which buffers each object to read it again: with `StreamMessage`
+/// and `DowningStrategy` read the same way, the page carries none of that buffering.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type")]
+#[serde(tag = "type", try_from = "EventFields")]
 pub enum ClusterEvent {
     /// A member asked to join.
     MemberJoined {
@@ -117,6 +122,87 @@ pub enum ClusterEvent {
         /// Why.
         reason: ShutdownReason,
     },
+}
+
+/// A [`ClusterEvent`] as read: its `type`, and every field any variant has.
+#[derive(Deserialize)]
+struct EventFields {
+    #[serde(rename = "type")]
+    kind: String,
+    member: Option<Member>,
+    previous_status: Option<MemberStatus>,
+    observed_by: Option<Vec<UniqueAddress>>,
+    leader: Option<UniqueAddress>,
+    role: Option<String>,
+    decision: Option<Decision>,
+    downed: Option<Vec<UniqueAddress>>,
+    indirectly_connected: Option<Vec<UniqueAddress>>,
+    grounds: Option<Box<DecisionGrounds>>,
+    by: Option<Address>,
+    /// A text for `JoinRefused`, a [`ShutdownReason`]'s name for `SelfShutdown`.
+    reason: Option<String>,
+}
+
+/// A field the variant needs, or the error that names it.
+fn required<T>(field: Option<T>, name: &str) -> Result<T, String> {
+    field.ok_or_else(|| format!("missing field `{name}`"))
+}
+
+impl TryFrom<EventFields> for ClusterEvent {
+    type Error = String;
+
+    fn try_from(f: EventFields) -> Result<Self, String> {
+        let member = || required(f.member.clone(), "member");
+        Ok(match f.kind.as_str() {
+            "MemberJoined" => ClusterEvent::MemberJoined { member: member()? },
+            "MemberWeaklyUp" => ClusterEvent::MemberWeaklyUp { member: member()? },
+            "MemberUp" => ClusterEvent::MemberUp { member: member()? },
+            "MemberLeft" => ClusterEvent::MemberLeft { member: member()? },
+            "MemberExited" => ClusterEvent::MemberExited { member: member()? },
+            "MemberDowned" => ClusterEvent::MemberDowned { member: member()? },
+            "MemberRemoved" => ClusterEvent::MemberRemoved {
+                member: member()?,
+                previous_status: required(f.previous_status, "previous_status")?,
+            },
+            "UnreachableMember" => ClusterEvent::UnreachableMember {
+                member: member()?,
+                observed_by: required(f.observed_by, "observed_by")?,
+            },
+            "ReachableMember" => ClusterEvent::ReachableMember { member: member()? },
+            "LeaderChanged" => ClusterEvent::LeaderChanged { leader: f.leader },
+            "RoleLeaderChanged" => ClusterEvent::RoleLeaderChanged {
+                role: required(f.role, "role")?,
+                leader: f.leader,
+            },
+            "ResolverDecision" => ClusterEvent::ResolverDecision {
+                decision: required(f.decision, "decision")?,
+                downed: required(f.downed, "downed")?,
+                indirectly_connected: required(f.indirectly_connected, "indirectly_connected")?,
+                grounds: f.grounds,
+            },
+            "JoinRefused" => ClusterEvent::JoinRefused {
+                by: required(f.by, "by")?,
+                reason: required(f.reason, "reason")?,
+            },
+            "SelfShutdown" => ClusterEvent::SelfShutdown {
+                reason: ShutdownReason::named(&required(f.reason, "reason")?)?,
+            },
+            other => return Err(format!("unknown event type `{other}`")),
+        })
+    }
+}
+
+impl ShutdownReason {
+    /// The reason with this (serialized) name.
+    fn named(name: &str) -> Result<ShutdownReason, String> {
+        match name {
+            "Left" => Ok(ShutdownReason::Left),
+            "Downed" => Ok(ShutdownReason::Downed),
+            "Removed" => Ok(ShutdownReason::Removed),
+            "Rejoin" => Ok(ShutdownReason::Rejoin),
+            other => Err(format!("unknown shutdown reason `{other}`")),
+        }
+    }
 }
 
 impl ClusterEvent {
@@ -311,6 +397,111 @@ mod tests {
 
     fn node(port: u16) -> UniqueAddress {
         UniqueAddress::new(Address::new("h", port), 1)
+    }
+
+    /// One event of every kind, with every optional field both present and absent.
+    fn every_event() -> Vec<ClusterEvent> {
+        let member = Member::joining(node(1), ["worker".to_string()].into());
+        let grounds = DecisionGrounds {
+            strategy: DowningStrategy::StaticQuorum { quorum_size: 3 },
+            trigger: DecisionTrigger::Stable {
+                stable_for_ms: 20_000,
+                corroborated: true,
+            },
+            unreachable: vec![node(2)],
+            weighing: Some(Weighing {
+                ours: vec![node(1)],
+                total: vec![node(1), node(2)],
+                oldest: Some(node(1)),
+            }),
+        };
+        let m = || member.clone();
+        vec![
+            ClusterEvent::MemberJoined { member: m() },
+            ClusterEvent::MemberWeaklyUp { member: m() },
+            ClusterEvent::MemberUp { member: m() },
+            ClusterEvent::MemberLeft { member: m() },
+            ClusterEvent::MemberExited { member: m() },
+            ClusterEvent::MemberDowned { member: m() },
+            ClusterEvent::MemberRemoved {
+                member: m(),
+                previous_status: MemberStatus::Down,
+            },
+            ClusterEvent::UnreachableMember {
+                member: m(),
+                observed_by: vec![node(2), node(3)],
+            },
+            ClusterEvent::ReachableMember { member: m() },
+            ClusterEvent::LeaderChanged { leader: None },
+            ClusterEvent::LeaderChanged {
+                leader: Some(node(2)),
+            },
+            ClusterEvent::RoleLeaderChanged {
+                role: "worker".into(),
+                leader: Some(node(3)),
+            },
+            ClusterEvent::ResolverDecision {
+                decision: Decision::DownUnreachable,
+                downed: vec![node(2)],
+                indirectly_connected: vec![],
+                grounds: Some(Box::new(grounds)),
+            },
+            ClusterEvent::ResolverDecision {
+                decision: Decision::DownAll,
+                downed: vec![node(1), node(2)],
+                indirectly_connected: vec![node(2)],
+                grounds: None,
+            },
+            ClusterEvent::JoinRefused {
+                by: Address::new("h", 9),
+                reason: "wrong cluster name".into(),
+            },
+            ClusterEvent::SelfShutdown {
+                reason: ShutdownReason::Rejoin,
+            },
+        ]
+    }
+
+    #[test]
+    fn every_event_reads_back_as_written() {
+        for event in every_event() {
+            let text = serde_json::to_string(&event).unwrap();
+            let read: ClusterEvent = serde_json::from_str(&text).unwrap();
+            assert_eq!(read, event, "{text}");
+        }
+        for strategy in [
+            DowningStrategy::KeepMajority,
+            DowningStrategy::StaticQuorum { quorum_size: 2 },
+            DowningStrategy::KeepOldest {
+                down_if_alone: true,
+            },
+            DowningStrategy::DownAll,
+        ] {
+            let text = serde_json::to_string(&strategy).unwrap();
+            assert_eq!(
+                serde_json::from_str::<DowningStrategy>(&text).unwrap(),
+                strategy
+            );
+        }
+    }
+
+    #[test]
+    fn an_event_missing_what_its_kind_needs_is_refused_by_name() {
+        let refused = |text: &str| serde_json::from_str::<ClusterEvent>(text).unwrap_err();
+        assert!(refused(r#"{"type":"MemberUp"}"#)
+            .to_string()
+            .contains("missing field `member`"));
+        assert!(refused(r#"{"type":"Teleported"}"#)
+            .to_string()
+            .contains("unknown event type `Teleported`"));
+        assert!(refused(r#"{"type":"SelfShutdown","reason":"bored"}"#)
+            .to_string()
+            .contains("unknown shutdown reason"));
+        let strategy = serde_json::from_str::<DowningStrategy>(r#"{"strategy":"static-quorum"}"#);
+        assert!(strategy
+            .unwrap_err()
+            .to_string()
+            .contains("missing field `quorum_size`"));
     }
 
     fn with(members: &[(u16, MemberStatus)]) -> Gossip {

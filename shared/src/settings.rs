@@ -10,8 +10,14 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// How the split-brain resolver decides which side survives.
+///
+/// Read through `StrategyFields`, as `ClusterEvent` is (see there why).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", tag = "strategy")]
+#[serde(
+    rename_all = "kebab-case",
+    tag = "strategy",
+    try_from = "StrategyFields"
+)]
 pub enum DowningStrategy {
     /// The side with more members survives; on a tie, the side holding the lowest address.
     KeepMajority,
@@ -28,6 +34,33 @@ pub enum DowningStrategy {
     },
     /// Every member is downed (for systems that restart everything on any partition).
     DownAll,
+}
+
+/// A [`DowningStrategy`] as read: its name, and every field any strategy has.
+#[derive(Deserialize)]
+struct StrategyFields {
+    strategy: String,
+    quorum_size: Option<usize>,
+    down_if_alone: Option<bool>,
+}
+
+impl TryFrom<StrategyFields> for DowningStrategy {
+    type Error = String;
+
+    fn try_from(f: StrategyFields) -> Result<Self, String> {
+        let missing = |name: &str| format!("missing field `{name}`");
+        Ok(match f.strategy.as_str() {
+            "keep-majority" => DowningStrategy::KeepMajority,
+            "static-quorum" => DowningStrategy::StaticQuorum {
+                quorum_size: f.quorum_size.ok_or_else(|| missing("quorum_size"))?,
+            },
+            "keep-oldest" => DowningStrategy::KeepOldest {
+                down_if_alone: f.down_if_alone.ok_or_else(|| missing("down_if_alone"))?,
+            },
+            "down-all" => DowningStrategy::DownAll,
+            other => return Err(format!("unknown downing strategy `{other}`")),
+        })
+    }
 }
 
 /// Split-brain resolver settings.
