@@ -11,7 +11,8 @@
 //! 3. the cost of a read and of a write: service messages and bytes that every node
 //!    sent (`cluster_messages_total` / `cluster_bytes_total`, kinds `svc_*` less the
 //!    background ones: anti-entropy digests and buckets, hellos), per answered request,
-//!    in a reads-only and a writes-only closed loop.
+//!    in a reads-only and a writes-only closed loop;
+//! 4. the balance: the watches the fullest node holds against the mean (`/api/replica`).
 //!
 //! Then elasticity under load, 3 -> 6 -> 3 nodes (`elastic.rs`; `--no-elastic` skips it).
 //!
@@ -24,6 +25,7 @@
 use node::tooling::client::request;
 use node::tooling::containers::{docker_answers, Deployment};
 use node::tooling::keepalive::{Answer, KeepAlive, Sample};
+use shared::api::ReplicaStatus;
 use std::time::{Duration, Instant};
 
 mod elastic;
@@ -201,6 +203,24 @@ struct Row {
     sample: Sample,
     read: (f64, f64),
     write: (f64, f64),
+    /// The watches the fullest node holds, against the mean of all nodes.
+    balance: f64,
+}
+
+/// How many more watches the fullest node holds than the mean (`/api/replica`).
+fn balance(deployment: &Deployment, targets: &[String]) -> f64 {
+    let held: Vec<f64> = targets
+        .iter()
+        .map(|http| {
+            let reply = deployment
+                .call(http, "GET", "/api/replica")
+                .expect("replica answers");
+            let status: ReplicaStatus = serde_json::from_str(&reply.body).expect("replica json");
+            status.watches as f64
+        })
+        .collect();
+    let mean = held.iter().sum::<f64>() / held.len().max(1) as f64;
+    held.iter().copied().fold(0.0, f64::max) / mean.max(1.0)
 }
 
 fn measure(rt: &tokio::runtime::Runtime, o: &Options, size: usize) -> Row {
@@ -249,6 +269,7 @@ fn measure(rt: &tokio::runtime::Runtime, o: &Options, size: usize) -> Row {
         sample,
         read,
         write,
+        balance: balance(&deployment, &targets),
     }
 }
 
@@ -259,7 +280,7 @@ fn print_row(row: &Row, base: f64, cores: f64, cpus: f64) {
         ""
     };
     println!(
-        "{:>5} | {:>8.0} {:>5.2}x | {:>7.1} {:>8.1} | {:>6} {:>8} | {:>5.1} {:>8.0} | {:>5.1} {:>8.0}{bound}",
+        "{:>5} | {:>8.0} {:>5.2}x | {:>7.1} {:>8.1} | {:>6} {:>8} | {:>5.1} {:>8.0} | {:>5.1} {:>8.0} | {:>5.2}x{bound}",
         row.size,
         row.throughput,
         row.throughput / base,
@@ -271,6 +292,7 @@ fn print_row(row: &Row, base: f64, cores: f64, cpus: f64) {
         row.read.1,
         row.write.0,
         row.write.1,
+        row.balance,
     );
 }
 
@@ -289,7 +311,7 @@ fn main() {
         "every node api+worker, capped at {} CPU; closed loop, {} connections per node, one request in five a watch; {} s per size",
         o.cpus, o.per_node, o.secs
     );
-    println!("nodes |  req/s  vs 1st | p50 ms   p99 ms | failed degraded | msgs/read  B/read | msgs/write B/write");
+    println!("nodes |  req/s  vs 1st | p50 ms   p99 ms | failed degraded | msgs/read  B/read | msgs/write B/write | fullest/mean");
     let mut base = None;
     for &size in &o.sizes {
         let row = measure(&rt, &o, size);
