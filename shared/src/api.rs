@@ -7,6 +7,7 @@
 use crate::address::UniqueAddress;
 use crate::events::{ClusterEvent, ClusterSnapshot};
 use crate::member::Member;
+use crate::tagged::required;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -215,23 +216,22 @@ impl TryFrom<StreamFields> for StreamMessage {
     type Error = String;
 
     fn try_from(f: StreamFields) -> Result<Self, String> {
-        let missing = |name: &str| format!("missing field `{name}`");
-        let seq = f.seq.ok_or_else(|| missing("seq"))?;
-        let at_ms = || f.at_ms.ok_or_else(|| missing("at_ms"));
+        let seq = required(f.seq, "seq")?;
+        let at_ms = || required(f.at_ms, "at_ms");
         Ok(match f.kind.as_str() {
             "snapshot" => StreamMessage::Snapshot {
                 seq,
-                snapshot: f.snapshot.ok_or_else(|| missing("snapshot"))?,
+                snapshot: required(f.snapshot, "snapshot")?,
             },
             "event" => StreamMessage::Event {
                 seq,
                 at_ms: at_ms()?,
-                event: f.event.ok_or_else(|| missing("event"))?,
+                event: required(f.event, "event")?,
             },
             "fault" => StreamMessage::Fault {
                 seq,
                 at_ms: at_ms()?,
-                description: f.description.ok_or_else(|| missing("description"))?,
+                description: required(f.description, "description")?,
             },
             other => return Err(format!("unknown stream message type `{other}`")),
         })

@@ -10,6 +10,7 @@ use crate::gossip::Gossip;
 use crate::member::{Member, MemberStatus};
 use crate::sbr::{Decision, Weighing};
 use crate::settings::DowningStrategy;
+use crate::tagged::required;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -143,16 +144,11 @@ struct EventFields {
     reason: Option<String>,
 }
 
-/// A field the variant needs, or the error that names it.
-fn required<T>(field: Option<T>, name: &str) -> Result<T, String> {
-    field.ok_or_else(|| format!("missing field `{name}`"))
-}
-
 impl TryFrom<EventFields> for ClusterEvent {
     type Error = String;
 
     fn try_from(f: EventFields) -> Result<Self, String> {
-        let member = || required(f.member.clone(), "member");
+        let member = move || required(f.member, "member");
         Ok(match f.kind.as_str() {
             "MemberJoined" => ClusterEvent::MemberJoined { member: member()? },
             "MemberWeaklyUp" => ClusterEvent::MemberWeaklyUp { member: member()? },

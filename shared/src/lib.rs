@@ -32,6 +32,7 @@ pub mod service;
 pub mod settings;
 pub mod sim;
 pub mod sorting;
+mod tagged;
 pub mod vclock;
 pub mod wire;
 

@@ -6,6 +6,7 @@
 //! Pekko and Akka.NET 1.5).
 
 use crate::failure_detector::PhiSettings;
+use crate::tagged::required;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -48,14 +49,13 @@ impl TryFrom<StrategyFields> for DowningStrategy {
     type Error = String;
 
     fn try_from(f: StrategyFields) -> Result<Self, String> {
-        let missing = |name: &str| format!("missing field `{name}`");
         Ok(match f.strategy.as_str() {
             "keep-majority" => DowningStrategy::KeepMajority,
             "static-quorum" => DowningStrategy::StaticQuorum {
-                quorum_size: f.quorum_size.ok_or_else(|| missing("quorum_size"))?,
+                quorum_size: required(f.quorum_size, "quorum_size")?,
             },
             "keep-oldest" => DowningStrategy::KeepOldest {
-                down_if_alone: f.down_if_alone.ok_or_else(|| missing("down_if_alone"))?,
+                down_if_alone: required(f.down_if_alone, "down_if_alone")?,
             },
             "down-all" => DowningStrategy::DownAll,
             other => return Err(format!("unknown downing strategy `{other}`")),

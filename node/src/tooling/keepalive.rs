@@ -26,11 +26,6 @@ impl KeepAlive {
         }
     }
 
-    /// The address it talks to.
-    pub fn address(&self) -> &str {
-        &self.address
-    }
-
     /// `GET path`.
     pub async fn get(&mut self, path: &str) -> Result<Answer, String> {
         self.send(&format!(

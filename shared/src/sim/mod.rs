@@ -351,11 +351,11 @@ impl Sim {
     /// Adds a line to the step trace. `step` runs only when the trace is kept
     /// (feature `diagnostics`): without it, as in the page, no line is formatted, and
     /// the formatting code is left out of the build.
-    fn note(&mut self, step: impl FnOnce(&Sim) -> String) {
+    fn note(&mut self, step: impl FnOnce() -> String) {
         if !CHECKS {
             return;
         }
-        let line = format!("t={:>7}ms {}", self.now, step(self));
+        let line = format!("t={:>7}ms {}", self.now, step());
         self.trace.push(line);
     }
 
@@ -391,7 +391,7 @@ impl Sim {
             checker.forget_view(slot);
         }
         self.slot_changed(slot);
-        self.note(|_| format!("start n{slot} (uid {uid})"));
+        self.note(|| format!("start n{slot} (uid {uid})"));
         self.after_node(slot);
     }
 
@@ -413,7 +413,7 @@ impl Sim {
     /// Kills the node at `slot` (like SIGKILL): in-flight messages to it are lost,
     /// and its host's kernel refuses connections to its address from then on.
     pub fn crash(&mut self, slot: Slot) {
-        self.note(|_| format!("crash n{slot}"));
+        self.note(|| format!("crash n{slot}"));
         self.slot_changed(slot);
         let s = &mut self.slots[slot];
         s.node = None;
@@ -425,7 +425,7 @@ impl Sim {
     /// with a refusal (connections time out), as when a machine or a VM is lost.
     pub fn power_off(&mut self, slot: Slot) {
         self.crash(slot);
-        self.note(|_| format!("n{slot}'s host is off"));
+        self.note(|| format!("n{slot}'s host is off"));
         self.slots[slot].host_down = true;
     }
 
@@ -435,7 +435,7 @@ impl Sim {
         if self.slots[slot].node.is_none() {
             return;
         }
-        self.note(|_| format!("freeze n{slot} for {duration}ms"));
+        self.note(|| format!("freeze n{slot} for {duration}ms"));
         self.slot_changed(slot);
         let until = self.now + duration;
         let current = self.slots[slot].frozen_until.unwrap_or(0);
@@ -446,7 +446,7 @@ impl Sim {
     /// Resumes a frozen node now.
     pub fn unfreeze(&mut self, slot: Slot) {
         if self.slots[slot].frozen_until.take().is_some() {
-            self.note(|_| format!("resume n{slot}"));
+            self.note(|| format!("resume n{slot}"));
             self.slot_changed(slot);
             let backlog = std::mem::take(&mut self.slots[slot].backlog);
             for (from, bytes) in backlog {
@@ -460,10 +460,10 @@ impl Sim {
     /// A frozen node cannot take commands (its process is stopped); they fail.
     pub fn command(&mut self, slot: Slot, command: Command) -> Result<(), CommandError> {
         if self.is_frozen(slot) {
-            self.note(|_| format!("command at n{slot} not taken (frozen): {command:?}"));
+            self.note(|| format!("command at n{slot} not taken (frozen): {command:?}"));
             return Err(CommandError::Stopped);
         }
-        self.note(|_| format!("command at n{slot}: {command:?}"));
+        self.note(|| format!("command at n{slot}: {command:?}"));
         if let Command::Down(address) = &command {
             if let Some(target) = self.view(slot).and_then(|g| g.member_at(address)) {
                 self.operator_downed.insert(target.node.clone());
@@ -520,20 +520,20 @@ impl Sim {
 
     /// Cuts both directions between `a` and `b`.
     pub fn cut(&mut self, a: Slot, b: Slot) {
-        self.note(|_| format!("cut n{a} <-> n{b}"));
+        self.note(|| format!("cut n{a} <-> n{b}"));
         self.link(a, b).cut = true;
         self.link(b, a).cut = true;
     }
 
     /// Cuts only messages from `from` to `to`.
     pub fn cut_one_way(&mut self, from: Slot, to: Slot) {
-        self.note(|_| format!("cut n{from} -> n{to}"));
+        self.note(|| format!("cut n{from} -> n{to}"));
         self.link(from, to).cut = true;
     }
 
     /// Restores both directions between `a` and `b`.
     pub fn heal_link(&mut self, a: Slot, b: Slot) {
-        self.note(|_| format!("heal n{a} <-> n{b}"));
+        self.note(|| format!("heal n{a} <-> n{b}"));
         for (from, to) in [(a, b), (b, a)] {
             let link = self.link(from, to);
             link.cut = false;
@@ -544,7 +544,7 @@ impl Sim {
     /// Removes every fault from both directions between `a` and `b`: cuts, refusals,
     /// added delay and loss (the dashboard's "heal" of one link).
     pub fn clear_link(&mut self, a: Slot, b: Slot) {
-        self.note(|_| format!("clear n{a} <-> n{b}"));
+        self.note(|| format!("clear n{a} <-> n{b}"));
         for (from, to) in [(a, b), (b, a)] {
             *self.link(from, to) = LinkFaults::default();
         }
@@ -552,7 +552,7 @@ impl Sim {
 
     /// Drops each message from `from` to `to` with probability `p`.
     pub fn lossy_link(&mut self, from: Slot, to: Slot, p: f64) {
-        self.note(|_| format!("loss {p:.2} on n{from} -> n{to}"));
+        self.note(|| format!("loss {p:.2} on n{from} -> n{to}"));
         self.link(from, to).loss = p;
     }
 
@@ -575,7 +575,7 @@ impl Sim {
 
     /// Splits the nodes into `side` and the rest.
     pub fn partition(&mut self, side: &[Slot]) {
-        self.note(|_| format!("partition {side:?} | rest"));
+        self.note(|| format!("partition {side:?} | rest"));
         for a in 0..self.slots.len() {
             for b in 0..self.slots.len() {
                 if side.contains(&a) != side.contains(&b) {
@@ -594,7 +594,7 @@ impl Sim {
     /// connection across is refused, so each side holds (fake) evidence that the
     /// other side's processes are gone.
     pub fn refusing_partition(&mut self, side: &[Slot]) {
-        self.note(|_| format!("refusing partition {side:?} | rest"));
+        self.note(|| format!("refusing partition {side:?} | rest"));
         for a in 0..self.slots.len() {
             for b in 0..self.slots.len() {
                 if side.contains(&a) != side.contains(&b) {
@@ -608,7 +608,7 @@ impl Sim {
 
     /// Adds `delay` (plus up to `jitter`) to messages from `from` to `to`.
     pub fn slow_link(&mut self, from: Slot, to: Slot, delay: Millis, jitter: Millis) {
-        self.note(|_| format!("slow n{from} -> n{to} by {delay}+{jitter}ms"));
+        self.note(|| format!("slow n{from} -> n{to} by {delay}+{jitter}ms"));
         let link = self.link(from, to);
         link.extra_delay_ms = delay;
         link.extra_jitter_ms = jitter;
@@ -616,7 +616,7 @@ impl Sim {
 
     /// Drops each message to or from `slot` with probability `p` (a lossy member).
     pub fn lossy_member(&mut self, slot: Slot, p: f64) {
-        self.note(|_| format!("loss {p:.2} on n{slot}'s links"));
+        self.note(|| format!("loss {p:.2} on n{slot}'s links"));
         for other in 0..self.slots.len() {
             if other != slot {
                 self.link(slot, other).loss = p;
@@ -628,28 +628,28 @@ impl Sim {
     /// Drops each message with probability `p`.
     pub fn set_loss(&mut self, p: f64) {
         self.fault_times.network = self.now;
-        self.note(|_| format!("loss {p:.2}"));
+        self.note(|| format!("loss {p:.2}"));
         self.network.loss = p;
     }
 
     /// Duplicates each message with probability `p`.
     pub fn set_duplicate(&mut self, p: f64) {
         self.fault_times.network = self.now;
-        self.note(|_| format!("duplicate {p:.2}"));
+        self.note(|| format!("duplicate {p:.2}"));
         self.network.duplicate = p;
     }
 
     /// Adds up to `jitter` ms of random delay to every message (reordering).
     pub fn set_reorder(&mut self, jitter: Millis) {
         self.fault_times.network = self.now;
-        self.note(|_| format!("reorder jitter {jitter}ms"));
+        self.note(|| format!("reorder jitter {jitter}ms"));
         self.network.extra_jitter_ms = jitter;
     }
 
     /// Removes every network fault.
     pub fn heal_network(&mut self) {
         self.fault_times.network = self.now;
-        self.note(|_| "heal network".to_string());
+        self.note(|| "heal network".to_string());
         self.network = Network::default();
     }
 
@@ -663,7 +663,7 @@ impl Sim {
         let bytes = match link_form::encode(&message) {
             Ok(bytes) => bytes,
             Err(e) => {
-                self.note(|_| format!("n{from} could not encode {}: {e}", message.kind()));
+                self.note(|| format!("n{from} could not encode {}: {e}", message.kind()));
                 return;
             }
         };
@@ -739,7 +739,7 @@ impl Sim {
                 }
             }
             Err(e) => {
-                self.note(|_| format!("n{slot} refused a frame: {e}"));
+                self.note(|| format!("n{slot} refused a frame: {e}"));
             }
         }
     }
@@ -765,7 +765,7 @@ impl Sim {
                 Output::Event(event) => {
                     let line = CHECKS.then(|| self.describe_event(&event)).flatten();
                     if let Some(line) = line {
-                        self.note(|_| format!("n{slot}: {line}"));
+                        self.note(|| format!("n{slot}: {line}"));
                     }
                     let verdict = match (&self.checker, &self.violation) {
                         (Some(checker), None) if CHECKS => {
@@ -774,13 +774,13 @@ impl Sim {
                         _ => Ok(()),
                     };
                     if let Err(v) = verdict {
-                        self.note(|_| format!("VIOLATION: {v}"));
+                        self.note(|| format!("VIOLATION: {v}"));
                         self.violation = Some(v);
                     }
                     self.slots[slot].events.push((now, event));
                 }
                 Output::Shutdown(reason) => {
-                    self.note(|_| format!("n{slot} stopped: {reason:?}"));
+                    self.note(|| format!("n{slot} stopped: {reason:?}"));
                     let s = &mut self.slots[slot];
                     s.exit = Some(reason);
                     s.left = reason == ShutdownReason::Left;
@@ -870,7 +870,7 @@ impl Sim {
         let dirty = std::mem::take(&mut self.dirty);
         if let Some(mut checker) = self.checker.take().filter(|_| CHECKS) {
             if let Err(v) = checker.check_step(self, &dirty) {
-                self.note(|_| format!("VIOLATION: {v}"));
+                self.note(|| format!("VIOLATION: {v}"));
                 self.violation = Some(v);
             }
             self.checker = Some(checker);
